@@ -1,0 +1,5 @@
+"""Posts in, RSS 2.0 / Atom 1.0 / JSON Feed 1.1 out."""
+
+from feeds.routes import setup
+
+__all__ = ["setup"]

@@ -1,0 +1,1 @@
+"""finews: the composition root (settings, Redis, app factory, CLI)."""

@@ -1,0 +1,75 @@
+"""The application factory: settings and Redis in, a wired aiohttp app out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+import feeds
+import shortlinks
+from finews.appkeys import EMBEDDED, REDIS, REDIS_BYTES, SETTINGS
+from finews.embedded_redis import EmbeddedRedis
+from finews.redis_client import connect, redact
+from finews.settings import Settings
+
+log = logging.getLogger("finews.app")
+
+
+async def redis_context(app: web.Application) -> AsyncIterator[None]:
+    """Start the embedded server when no URL is set, connect, and undo both on shutdown."""
+    settings = app[SETTINGS]
+    url = settings.redis.url
+    embedded: EmbeddedRedis | None = None
+    supervisor: asyncio.Task[None] | None = None
+    if not url:
+        embedded = EmbeddedRedis(Path(settings.data.dir), settings.redis.start_timeout)
+        await embedded.start_async()
+        supervisor = asyncio.create_task(embedded.supervise(settings.redis.restart_delay))
+        url = embedded.url
+    log.info("event=redis_connect url=%s embedded=%s", redact(url), embedded is not None)
+    app[EMBEDDED] = embedded
+    app[REDIS] = await connect(url)
+    app[REDIS_BYTES] = await connect(url, decode_responses=False)
+    try:
+        yield
+    finally:
+        await app[REDIS].aclose()
+        await app[REDIS_BYTES].aclose()
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+        if embedded is not None:
+            embedded.stop()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and its event loop answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Redis answers PING: the service can do its work."""
+    try:
+        await asyncio.wait_for(request.app[REDIS].ping(), timeout=2.0)
+    except Exception as exc:  # any failure to reach Redis means not ready
+        reason = f"redis: {type(exc).__name__}: {exc}".strip(": ")
+        return web.json_response({"status": "unavailable", "reason": reason}, status=503,
+                                 headers={"Retry-After": "1"})
+    return web.json_response({"status": "ok"})
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application()
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(redis_context)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    feeds.setup(app)
+    shortlinks.setup(app)
+    return app

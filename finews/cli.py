@@ -1,0 +1,69 @@
+"""The `finews` command: serve, check."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from feeds.posts import load_posts
+from finews import logs
+from finews.app import create_app
+from finews.settings import Settings, SettingsError, load
+
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    web.run_app(create_app(settings), host=host, port=port, print=None,
+                access_log_class=logs.AccessLogger,
+                access_log=logging.getLogger("finews.access") if settings.log.access else None)
+    return 0
+
+
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    print(f"settings: {' < '.join(settings.sources)} < environment")
+    result = load_posts(Path(settings.posts.dir))
+    print(f"posts: {len(result.posts)} in {settings.posts.dir}")
+    for problem in result.problems:
+        print(f"problem: {problem}")
+    print(f"problems: {len(result.problems)}")
+    return EXIT_PROBLEMS if result.problems else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE",
+                        help="settings file over config/default.toml (or FINEWS_CONFIG)")
+    top = argparse.ArgumentParser(prog="finews", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", parents=[common], help="run the HTTP service")
+    serve.add_argument("--host", help="listen address (server.host)")
+    serve.add_argument("--port", type=int, help="listen port (server.port)")
+    serve.set_defaults(run=cmd_serve)
+    check = sub.add_parser("check", parents=[common],
+                           help="load settings and posts, report problems (exit 1 if any)")
+    check.set_defaults(run=cmd_check)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load(args.config)
+    except SettingsError as exc:
+        print(f"finews: settings error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logs.setup(settings.log.level)
+    return args.run(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

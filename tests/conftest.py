@@ -1,0 +1,61 @@
+"""Shared fixtures: one real Redis server for the session, settings and an app client.
+
+The server is the embedded Valkey (started here, on a unix socket in a temp dir) unless
+FINEWS_TEST_REDIS_URL names another one. Each test starts from an empty database, so
+that server must be a scratch server: the tests flush it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from finews.embedded_redis import EmbeddedRedis
+from finews.settings import Settings, load
+
+SAMPLE_POSTS = Path(__file__).resolve().parent.parent / "content" / "posts"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("FINEWS_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_redis(request: pytest.FixtureRequest) -> None:
+    """Flush the shared server before each test that uses it."""
+    if "redis_url" in request.fixturenames:
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+        client.flushall()
+        client.close()
+
+
+@pytest.fixture
+def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on the test Redis and a temp data dir; keyword overrides as section__key."""
+    def make(**overrides: Any) -> Settings:
+        base = load(env={})
+        values = {"redis__url": redis_url, "data__dir": str(tmp_path / "data"),
+                  "posts__dir": str(SAMPLE_POSTS)}
+        values.update(overrides)
+        return base.replace(**values)
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()

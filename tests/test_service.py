@@ -1,0 +1,49 @@
+"""The service over HTTP: health and readiness, against a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from finews.app import create_app
+from finews.logs import AccessLogger
+from finews.settings import Settings
+
+
+async def test_healthz_and_readyz(aiohttp_client: Callable[..., TestClient],
+                                  settings: Settings) -> None:
+    client = await aiohttp_client(create_app(settings))
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+
+
+async def test_readyz_is_503_with_a_reason_when_redis_is_unreachable(
+        aiohttp_client: Callable[..., TestClient], make_settings: Callable[..., Settings],
+        tmp_path) -> None:
+    settings = make_settings(redis__url=f"unix://{tmp_path}/nobody-home.sock")
+    client = await aiohttp_client(create_app(settings))
+    assert (await client.get("/healthz")).status == 200
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    body = await response.json()
+    assert body["status"] == "unavailable"
+    assert "redis" in body["reason"] and "Error" in body["reason"]
+
+
+async def test_access_log_has_one_line_per_request(aiohttp_client: Callable[..., TestClient],
+                                                   settings: Settings, caplog) -> None:
+    server = TestServer(create_app(settings))
+    await server.start_server(access_log_class=AccessLogger)
+    client = await aiohttp_client(server)
+    caplog.set_level("INFO", logger="aiohttp.access")
+    await client.get("/healthz?x=1", headers={"User-Agent": "probe/1"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(lines) == 1
+    assert 'method=GET path="/healthz?x=1" status=200' in lines[0]
+    assert 'ua="probe/1"' in lines[0]
