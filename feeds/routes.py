@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-from pathlib import Path
-
 from aiohttp import web
 
 from feeds.posts import load_posts
@@ -13,8 +11,8 @@ from finews.appkeys import SETTINGS
 
 async def index(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    result = load_posts(Path(settings.posts.dir))
-    items = "".join(f"<li>{html.escape(post.title)}</li>" for post in result.posts)
+    result = load_posts(settings)
+    items = "".join(f"<li>{html.escape(post.title)}</li>" for post in result.posts())
     page = (f'<!doctype html><html lang="{html.escape(settings.site.language)}"><meta charset="utf-8">'
             f"<title>{html.escape(settings.site.name)}</title><ul>{items}</ul></html>")
     return web.Response(text=page, content_type="text/html")

@@ -6,7 +6,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from aiohttp import web
 
@@ -30,8 +29,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     print(f"settings: {' < '.join(settings.sources)} < environment")
-    result = load_posts(Path(settings.posts.dir))
-    print(f"posts: {len(result.posts)} in {settings.posts.dir}")
+    result = load_posts(settings)
+    print(f"posts: {len(result.posts())} in {settings.posts.dir}")
     for problem in result.problems:
         print(f"problem: {problem}")
     print(f"problems: {len(result.problems)}")

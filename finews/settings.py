@@ -94,8 +94,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list of strings"}.get(type(value), type(value).__name__)
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "a list of strings", dict: 'a table of strings (name = "value")'}
+    return names.get(type(value), type(value).__name__)
 
 
 def _coerce(key: str, default: Any, value: Any, origin: str) -> Any:
@@ -116,6 +117,11 @@ def _coerce(key: str, default: Any, value: Any, origin: str) -> Any:
                 return float(text)
             if isinstance(default, list):
                 return [item.strip() for item in text.split(",") if item.strip()]
+            if isinstance(default, dict):
+                pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+                if any(not sep for _, sep, _ in pairs):
+                    raise ValueError
+                return {k.strip(): v.strip() for k, _, v in pairs}
         except ValueError:
             raise SettingsError(f"{key}: expected {expected}, got {value!r} ({origin})") from None
     if isinstance(default, bool) or isinstance(value, bool):
@@ -125,6 +131,9 @@ def _coerce(key: str, default: Any, value: Any, origin: str) -> Any:
         value = float(value) if ok else value
     elif isinstance(default, list):
         ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     else:
         ok = isinstance(value, type(default))
     if not ok:

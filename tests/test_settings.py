@@ -79,3 +79,18 @@ def test_cli_exits_2_with_one_line_naming_the_problem(tmp_path: Path) -> None:
                             text=True, timeout=60, env={"FINEWS_SERVER__PORT": "x", "PATH": ""})
     assert result.returncode == 2
     assert "server.port: expected an integer" in result.stderr
+
+
+def test_table_settings_from_file_and_environment(tmp_path: Path, monkeypatch) -> None:
+    import finews.settings as module
+    defaults = tmp_path / "defaults.toml"
+    defaults.write_text(DEFAULTS_FILE.read_text(encoding="utf-8")
+                        + '\n[testing]\n# names\nnames = {}\n', encoding="utf-8")
+    monkeypatch.setattr(module, "DEFAULTS_FILE", defaults)
+    config = tmp_path / "site.toml"
+    config.write_text('[testing.names]\nshamenwanbao = "厦门晚报"\n', encoding="utf-8")
+    assert load(config, env={}).testing.names == {"shamenwanbao": "厦门晚报"}
+    env = {"FINEWS_TESTING__NAMES": "a=甲, b=乙"}
+    assert load(env=env).testing.names == {"a": "甲", "b": "乙"}
+    with pytest.raises(SettingsError, match="testing.names: expected a table"):
+        load(env={"FINEWS_TESTING__NAMES": "novalue"})
