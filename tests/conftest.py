@@ -59,3 +59,11 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real three-node cluster for the tests that prove keys stay within one slot."""
+    from tests.cluster import valkey_cluster
+    with valkey_cluster(tmp_path_factory.mktemp("cluster")) as url:
+        yield url
