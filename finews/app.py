@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import feeds
 import shortlinks
@@ -48,6 +50,24 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
             embedded.stop()
 
 
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, asyncio.TimeoutError)
+
+
+@web.middleware
+async def redis_down(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """A request that needed an unreachable Redis gets 503 + Retry-After, not a 500.
+
+    Readers and crawlers retry on 503 with Retry-After; a 500 reads as a broken site.
+    """
+    try:
+        return await handler(request)
+    except REDIS_DOWN as exc:
+        log.warning("event=redis_unavailable path=%s error=%s", request.path, type(exc).__name__)
+        return web.json_response(
+            {"error": "service_unavailable", "reason": "storage is unreachable, retry shortly"},
+            status=503, headers={"Retry-After": "5"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     """The process is alive and its event loop answers."""
     return web.json_response({"status": "ok"})
@@ -65,7 +85,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[redis_down])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(redis_context)
     app.router.add_get("/healthz", healthz)

@@ -47,3 +47,22 @@ async def test_access_log_has_one_line_per_request(aiohttp_client: Callable[...,
     assert len(lines) == 1
     assert 'method=GET path="/healthz?x=1" status=200' in lines[0]
     assert 'ua="probe/1"' in lines[0]
+
+
+async def test_a_request_that_needs_a_dead_redis_gets_503_with_retry_after(
+        aiohttp_client: Callable[..., TestClient], make_settings: Callable[..., Settings],
+        tmp_path) -> None:
+    from aiohttp import web
+
+    from finews.appkeys import REDIS
+
+    async def needs_redis(request: web.Request) -> web.Response:
+        return web.Response(text=str(await request.app[REDIS].get("anything")))
+
+    app = create_app(make_settings(redis__url=f"unix://{tmp_path}/gone.sock"))
+    app.router.add_get("/needs-redis", needs_redis)
+    client = await aiohttp_client(app)
+    response = await client.get("/needs-redis")
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "5"
+    assert (await response.json())["error"] == "service_unavailable"
