@@ -10,8 +10,14 @@ feedgen's traps (research §5), and what this module does about each:
 - `type="CDATA"` writes invalid Atom: content is escaped `type="html"` (so `]]>` is safe).
 - RSS has no `<author>` without an email: `dc:creator` instead.
 - `content:encoded` appears only next to a description: the summary is always set.
-- `rel="hub"`, paging and item share links are not written in RSS: an extension adds them
-  as `atom:link` elements (the atom namespace is declared on the root).
+- `rel="hub"` and paging links are not written in RSS: an extension adds them as channel
+  `atom:link` elements (the atom namespace is declared on the root).
+- Entry links lose their `rel` and `type` (a shadowed variable in `atom_entry()`): the
+  share link is added by the same extension.
+
+An item's share link is `<link rel="related">` in Atom, `<dc:relation>` in RSS (an item
+`atom:link` would replace the item link in feedparser-based readers) and the custom
+extension `_finews.share_url` in JSON Feed.
 - lxml refuses XML-forbidden characters: every string passes through `xml_safe()`.
 """
 
@@ -158,32 +164,29 @@ def make_page(site: Site, source: PostSource, shares: Mapping[str, str], feed: F
                 tuple(Item.of(post, site, source, shares) for post in posts))
 
 
-class _RssLinks(BaseExtension):
-    """Channel `atom:link`s that feedgen only writes in Atom: hub and paging."""
+class _Links(BaseExtension):
+    """Channel `atom:link`s that feedgen writes only in Atom: hub and paging (RSS only)."""
 
     def __init__(self) -> None:
-        self.links: list[dict[str, str]] = []
-
-    def extend_ns(self) -> dict[str, str]:
-        return {"atom": ATOM_NS}
+        self.rss_links: list[dict[str, str]] = []
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
         channel = feed[0]
-        for link in self.links:
+        for link in self.rss_links:
             etree.SubElement(channel, f"{{{ATOM_NS}}}link", link)
         return feed
 
 
-class _RssItemLinks(BaseEntryExtension):
-    """The item's share link as `<atom:link rel="related">` in RSS."""
+class _EntryLinks(BaseEntryExtension):
+    """The item's share link as Atom `<link rel="related">` (feedgen drops entry link rels)."""
 
     def __init__(self) -> None:
         self.related: str | None = None
 
-    def extend_rss(self, item: etree._Element) -> etree._Element:
+    def extend_atom(self, entry: etree._Element) -> etree._Element:
         if self.related:
-            etree.SubElement(item, f"{{{ATOM_NS}}}link", href=self.related, rel="related")
-        return item
+            etree.SubElement(entry, "link", href=self.related, rel="related")
+        return entry
 
 
 def _feed_generator(page: Page) -> FeedGenerator:
@@ -191,7 +194,7 @@ def _feed_generator(page: Page) -> FeedGenerator:
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
     fg.load_extension("media", atom=True, rss=True)
-    fg.register_extension("finews", _RssLinks, _RssItemLinks, atom=False, rss=True)
+    fg.register_extension("finews", _Links, _EntryLinks, atom=True, rss=True)
     fg.id(page.url("atom", 1))               # one id for all pages of the feed
     fg.title(page.title)
     fg.subtitle(page.description)            # Atom subtitle and RSS description
@@ -208,10 +211,10 @@ def _feed_generator(page: Page) -> FeedGenerator:
         entry = fg.add_entry(order="append")
         entry.guid(item.id, permalink=item.id == item.url)   # also the Atom id
         entry.title(item.title)
-        entry.link(href=item.url, rel="alternate")
+        entry.link(href=item.url)                # alternate: RSS <link>, Atom <link>
         if item.share:
-            entry.link(href=item.share, rel="related")
-            entry.finews.related = item.share
+            entry.finews.related = item.share    # Atom
+            entry.dc.dc_relation(item.share)     # RSS
         entry.published(item.published)
         entry.updated(item.updated)
         entry.summary(html.escape(item.summary or item.title), type="html")
@@ -222,7 +225,7 @@ def _feed_generator(page: Page) -> FeedGenerator:
         for slug, name in item.categories:
             entry.category(term=slug, label=name, scheme=category_scheme)
         for tag in item.tags:
-            entry.category(term=tag, label=tag, scheme=tag_scheme)
+            entry.category(term=tag, scheme=tag_scheme)
         if item.image:
             image = {"url": item.image, "medium": "image", "group": None}
             guessed = mimetypes.guess_type(item.image)[0]
@@ -241,9 +244,9 @@ def _set_links(fg: FeedGenerator, page: Page, fmt: str) -> None:
     links = [{"href": page.url(fmt), "rel": "self", "type": own}]
     if fmt == "atom":
         links += extra
-        fg.finews.links = []
+        fg.finews.rss_links = []
     else:
-        fg.finews.links = extra
+        fg.finews.rss_links = extra
     links.append({"href": page.home_page, "rel": "alternate", "type": "text/html"})
     fg.link(links, replace=True)
 
