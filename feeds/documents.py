@@ -14,11 +14,11 @@ feedgen's traps (research §5), and what this module does about each:
   `atom:link` elements (the atom namespace is declared on the root).
 - Entry links lose their `rel` and `type` (a shadowed variable in `atom_entry()`): the
   share link is added by the same extension.
+- lxml refuses XML-forbidden characters: every string passes through `xml_safe()`.
 
 An item's share link is `<link rel="related">` in Atom, `<dc:relation>` in RSS (an item
 `atom:link` would replace the item link in feedparser-based readers) and the custom
 extension `_finews.share_url` in JSON Feed.
-- lxml refuses XML-forbidden characters: every string passes through `xml_safe()`.
 """
 
 from __future__ import annotations
