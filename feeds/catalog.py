@@ -59,7 +59,10 @@ def term_path(kind: str, term: str) -> str:
     """A feed's URL path without the format suffix: /feeds/all, /feeds/tag/%E6%B0%91%E7%94%9F."""
     if kind == "all":
         return "/feeds/all"
-    return f"/feeds/{kind}/{quote(term, safe='')}"
+    name = quote(term, safe="")
+    if not name.strip("."):          # "." or "..": a segment URL normalisation would remove
+        name = name.replace(".", "%2E")
+    return f"/feeds/{kind}/{name}"
 
 
 @dataclass(frozen=True, slots=True)
