@@ -15,10 +15,11 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import brotli
+from redis.typing import EncodableT
 
 from finews.redis_client import AnyRedis
 
@@ -63,7 +64,7 @@ class Document:
 
     @property
     def last_modified(self) -> str:
-        return format_datetime(datetime.fromtimestamp(self.modified, timezone.utc), usegmt=True)
+        return format_datetime(datetime.fromtimestamp(self.modified, UTC), usegmt=True)
 
     def coded(self, coding: str) -> tuple[bytes, str]:
         """The body and the ETag for a content coding: identity, gzip or br."""
@@ -71,7 +72,7 @@ class Document:
             return self.body, self.etag
         return getattr(self, coding), f'{self.etag[:-1]}-{coding}"'
 
-    def to_redis(self) -> dict[str, bytes]:
+    def to_redis(self) -> dict[EncodableT, EncodableT]:
         return {"body": self.body, "gzip": self.gzip, "br": self.br,
                 "etag": self.etag.encode(), "modified": str(self.modified).encode(),
                 "content_type": self.content_type.encode(), "links": self.links.encode()}
@@ -93,12 +94,12 @@ class DocumentStore:
     async def load(self) -> dict[str, Document]:
         """Every current document, as the last build left them; {} when there are none."""
         index = await self.redis.hgetall(INDEX)
-        paths = sorted(path.decode() for path in index)
+        paths = sorted(path.decode() if isinstance(path, bytes) else path for path in index)
         async with self.redis.pipeline(transaction=False) as pipe:
             for path in paths:
                 pipe.hgetall(doc_key(path))
             rows = await pipe.execute()
-        return {path: Document.from_redis(row) for path, row in zip(paths, rows)
+        return {path: Document.from_redis(row) for path, row in zip(paths, rows, strict=True)
                 if all(field.encode() in row for field in FIELDS)}
 
     async def save(self, docs: Mapping[str, Document], changed: Iterable[str],

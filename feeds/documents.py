@@ -30,7 +30,8 @@ import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -48,7 +49,7 @@ GENERATOR = "finews"
 MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml",
                "json": "application/feed+json", "html": "text/html", "opml": "text/x-opml"}
 # The date of an empty feed (only `all` can be empty): fixed, so its bytes are too.
-EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 _XML_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -265,12 +266,12 @@ def json_feed(page: Page) -> bytes:
     """JSON Feed 1.1; the share link is the custom `_finews.share_url` item extension."""
     items = []
     for item in page.items:
-        entry = {"id": item.id, "url": item.url, "title": item.title,
-                 "content_html": item.content, "summary": item.summary,
-                 "date_published": item.published.isoformat(),
-                 "date_modified": item.updated.isoformat(),
-                 "tags": list(dict.fromkeys([name for _, name in item.categories]
-                                            + list(item.tags)))}
+        entry: dict[str, Any] = {"id": item.id, "url": item.url, "title": item.title,
+                                 "content_html": item.content, "summary": item.summary,
+                                 "date_published": item.published.isoformat(),
+                                 "date_modified": item.updated.isoformat(),
+                                 "tags": list(dict.fromkeys(
+                                     [name for _, name in item.categories] + list(item.tags)))}
         if item.author:
             entry["authors"] = [{"name": item.author}]
         if item.image:
@@ -278,10 +279,10 @@ def json_feed(page: Page) -> bytes:
         if item.share:
             entry["_finews"] = {"share_url": item.share}
         items.append(entry)
-    doc = {"version": JSON_FEED_VERSION, "title": page.title,
-           "home_page_url": page.home_page, "feed_url": page.url("json", 1),
-           "description": page.description, "language": page.site.language,
-           "authors": [{"name": xml_safe(page.site.name)}], "items": items}
+    doc: dict[str, Any] = {"version": JSON_FEED_VERSION, "title": page.title,
+                           "home_page_url": page.home_page, "feed_url": page.url("json", 1),
+                           "description": page.description, "language": page.site.language,
+                           "authors": [{"name": xml_safe(page.site.name)}], "items": items}
     if page.hub:
         doc["hubs"] = [{"type": "WebSub", "url": page.hub}]
     if page.number < page.count:

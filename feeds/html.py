@@ -24,7 +24,7 @@ def _document(site: Site, title: str, head: str, body: str) -> bytes:
     return (f'<!doctype html><html lang="{escape(site.language)}"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
             f"<title>{escape(title)}</title>{head}<style>{STYLE}</style></head>"
-            f"<body>{body}</body></html>").encode("utf-8")
+            f"<body>{body}</body></html>").encode()
 
 
 def _alternates(site: Site, feed: Feed) -> str:

@@ -18,8 +18,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 import feeds
-from feeds.catalog import term_path
 from feeds.cache import INDEX, VERSION, DocumentStore, doc_key
+from feeds.catalog import term_path
 from feeds.model import Post
 from feeds.posts import load_posts
 from feeds.publish import Publisher
