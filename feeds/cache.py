@@ -14,7 +14,7 @@ import gzip
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -49,9 +49,14 @@ class Document:
     gzip: bytes
     br: bytes
     etag: str              # strong ETag of `body`, quoted; coded twins add -gzip / -br
-    modified: int          # Unix seconds of the newest item change: Last-Modified
+    modified: int          # Unix seconds of the newest item change
     content_type: str
     links: str = ""        # HTTP Link header (WebSub self and hub), "" for none
+    last_modified: str = field(init=False, default="")   # `modified` as an HTTP-date
+
+    def __post_init__(self) -> None:
+        stamp = datetime.fromtimestamp(self.modified, UTC)
+        object.__setattr__(self, "last_modified", format_datetime(stamp, usegmt=True))
 
     @classmethod
     def build(cls, body: bytes, content_type: str, modified: datetime,
@@ -61,10 +66,6 @@ class Document:
         return cls(body=body, gzip=gzip.compress(body, GZIP_LEVEL, mtime=0),
                    br=brotli.compress(body, quality=BROTLI_QUALITY), etag=f'"{digest}"',
                    modified=int(modified.timestamp()), content_type=content_type, links=links)
-
-    @property
-    def last_modified(self) -> str:
-        return format_datetime(datetime.fromtimestamp(self.modified, UTC), usegmt=True)
 
     def coded(self, coding: str) -> tuple[bytes, str]:
         """The body and the ETag for a content coding: identity, gzip or br."""
