@@ -183,9 +183,7 @@ class Publisher:
                                       for fmt in FORMATS)
             pager = Pager(site, catalog, source, shares, self.run,
                           self.settings.feeds.archive_cache)
-            old, self.edition = self.edition, Edition(docs, pager, subscriptions)
-            if old and old.pager:
-                old.pager.close()
+            self.edition = Edition(docs, pager, subscriptions)    # the swap
             self._served.set()
             self._built.set()
             log.info("event=feeds_built feeds=%d documents=%d changed=%d removed=%d seconds=%.2f",

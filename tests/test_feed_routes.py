@@ -336,3 +336,45 @@ async def test_a_failing_share_link_hook_still_publishes_the_feeds(
                for e in parse_xml_feed(await response.read(), "atom10").entries
                for link in e.links)
     assert any("event=share_links_failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_rebuild_keeps_serving_the_previous_bytes_until_the_swap(
+        aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings]) -> None:
+    hold = asyncio.Event()
+    building = asyncio.Event()
+
+    async def share_links(app: web.Application, posts: Sequence[Post]) -> Mapping[str, str]:
+        if posts and "（更新）" in posts[0].title:
+            building.set()
+            await hold.wait()                     # the second build stalls here
+        return {}
+
+    settings = make_settings(site__url=SITE)
+    app = feeds_app(settings, share_links=share_links)
+    client = await aiohttp_client(app)
+    before = await (await client.get("/feeds/all.atom")).read()
+    source = Source.copy(load_posts(settings))
+    source.items[0] = dataclasses.replace(source.items[0], title=source.items[0].title + "（更新）")
+    rebuild = asyncio.create_task(feeds.publish(app, source))
+    await asyncio.wait_for(building.wait(), 10)
+    during = await client.get("/feeds/all.atom")
+    assert during.status == 200 and await during.read() == before
+    hold.set()
+    assert f"{SITE}/feeds/all.atom" in await rebuild
+    after = await (await client.get("/feeds/all.atom")).read()
+    assert after != before and "（更新）".encode() in after
+
+
+async def test_with_nothing_built_yet_a_request_gets_503_with_retry_after(
+        aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings]) -> None:
+    never = asyncio.Event()
+
+    async def share_links(app: web.Application, posts: Sequence[Post]) -> Mapping[str, str]:
+        await never.wait()                        # the first build never finishes
+        return {}
+
+    settings = make_settings(site__url=SITE, feeds__first_build_wait=0.2)
+    client = await aiohttp_client(feeds_app(settings, share_links=share_links))
+    response = await client.get("/feeds/all.rss")
+    assert response.status == 503 and response.headers["Retry-After"] == "5"
+    assert "being built" in (await response.json())["error"]
