@@ -27,6 +27,7 @@ from feeds.documents import EMPTY_FEED_DATE, Page, content_type, feed_documents,
 from feeds.model import Post, PostSource
 from feeds.posts import load_posts
 from finews.appkeys import REDIS_BYTES, SETTINGS
+from finews.settings import Settings
 
 log = logging.getLogger("finews.feeds")
 
@@ -112,7 +113,6 @@ class Edition:
 
     docs: Mapping[str, Document]     # URL path -> subscription documents, views, OPML, index
     pager: Pager | None              # None while the documents come from Redis, posts unloaded
-    subscriptions: frozenset[str] = frozenset()   # paths of the subscription feed documents
 
 
 class Publisher:
@@ -129,9 +129,10 @@ class Publisher:
         self._built = asyncio.Event()        # documents built from posts in this process
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feeds-render")
         self._tasks: set[asyncio.Task[None]] = set()
+        self._redis_stale = False            # a write failed: the next build writes everything
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.app[SETTINGS]
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -183,7 +184,7 @@ class Publisher:
                                       for fmt in FORMATS)
             pager = Pager(site, catalog, source, shares, self.run,
                           self.settings.feeds.archive_cache)
-            self.edition = Edition(docs, pager, subscriptions)    # the swap
+            self.edition = Edition(docs, pager)    # the swap
             self._served.set()
             self._built.set()
             log.info("event=feeds_built feeds=%d documents=%d changed=%d removed=%d seconds=%.2f",
@@ -206,13 +207,17 @@ class Publisher:
 
     async def _store(self, docs: Mapping[str, Document], changed: Sequence[str],
                      removed: Sequence[str]) -> None:
+        if self._redis_stale:
+            changed = list(docs)
         if not changed and not removed:
             return
         try:
             version = await DocumentStore(self.app[REDIS_BYTES]).save(docs, changed, removed)
-        except Exception as exc:  # memory still serves; the next build writes again
+        except Exception as exc:  # memory still serves; the next build writes everything
+            self._redis_stale = True
             log.error("event=feeds_store_failed documents=%d error=%r", len(changed), exc)
             return
+        self._redis_stale = False
         log.info("event=feeds_stored version=%d written=%d deleted=%d",
                  version, len(changed), len(removed))
 

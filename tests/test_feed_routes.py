@@ -378,3 +378,14 @@ async def test_with_nothing_built_yet_a_request_gets_503_with_retry_after(
     response = await client.get("/feeds/all.rss")
     assert response.status == 503 and response.headers["Retry-After"] == "5"
     assert "being built" in (await response.json())["error"]
+
+
+async def test_feeds_are_served_from_memory_when_redis_is_unreachable(
+        aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
+        tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(redis__url=f"unix://{tmp_path}/nobody-home.sock")
+    client = await aiohttp_client(create_app(settings))
+    response = await client.get("/feeds/all.atom")
+    assert response.status == 200
+    parse_xml_feed(await response.read(), "atom10")
+    assert any("event=feeds_store_failed" in r.getMessage() for r in caplog.records)
