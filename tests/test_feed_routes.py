@@ -388,4 +388,6 @@ async def test_feeds_are_served_from_memory_when_redis_is_unreachable(
     response = await client.get("/feeds/all.atom")
     assert response.status == 200
     parse_xml_feed(await response.read(), "atom10")
+    assert await feeds.publish(client.app, Source.copy(load_posts(settings))) == []
     assert any("event=feeds_store_failed" in r.getMessage() for r in caplog.records)
+    assert (await client.get("/feeds/all.atom")).status == 200
