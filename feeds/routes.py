@@ -80,7 +80,7 @@ def _target(request: web.Request) -> Target | str:
         return f"feeds come as {', '.join('.' + fmt for fmt in FORMATS)}"
     head, fmt = parts
     if "page" in info:
-        if not head.isascii() or not head.isdigit() or head != str(int(head)) or head == "0":
+        if not (head.isascii() and head.isdigit() and len(head) < 10 and head[0] != "0"):
             return f"no page {head!r}: pages are numbered 2, 3, ..."
         return Target(kind, term, fmt, int(head))
     if kind == "all" and head != "all":

@@ -107,6 +107,9 @@ async def test_chinese_tags_work_however_the_url_is_encoded(client: TestClient) 
     ("/feeds/all/page/0.rss", "no page '0': pages are numbered 2, 3, ..."),
     ("/feeds/all/page/02.rss", "no page '02': pages are numbered 2, 3, ..."),
     (f"{MINSHENG}/page/2.json", "the feed of tag '民生' has no page 2"),
+    (f"/feeds/all/page/{'9' * 5000}.rss",
+     f"no page '{'9' * 5000}': pages are numbered 2, 3, ..."),
+    ("/feeds/all/page/９.rss", "no page '９': pages are numbered 2, 3, ..."),
     ("/feeds/tag/nope/page/2.json", "no feed for tag 'nope'"),
 ])
 async def test_unknown_feeds_and_pages_are_404_saying_where_the_feeds_are(
