@@ -1,22 +1,170 @@
-"""HTTP routes of the feeds package."""
+"""HTTP routes of the feeds package: feeds, archive pages, OPML and the index page.
+
+URLs (page 1 is the subscription document; `{ext}` is rss, atom or json):
+    /feeds/all.{ext}                      /feeds/all/page/{n}.{ext}
+    /feeds/category/{slug}.{ext}          /feeds/category/{slug}/page/{n}.{ext}
+    /feeds/tag/{tag}.{ext}                /feeds/tag/{tag}/page/{n}.{ext}
+    /feeds.opml                           /
+Terms are matched on the percent-decoded path, so /feeds/tag/%E6%B0%91%E7%94%9F.rss and
+/feeds/tag/民生.rss name the same feed. A browser (Accept prefers text/html, names no feed
+type) gets the feed's HTML view at the same URL; hence `Vary: Accept, Accept-Encoding`.
+"""
 
 from __future__ import annotations
 
-import html
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
 from aiohttp import web
 
-from feeds.posts import load_posts
+from feeds import html
+from feeds.cache import Document
+from feeds.catalog import FORMATS, Site, term_path
+from feeds.model import PostSource
+from feeds.publish import Edition, OnChange, Publisher, ShareLinks
+from feeds.serve import respond, wants_html
 from finews.appkeys import SETTINGS
 
+PUBLISHER = web.AppKey("feeds_publisher", Publisher)
+RETRY_AFTER = "5"
 
-async def index(request: web.Request) -> web.Response:
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a feed URL asks for."""
+
+    kind: str
+    term: str
+    fmt: str
+    number: int
+
+    def path(self, view: str) -> str:
+        base = term_path(self.kind, self.term)
+        return f"{base}.{view}" if self.number == 1 else f"{base}/page/{self.number}.{view}"
+
+
+def _site(request: web.Request) -> Site:
+    return Site.from_settings(request.app[SETTINGS])
+
+
+def _not_found(request: web.Request, message: str) -> web.Response:
+    """404 saying what is missing and where the list of feeds is, as HTML or JSON."""
+    site = _site(request)
+    if wants_html(request.headers.get("Accept")):
+        return web.Response(status=404, body=html.not_found(site, message),
+                            content_type="text/html", charset="utf-8")
+    return web.json_response({"error": message, "feeds": site.url + "/",
+                              "opml": site.absolute("/feeds.opml")}, status=404)
+
+
+def _unavailable() -> web.Response:
+    return web.json_response({"error": "the feeds are being built for the first time; retry"},
+                             status=503, headers={"Retry-After": RETRY_AFTER})
+
+
+def _split_format(name: str) -> tuple[str, str] | None:
+    base, dot, fmt = name.rpartition(".")
+    return (base, fmt) if dot and base and fmt in FORMATS else None
+
+
+def _target(request: web.Request) -> Target | str:
+    """The Target of a feed URL, or a message saying why there is none."""
+    info = request.match_info
+    kind = info.get("kind", "all")
+    if "page" in info:
+        term, number_ext = info.get("term", ""), info["page"]
+    else:
+        number_ext, term = info["name"], ""
+    parts = _split_format(number_ext)
+    if parts is None:
+        return f"feeds come as {', '.join('.' + fmt for fmt in FORMATS)}"
+    head, fmt = parts
+    if "page" in info:
+        if not (head.isascii() and head.isdigit() and len(head) < 10 and head[0] != "0"):
+            return f"no page {head!r}: pages are numbered 2, 3, ..."
+        return Target(kind, term, fmt, int(head))
+    if kind == "all" and head != "all":
+        return f"no feed {head!r}"
+    return Target(kind, "" if kind == "all" else head, fmt, 1)
+
+
+async def feed(request: web.Request) -> web.StreamResponse:
+    target = _target(request)
+    if isinstance(target, str):
+        return _not_found(request, target)
     settings = request.app[SETTINGS]
-    result = load_posts(settings)
-    items = "".join(f"<li>{html.escape(post.title)}</li>" for post in result.posts())
-    page = (f'<!doctype html><html lang="{html.escape(settings.site.language)}"><meta charset="utf-8">'
-            f"<title>{html.escape(settings.site.name)}</title><ul>{items}</ul></html>")
-    return web.Response(text=page, content_type="text/html")
+    if target.number == 1 and "page" in request.match_info:
+        raise web.HTTPMovedPermanently(location=target.path(target.fmt))
+    publisher = request.app[PUBLISHER]
+    edition = await publisher.current(built=target.number > 1)
+    if edition is None:
+        return _unavailable()
+    view = "html" if wants_html(request.headers.get("Accept")) else target.fmt
+    doc = edition.docs.get(target.path(view))
+    if doc is None and target.number > 1:
+        doc = await _archive_document(edition, target, view)
+    if doc is None:
+        return _not_found(request, _missing(edition, target))
+    return respond(request, doc, max_age=settings.feeds.max_age, vary="Accept, Accept-Encoding")
 
 
-def setup(app: web.Application) -> None:
+async def _archive_document(edition: Edition, target: Target, view: str) -> Document | None:
+    if edition.pager is None:
+        return None
+    feed = edition.pager.catalog.get(target.kind, target.term)
+    if feed is None:
+        return None
+    docs = await edition.pager.documents(feed, target.number)
+    return docs.get(target.path(view)) if docs else None
+
+
+def _missing(edition: Edition, target: Target) -> str:
+    label = "all posts" if target.kind == "all" else f"{target.kind} {target.term!r}"
+    if Target(target.kind, target.term, target.fmt, 1).path(target.fmt) not in edition.docs:
+        return f"no feed for {label}"
+    return f"the feed of {label} has no page {target.number}"
+
+
+async def _site_document(request: web.Request, path: str) -> web.StreamResponse:
+    edition = await request.app[PUBLISHER].current()
+    doc = edition.docs.get(path) if edition else None
+    if doc is None:
+        return _unavailable()
+    return respond(request, doc, max_age=request.app[SETTINGS].feeds.max_age)
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    return await _site_document(request, "/")
+
+
+async def opml(request: web.Request) -> web.StreamResponse:
+    return await _site_document(request, "/feeds.opml")
+
+
+def setup(app: web.Application, *, share_links: ShareLinks | None = None,
+          on_change: OnChange | None = None) -> None:
+    """Register the routes and build the feeds at start-up.
+
+    share_links(app, posts) -> {post.url: public share URL} is awaited before each build.
+    on_change(app, feed URL, new bytes, content type) is awaited in a background task for
+    each subscription document whose bytes changed since the previous build (WebSub).
+    """
+    app[PUBLISHER] = Publisher(app, share_links=share_links, on_change=on_change)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        app[PUBLISHER].start()
+        yield
+        await app[PUBLISHER].close()
+
+    app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/", index)
+    app.router.add_get("/feeds.opml", opml)
+    app.router.add_get("/feeds/{name}", feed)
+    app.router.add_get("/feeds/all/page/{page}", feed)
+    app.router.add_get("/feeds/{kind:category|tag}/{name}", feed)
+    app.router.add_get("/feeds/{kind:category|tag}/{term}/page/{page}", feed)
+
+
+async def publish(app: web.Application, source: PostSource) -> list[str]:
+    """Rebuild every feed from a new LoadResult; returns the URLs of the changed feeds."""
+    return await app[PUBLISHER].publish(source)

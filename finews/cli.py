@@ -1,4 +1,4 @@
-"""The `finews` command: serve, check."""
+"""The `finews` command: serve, check, build."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
+from feeds.build import build_static
 from feeds.posts import load_posts
 from finews import logs
 from finews.app import create_app
@@ -37,6 +39,15 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if result.problems else 0
 
 
+def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
+    report = build_static(settings, Path(args.out), archives=args.archives)
+    print(f"feeds: {report.feeds}, pages: {report.pages}, files: {report.files} "
+          f"({report.bytes / 1e6:.1f} MB) in {args.out}")
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    return EXIT_PROBLEMS if any("not written" in p for p in report.problems) else 0
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE",
@@ -50,6 +61,12 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", parents=[common],
                            help="load settings and posts, report problems (exit 1 if any)")
     check.set_defaults(run=cmd_check)
+    build = sub.add_parser("build", parents=[common],
+                           help="write every feed, archive page, OPML and index as static files")
+    build.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    build.add_argument("--no-archives", dest="archives", action="store_false",
+                       help="write only the subscription documents (page 1 of each feed)")
+    build.set_defaults(run=cmd_build)
     return top
 
 

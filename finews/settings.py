@@ -186,11 +186,34 @@ def _check_redis_url(value: str) -> str | None:
     return None
 
 
+def _check_pattern(*fields: str, url: bool = True,
+                   optional: bool = False) -> Callable[[str], str | None]:
+    """A check that a str.format pattern uses only the given {fields} (and makes a URL)."""
+    def check(value: str) -> str | None:
+        if optional and not value:
+            return None
+        sample = {name: "http://h" if name == "site" else "x" for name in fields}
+        try:
+            text = value.format(**sample)
+        except (KeyError, IndexError, AttributeError, ValueError):
+            return f"expected a pattern with only the fields {{{'}, {'.join(fields)}}}"
+        return _check_url(text) if url else None
+    return check
+
+
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "site.url": _check_url,
     "site.timezone": _check_zone,
     "server.port": lambda v: None if 0 <= v <= 65535 else "expected a port from 0 to 65535",
     "redis.url": _check_redis_url,
+    "feeds.items_per_feed": lambda v: None if v >= 1 else "expected 1 or more",
+    "feeds.max_age": lambda v: None if v >= 0 else "expected 0 or more seconds",
+    "feeds.category_page": _check_pattern("site", "slug"),
+    "feeds.tag_page": _check_pattern("site", "tag"),
+    "feeds.hub": _check_pattern("site", optional=True),
+    "feeds.description": _check_pattern("site", "name", url=False),
+    "feeds.archive_cache": lambda v: None if v >= 0 else "expected 0 or more pages",
+    "feeds.first_build_wait": lambda v: None if v > 0 else "expected more than 0 seconds",
     "log.level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
     else "expected DEBUG, INFO, WARNING or ERROR",
 }

@@ -1,0 +1,121 @@
+"""Built documents as bytes with their validators, compressed once, shared through Redis.
+
+A poll is answered from a Document in process memory: no rendering, no compression and no
+Redis round trip on the hot path. Redis holds the same Documents so that a restart serves
+the previous build at once and so that worker processes that do not build (a later issue:
+"one builds, all serve") can load them: every build writes the documents that changed, the
+index of current documents and a new version number in one transaction, then publishes the
+version on CHANNEL.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import brotli
+from redis.typing import EncodableT
+
+from finews.redis_client import AnyRedis
+
+log = logging.getLogger("finews.feeds")
+
+GZIP_LEVEL = 9
+# Measured on a 140 kB Atom page: quality 6 takes 3 ms for 7.4 kB, 9 takes 13 ms for
+# 7.1 kB, 11 takes 200 ms for 6.8 kB. 6 keeps a full rebuild short.
+BROTLI_QUALITY = 6
+# One hash tag for every key: all land in one Redis Cluster slot, so MULTI/EXEC works.
+PREFIX = "finews:feeds:{docs}"
+INDEX = f"{PREFIX}:index"            # hash: URL path -> ETag of every current document
+VERSION = f"{PREFIX}:version"        # counter, bumped by each build that changed anything
+CHANNEL = f"{PREFIX}:changed"        # pub/sub: the new version, after each such build
+FIELDS = ("body", "gzip", "br", "etag", "modified", "content_type", "links")
+
+
+def doc_key(path: str) -> str:
+    return f"{PREFIX}:doc:{path}"
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One representation, in every content coding, with its validators."""
+
+    body: bytes
+    gzip: bytes
+    br: bytes
+    etag: str              # strong ETag of `body`, quoted; coded twins add -gzip / -br
+    modified: int          # Unix seconds of the newest item change
+    content_type: str
+    links: str = ""        # HTTP Link header (WebSub self and hub), "" for none
+    last_modified: str = field(init=False, default="")   # `modified` as an HTTP-date
+
+    def __post_init__(self) -> None:
+        stamp = datetime.fromtimestamp(self.modified, UTC)
+        object.__setattr__(self, "last_modified", format_datetime(stamp, usegmt=True))
+
+    @classmethod
+    def build(cls, body: bytes, content_type: str, modified: datetime,
+              links: str = "") -> Document:
+        """Hash and compress once; every later request reuses the results."""
+        digest = hashlib.blake2b(body, digest_size=16).hexdigest()
+        return cls(body=body, gzip=gzip.compress(body, GZIP_LEVEL, mtime=0),
+                   br=brotli.compress(body, quality=BROTLI_QUALITY), etag=f'"{digest}"',
+                   modified=int(modified.timestamp()), content_type=content_type, links=links)
+
+    def coded(self, coding: str) -> tuple[bytes, str]:
+        """The body and the ETag for a content coding: identity, gzip or br."""
+        if coding == "identity":
+            return self.body, self.etag
+        return getattr(self, coding), f'{self.etag[:-1]}-{coding}"'
+
+    def to_redis(self) -> dict[EncodableT, EncodableT]:
+        return {"body": self.body, "gzip": self.gzip, "br": self.br,
+                "etag": self.etag.encode(), "modified": str(self.modified).encode(),
+                "content_type": self.content_type.encode(), "links": self.links.encode()}
+
+    @classmethod
+    def from_redis(cls, fields: Mapping[bytes, bytes]) -> Document:
+        return cls(body=fields[b"body"], gzip=fields[b"gzip"], br=fields[b"br"],
+                   etag=fields[b"etag"].decode(), modified=int(fields[b"modified"]),
+                   content_type=fields[b"content_type"].decode(),
+                   links=fields[b"links"].decode())
+
+
+class DocumentStore:
+    """The Redis copy of the current documents (a bytes client: decode_responses=False)."""
+
+    def __init__(self, redis: AnyRedis) -> None:
+        self.redis = redis
+
+    async def load(self) -> dict[str, Document]:
+        """Every current document, as the last build left them; {} when there are none."""
+        index = await self.redis.hgetall(INDEX)
+        paths = sorted(path.decode() if isinstance(path, bytes) else path for path in index)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for path in paths:
+                pipe.hgetall(doc_key(path))
+            rows = await pipe.execute()
+        return {path: Document.from_redis(row) for path, row in zip(paths, rows, strict=True)
+                if all(field.encode() in row for field in FIELDS)}
+
+    async def save(self, docs: Mapping[str, Document], changed: Iterable[str],
+                   removed: Iterable[str]) -> int:
+        """Write what changed, drop what is gone, replace the index; returns the new version."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for path in changed:
+                pipe.hset(doc_key(path), mapping=docs[path].to_redis())
+            for path in removed:
+                pipe.delete(doc_key(path))
+            pipe.delete(INDEX)
+            if docs:
+                pipe.hset(INDEX, mapping={path: doc.etag for path, doc in docs.items()})
+            pipe.incr(VERSION)
+            results = await pipe.execute()
+        version = int(results[-1])
+        await self.redis.publish(CHANNEL, str(version))
+        return version

@@ -1,0 +1,130 @@
+"""Which feeds exist, what each holds, and where each lives.
+
+One feed of all posts, one per category and one per tag, Chinese tags included (jekyll-feed
+drops them). Each feed is cut into pages of `feeds.items_per_feed` posts, newest first:
+page 1 is the subscription document, later pages are RFC 5005 paged-feed pages at path
+URLs (`/feeds/tag/民生/page/2.atom`), so that a static build can mirror every URL as a file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from feeds.model import Post
+from finews.settings import Settings
+
+FORMATS = ("rss", "atom", "json")
+KINDS = ("all", "category", "tag")
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """The settings that shape every document, read once per build."""
+
+    url: str                         # site.url without a trailing slash
+    name: str
+    language: str
+    items_per_feed: int
+    max_age: int
+    hub: str                         # absolute URL, or "" for none
+    category_page: str               # str.format pattern with {site} and {slug}
+    tag_page: str                    # str.format pattern with {site} and {tag}
+    description: str                 # str.format pattern with {site} and {name}
+    all_name: str                    # display name of the feed of all posts
+    category_names: Mapping[str, str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Site:
+        url = settings.site.url.rstrip("/")
+        feeds = settings.feeds
+        return cls(url=url, name=settings.site.name, language=settings.site.language,
+                   items_per_feed=feeds.items_per_feed, max_age=feeds.max_age,
+                   hub=feeds.hub.format(site=url), category_page=feeds.category_page,
+                   tag_page=feeds.tag_page, description=feeds.description, all_name=feeds.all_name,
+                   category_names=category_names(settings))
+
+    def absolute(self, path: str) -> str:
+        return self.url + path
+
+
+def category_names(settings: Settings) -> Mapping[str, str]:
+    """The slug -> display name table (`feeds.category_names`), empty when not configured."""
+    return settings.feeds["category_names"] if "category_names" in settings.feeds else {}
+
+
+def term_path(kind: str, term: str) -> str:
+    """A feed's URL path without the format suffix: /feeds/all, /feeds/tag/%E6%B0%91%E7%94%9F."""
+    if kind == "all":
+        return "/feeds/all"
+    name = quote(term, safe="")
+    if not name.strip("."):          # "." or "..": a segment URL normalisation would remove
+        name = name.replace(".", "%2E")
+    return f"/feeds/{kind}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One feed: all posts, or those of one category or tag, newest first."""
+
+    kind: str                        # "all", "category" or "tag"
+    term: str                        # the slug or tag as written; "" for all
+    name: str                        # display name
+    posts: tuple[Post, ...]
+
+    @property
+    def path(self) -> str:
+        return term_path(self.kind, self.term)
+
+    def page_count(self, per_page: int) -> int:
+        return max(1, math.ceil(len(self.posts) / per_page))
+
+    def page_posts(self, page: int, per_page: int) -> Sequence[Post]:
+        return self.posts[(page - 1) * per_page:page * per_page]
+
+    def page_path(self, page: int, fmt: str) -> str:
+        """Page 1 is the subscription document; later pages live under /page/."""
+        return f"{self.path}.{fmt}" if page == 1 else f"{self.path}/page/{page}.{fmt}"
+
+    def title(self, site: Site) -> str:
+        return f"{site.name} | {self.name}"
+
+    def description(self, site: Site) -> str:
+        return site.description.format(site=site.name, name=self.name)
+
+    def home_page(self, site: Site) -> str:
+        """The page on the site this feed mirrors: the feed's alternate link."""
+        term = quote(self.term, safe="")
+        if self.kind == "category":
+            return site.category_page.format(site=site.url, slug=term)
+        if self.kind == "tag":
+            return site.tag_page.format(site=site.url, tag=term)
+        return site.url + "/"
+
+
+class Catalog:
+    """Every feed of one set of posts: all first, then categories, then tags, each by term."""
+
+    def __init__(self, site: Site, posts: Sequence[Post]) -> None:
+        by_term: dict[tuple[str, str], list[Post]] = {}
+        for post in posts:
+            for kind, terms in (("category", post.categories), ("tag", post.tags)):
+                for term in dict.fromkeys(terms):
+                    if term:
+                        by_term.setdefault((kind, term), []).append(post)
+        self.feeds: dict[tuple[str, str], Feed] = {
+            ("all", ""): Feed("all", "", site.all_name, tuple(posts))}
+        for kind, term in sorted(by_term, key=lambda key: (KINDS.index(key[0]), key[1])):
+            name = site.category_names.get(term, term) if kind == "category" else term
+            self.feeds[(kind, term)] = Feed(kind, term, name, tuple(by_term[(kind, term)]))
+
+    def get(self, kind: str, term: str) -> Feed | None:
+        return self.feeds.get((kind, term))
+
+    def __iter__(self) -> Iterator[Feed]:
+        return iter(self.feeds.values())
+
+    def of_kind(self, kind: str) -> list[Feed]:
+        return [feed for feed in self.feeds.values() if feed.kind == kind]

@@ -1,0 +1,94 @@
+"""Answer a request from a built Document: content coding, conditional GET, headers.
+
+RFC 9110 §13.2.2: If-None-Match, when present, decides alone (weak comparison, lists, `*`);
+only without it does If-Modified-Since count, and it matches when the document is not newer
+than the date sent, not only on an exact match. A 304 carries the same validators as a 200.
+Each content coding has its own strong ETag (`"h"`, `"h-gzip"`, `"h-br"`), and any of them
+(weak or not) matches every coding of the same bytes, so a client that got the gzip twin
+still gets its 304.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from feeds.cache import Document
+
+CODINGS = ("br", "gzip")                  # preferred first when the client rates them equally
+FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/feed+json",
+              "application/rdf+xml"}
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def qvalues(header: str) -> dict[str, float]:
+    """An Accept or Accept-Encoding header as {lower-case name: q}."""
+    out: dict[str, float] = {}
+    for part in header.split(","):
+        name, *params = part.split(";")
+        name = name.strip().lower()
+        if not name:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        out[name] = max(q, out.get(name, 0.0))
+    return out
+
+
+def choose_coding(accept_encoding: str | None) -> str:
+    """br, gzip or identity: the best coding the client accepts at all."""
+    if not accept_encoding:
+        return "identity"
+    q = qvalues(accept_encoding)
+    star = q.get("*", 0.0)
+    best = max(CODINGS, key=lambda coding: q.get(coding, star))
+    return best if q.get(best, star) > 0 else "identity"
+
+
+def wants_html(accept: str | None) -> bool:
+    """A browser: prefers HTML and names no feed type (readers name one, or send */*)."""
+    if not accept:
+        return False
+    q = qvalues(accept)
+    if FEED_TYPES & q.keys():
+        return False
+    html_q = max(q.get(name, 0.0) for name in HTML_TYPES)
+    return html_q > 0 and html_q >= max(q.values())
+
+
+def _base(tag: str) -> str:
+    """An entity-tag's value without a content-coding suffix."""
+    for coding in CODINGS:
+        if tag.endswith(f"-{coding}"):
+            return tag[:-len(coding) - 1]
+    return tag
+
+
+def not_modified(request: web.Request, doc: Document) -> bool:
+    if request.if_none_match is not None:
+        own = doc.etag.strip('"')
+        return any(tag.value == "*" or _base(tag.value) == own for tag in request.if_none_match)
+    since = request.if_modified_since
+    return since is not None and doc.modified <= since.timestamp()
+
+
+def respond(request: web.Request, doc: Document, *, max_age: int,
+            vary: str = "Accept-Encoding") -> web.Response:
+    """200 with the best coding, or 304; the same validators and cache headers on both."""
+    coding = choose_coding(request.headers.get("Accept-Encoding"))
+    body, etag = doc.coded(coding)
+    headers = {"ETag": etag, "Last-Modified": doc.last_modified, "Vary": vary,
+               "Cache-Control": f"public, max-age={max_age}"}
+    if doc.links:
+        headers["Link"] = doc.links
+    if request.method in ("GET", "HEAD") and not_modified(request, doc):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = doc.content_type
+    if coding != "identity":
+        headers["Content-Encoding"] = coding
+    return web.Response(body=body, headers=headers)
