@@ -35,6 +35,7 @@ TITLE_MAX = 500
 CREATE_FIELDS = {"url", "date", "prefix", "expires_at", "title"}
 PATCH_FIELDS = {"url", "disabled", "expires_at", "title"}
 
+API_KEY = web.RequestKey("api_key", str)
 Handler = Callable[[web.Request, Service], Awaitable[web.Response]]
 
 
@@ -81,7 +82,7 @@ def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
     async def run(request: web.Request) -> web.Response:
         service = request.app[SERVICE]
         try:
-            request["api_key"] = authenticate(request, service.settings.api.keys)
+            request[API_KEY] = authenticate(request, service.settings.api.keys)
             return await handler(request, service)
         except ApiError as exc:
             return exc.response()
@@ -188,7 +189,7 @@ async def _limit_creation(request: web.Request, service: Service, n: int) -> Non
     conf, limiter = service.settings.shortlinks, service.limiter
     address = client_address(request, conf.trust_forwarded)
     for scope, ident, limit in (
-            ("create-key", limiter.key_id(request["api_key"]), conf.rate_create_per_key),
+            ("create-key", limiter.key_id(request[API_KEY]), conf.rate_create_per_key),
             ("create-address", await limiter.address_id(address), conf.rate_create_per_address)):
         wait = await limiter.hit(scope, ident, limit, n)
         if wait:
