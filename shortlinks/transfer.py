@@ -55,13 +55,17 @@ async def export_links(redis: Any, out: IO[str], progress: Callable[[int], None]
         pipe = redis.pipeline(transaction=False)
         for link, stats in rows:
             pipe.get(keys.url(link.url))
-            for day in _days(stats):
+            for day in _days(stats):   # PFCOUNT first: it settles the sketch's cached
+                pipe.pfcount(keys.visitors(link.code, day))   # count, so bytes are stable
                 pipe.get(keys.visitors(link.code, day))
         replies = iter(await pipe.execute())
         for link, stats in rows:
             primary = next(replies) == link.code.encode()
-            sketches = {day: base64.b64encode(raw).decode() for day in _days(stats)
-                        if (raw := next(replies)) is not None}
+            sketches = {}
+            for day in _days(stats):
+                next(replies)                       # the PFCOUNT
+                if (raw := next(replies)) is not None:
+                    sketches[day] = base64.b64encode(raw).decode()
             line = {"code": link.code, "url": link.url, "title": link.title,
                     "created_at": link.created_at.isoformat(), "disabled": link.disabled,
                     "expires_at": link.expires_at.isoformat() if link.expires_at else None,
@@ -140,11 +144,14 @@ async def _write(redis: Any, batch: list[tuple[int, Link, bool, dict[str, int],
         pipe.get(keys.link(link.code))
     held = await pipe.execute()
     pipe = redis.pipeline(transaction=False)
+    urls: dict[str, str] = {}   # what this batch already wrote
     for (number, link, primary, stats, sketches), text in zip(batch, held):
-        if text is not None and Link.loads(link.code, text.decode()).url != link.url:
+        url = urls.get(link.code) or (Link.loads(link.code, text.decode()).url if text else None)
+        if url not in (None, link.url):
             report(f"line {number}: skipped: {link.code} already links to another url")
             result.skipped += 1
             continue
+        urls[link.code] = link.url
         pipe.set(keys.link(link.code), link.dumps())
         pipe.delete(keys.stats(link.code))
         if stats:
