@@ -12,8 +12,7 @@ from aiohttp.test_utils import TestClient
 from finews.app import create_app
 from finews.settings import Settings
 from shortlinks import codes, keys
-from tests.shortlinks_support import (ARTICLE, AUTH, KEY, SITE, client, create,  # noqa: F401
-                                      service, sl_settings)
+from tests.shortlinks_support import ARTICLE, AUTH, KEY, SITE, create, service
 
 
 async def test_create_then_same_url_returns_the_existing_link(client: TestClient) -> None:

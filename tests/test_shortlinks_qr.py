@@ -8,7 +8,7 @@ import re
 import segno
 from aiohttp.test_utils import TestClient
 
-from tests.shortlinks_support import client, create, sl_settings  # noqa: F401
+from tests.shortlinks_support import create
 
 
 async def test_svg_and_png_encode_the_upper_case_scan_url(client: TestClient) -> None:

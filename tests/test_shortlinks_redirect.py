@@ -12,8 +12,7 @@ from aiohttp.test_utils import TestClient
 from finews.app import create_app
 from finews.settings import Settings
 from shortlinks import keys
-from tests.shortlinks_support import (ARTICLE, AUTH, SITE, client, create, service,  # noqa: F401
-                                      sl_settings)
+from tests.shortlinks_support import ARTICLE, AUTH, SITE, create, service
 
 UNKNOWN = "NW202205240000000001"
 

@@ -14,7 +14,7 @@ from shortlinks import code_conflicts, keys
 from shortlinks.service import Service
 from shortlinks.share import share_links
 from shortlinks.store import IssueError, LinkStore, Want
-from tests.shortlinks_support import ARTICLE, SITE, sl_settings  # noqa: F401
+from tests.shortlinks_support import ARTICLE, SITE
 
 ZONE = ZoneInfo("Asia/Shanghai")
 DAY = date(2022, 5, 24)

@@ -11,8 +11,7 @@ from aiohttp.test_utils import TestClient
 from finews.app import create_app
 from finews.settings import Settings
 from shortlinks import keys
-from tests.shortlinks_support import (AUTH, CHROME_UA, SITE, WECHAT_UA, client,  # noqa: F401
-                                      create, service, sl_settings)
+from tests.shortlinks_support import AUTH, CHROME_UA, SITE, WECHAT_UA, create, service
 
 
 async def visit(client: TestClient, path: str, agent: str, **headers: str) -> None:
