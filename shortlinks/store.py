@@ -109,11 +109,15 @@ class LinkStore:
         text = await self.redis.get(keys.link(code))
         return Link.loads(code, text) if text else None
 
+    async def mget(self, names: Sequence[str]) -> list[Any]:
+        """Many values in one command (per node on Cluster, where MGET cannot span slots)."""
+        if not names:
+            return []
+        split = getattr(self.redis, "mget_nonatomic", None)
+        return await (split(names) if split else self.redis.mget(names))
+
     async def get_many(self, found: Sequence[str]) -> list[Link | None]:
-        pipe = self.redis.pipeline(transaction=False)
-        for code in found:
-            pipe.get(keys.link(code))
-        texts = await pipe.execute() if found else []
+        texts = await self.mget([keys.link(code) for code in found])
         return [Link.loads(c, t) if t else None for c, t in zip(found, texts)]
 
     async def issue(self, wants: Sequence[Want]) -> list[Issued | IssueError]:
@@ -125,10 +129,7 @@ class LinkStore:
 
     async def _issue_chunk(self, wants: Sequence[Want]) -> list[Issued | IssueError]:
         results: dict[int, Issued | IssueError] = {}
-        pipe = self.redis.pipeline(transaction=False)
-        for want in wants:
-            pipe.get(keys.url(want.url))
-        pointers = await pipe.execute()
+        pointers = await self.mget([keys.url(want.url) for want in wants])
         existing = {i: link for i, link in zip(
             [i for i, p in enumerate(pointers) if p],
             await self.get_many([p for p in pointers if p]))
@@ -168,6 +169,7 @@ class LinkStore:
             pipe.get(keys.link(wants[i].legacy))
         replies = await pipe.execute()
         conflicts: dict[int, str] = {}
+        kept: dict[str, int] = {}
         pipe = self.redis.pipeline(transaction=False)
         for n, i in enumerate(todo):
             want, claimed, text = wants[i], replies[2 * n], replies[2 * n + 1]
@@ -180,7 +182,9 @@ class LinkStore:
                 continue
             results[i] = Issued(held, created=bool(claimed))
             pipe.set(keys.url(want.url), want.legacy)
-            pipe.zadd(keys.INDEX, {want.legacy: 0})
+            kept[want.legacy] = 0
+        if kept:
+            pipe.zadd(keys.INDEX, kept)
         await pipe.execute()
         return conflicts
 
@@ -208,14 +212,17 @@ class LinkStore:
             bound = await pipe.execute()
             pipe = self.redis.pipeline(transaction=False)
             lost: list[tuple[int, str]] = []
+            kept: dict[str, int] = {}
             for i, holder in zip(claimed, bound):
                 if holder is None:
                     pipe.persist(keys.link(links[i].code))
-                    pipe.zadd(keys.INDEX, {links[i].code: 0})
+                    kept[links[i].code] = 0
                     results[i] = Issued(links[i], created=True, conflict=conflicts.get(i))
                 else:
                     pipe.delete(keys.link(links[i].code))
                     lost.append((i, holder))
+            if kept:
+                pipe.zadd(keys.INDEX, kept)
             await pipe.execute()
             for (i, holder), link in zip(lost, await self.get_many([h for _, h in lost])):
                 if link is not None and link.url == wants[i].url:
