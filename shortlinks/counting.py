@@ -100,11 +100,12 @@ class VisitWriter:
             await self.flush()
 
     async def flush(self) -> int:
-        """Write every queued visit; returns how many were taken. Never raises."""
-        taken = 0
-        while self.pending:
-            batch = [self.pending.popleft() for _ in range(min(self.batch, len(self.pending)))]
-            taken += len(batch)
+        """Write the visits queued so far; returns how many were taken. Never raises."""
+        taken, queued = 0, len(self.pending)
+        while taken < queued and self.pending:
+            size = min(self.batch, queued - taken, len(self.pending))
+            batch = [self.pending.popleft() for _ in range(size)]
+            taken += size
             try:
                 await self._write(batch)
             except Exception as exc:  # counting must never take the service down
@@ -116,28 +117,40 @@ class VisitWriter:
         return taken
 
     async def _write(self, batch: list[Visit]) -> None:
+        """One pipeline: a repeat-window marker per distinct visitor, one PFADD per link
+        and day, one HINCRBY per counter; then the unique clicks those markers decided."""
         counts: Counter[tuple[str, str]] = Counter()
-        people: list[tuple[str, str, str]] = []
+        firsts: dict[tuple[str, str], str] = {}          # (code, visitor) -> day
+        sketches: dict[tuple[str, str], set[str]] = {}  # (code, day) -> visitors
+        days: dict[int, str] = {}                       # minute -> day in the site's zone
+        salts: dict[str, str] = {}
         for visit in batch:
-            day = datetime.fromtimestamp(visit.at, self.zone).strftime("%Y%m%d")
+            minute = int(visit.at) // 60
+            day = days.get(minute)
+            if day is None:
+                day = days[minute] = datetime.fromtimestamp(visit.at, self.zone).strftime("%Y%m%d")
             bot = bot_name(visit.agent)
             if bot is not None:
                 counts.update([(visit.code, "b"), (visit.code, f"{day}:b"),
                                (visit.code, f"{day}:bot:{bot}")])
                 continue
-            who = visitor(await self.salts.get(day), visit.address, visit.agent)
-            people.append((visit.code, day, who))
+            if day not in salts:
+                salts[day] = await self.salts.get(day)
+            who = visitor(salts[day], visit.address, visit.agent)
+            firsts.setdefault((visit.code, who), day)
+            sketches.setdefault((visit.code, day), set()).add(who)
             counts.update([(visit.code, "h"), (visit.code, f"{day}:h"),
                            (visit.code, f"{day}:src:{source(visit, self.site_host)}")])
         pipe = self.redis.pipeline(transaction=False)
-        for code, day, who in people:
+        for code, who in firsts:
             pipe.set(keys.seen(code, who), 1, nx=True, ex=self.window)
-            pipe.pfadd(keys.visitors(code, day), who)
+        for (code, day), people in sketches.items():
+            pipe.pfadd(keys.visitors(code, day), *people)
         for (code, field), n in counts.items():
             pipe.hincrby(keys.stats(code), field, n)
         replies = await pipe.execute(raise_on_error=False)
         unique: Counter[tuple[str, str]] = Counter()
-        for (code, day, _), first in zip(people, replies[0::2]):
+        for ((code, _), day), first in zip(firsts.items(), replies):
             if first is True:
                 unique.update([(code, "u"), (code, f"{day}:u")])
         if unique:

@@ -111,12 +111,15 @@ class Redirector:
                                    f"no share link has the code {raw}")
         if entry.disabled or entry.location is None:
             return self.error(request, 410, "gone", f"share link {raw} is disabled")
-        if entry.expires is not None and entry.expires <= time.time():
+        now = time.time()
+        if entry.expires is not None and entry.expires <= now:
             return self.error(request, 410, "gone", f"share link {raw} has expired")
         if request.method == "GET":
+            headers = request.headers
             self.service.writer.record(Visit(
-                entry.code, time.time(), address, request.headers.get("User-Agent", ""),
-                request.headers.get("Referer", ""), request.query.get("from", ""), qr))
+                entry.code, now, address, headers.get("User-Agent", ""),
+                headers.get("Referer", ""), request.query.get("from", "") if request.query_string
+                else "", qr))
         return web.Response(status=self.status, headers={**self.headers,
                                                          "Location": entry.location})
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from crawlerdetect import CrawlerDetect
@@ -43,8 +43,7 @@ NAME_RE = re.compile(r"[^a-z0-9.-]+")
 _detector = CrawlerDetect()
 
 
-@dataclass(frozen=True, slots=True)
-class Visit:
+class Visit(NamedTuple):
     """One GET of a share link, as it arrived (kept in memory only until counted)."""
 
     code: str
