@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from finews.appkeys import REDIS, SETTINGS
 from shortlinks import api, preview, qr
 from shortlinks.service import SERVICE, Service
+
+log = logging.getLogger("finews.shortlinks")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Share links must reach social crawlers: they follow the redirect and read the
 # article's preview tags. Named groups keep them allowed whatever `*` says.
@@ -23,6 +29,21 @@ async def robots(request: web.Request) -> web.Response:
     return web.Response(text=ROBOTS, headers={"Cache-Control": "public, max-age=3600"})
 
 
+def public(handler: Handler) -> Handler:
+    """A Redis outage on a public page is a 503 page with Retry-After, not a trace."""
+    @functools.wraps(handler)
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except RedisError as exc:
+            log.error("event=redirect_redis_error path=%s reason=%s", request.path, exc)
+            return request.app[SERVICE].redirector.error(
+                request, 503, "unavailable", "share links are unavailable for a moment",
+                headers={"Retry-After": "1"})
+    return run
+
+
+@public
 async def short(request: web.Request) -> web.StreamResponse:
     """`/s/CODE` (typed) and `/S/CODE` (scanned from a QR code); `CODE+` previews."""
     service = request.app[SERVICE]
@@ -32,12 +53,14 @@ async def short(request: web.Request) -> web.StreamResponse:
     return await service.redirector.handle(request, raw, qr=request.path.startswith("/S/"))
 
 
+@public
 async def legacy(request: web.Request) -> web.StreamResponse:
     """The form printed and shared for years; extra parameters (WeChat's `from=`) are fine."""
     service = request.app[SERVICE]
     return await service.redirector.handle(request, request.query.get("infoCode", ""), qr=False)
 
 
+@public
 async def qr_code(request: web.Request) -> web.Response:
     return await qr.handle(request, request.app[SERVICE])
 

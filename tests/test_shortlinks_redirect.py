@@ -185,3 +185,16 @@ async def test_preview_and_head_are_not_counted(client: TestClient) -> None:
     assert await service(client).writer.flush() == 0
     client_redis: aioredis.Redis = service(client).store.redis
     assert await client_redis.hgetall(keys.stats(code)) == {}
+
+
+async def test_redis_outage_is_a_503_page(aiohttp_client: Callable[..., Any],
+                                          sl_settings: Settings, tmp_path) -> None:
+    app = create_app(sl_settings.replace(redis__url=f"unix://{tmp_path}/nobody.sock"))
+    client = await aiohttp_client(app)
+    for path in ("/s/NW202205242389705455", "/s/NW202205242389705455+",
+                 "/html_News/NewsShare.html?infoCode=NW202205242389705455",
+                 "/qr/NW202205242389705455.svg"):
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 503, path
+        assert response.headers["Retry-After"] == "1"
+        assert f'href="{SITE}/"' in await response.text()

@@ -149,3 +149,16 @@ def test_every_key_of_a_link_hashes_to_one_slot() -> None:
     other = "NW202205241111111111"
     assert key_slot(keys.link(other).encode()) != key_slot(keys.link(code).encode())
     assert redis  # the client library provides the slot function Cluster clients use
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("shortlinks__prefix", "nw", "expected 1 to 8 uppercase letters"),
+    ("shortlinks__redirect_status", 303, "expected 301, 302, 307 or 308"),
+    ("shortlinks__qr_error", "X", "expected L, M, Q or H"),
+    ("shortlinks__allowed_hosts", ["https://x.example"], "expected lower-case host"),
+    ("shortlinks__cache_ttl", 0.0, "above 0"),
+])
+def test_bad_shortlinks_settings_name_the_key(key: str, value: object, message: str) -> None:
+    from finews.settings import SettingsError, load
+    with pytest.raises(SettingsError, match=f"{key.replace('__', '.')}: {message}"):
+        load(env={}).replace(**{key: value})
