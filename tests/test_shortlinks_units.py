@@ -156,7 +156,7 @@ def test_every_key_of_a_link_hashes_to_one_slot() -> None:
     ("shortlinks__redirect_status", 303, "expected 301, 302, 307 or 308"),
     ("shortlinks__qr_error", "X", "expected L, M, Q or H"),
     ("shortlinks__allowed_hosts", ["https://x.example"], "expected lower-case host"),
-    ("shortlinks__cache_ttl", 0.0, "above 0"),
+    ("shortlinks__cache_ttl", 0.0, "expected a number above 0"),
 ])
 def test_bad_shortlinks_settings_name_the_key(key: str, value: object, message: str) -> None:
     from finews.settings import SettingsError, load
