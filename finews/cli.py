@@ -8,19 +8,20 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from tqdm import tqdm
 
 import shortlinks
 from feeds.posts import load_posts
 from finews import logs
 from finews.app import create_app
-from finews.embedded_redis import EmbeddedRedis, ping
+from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
 from finews.redis_client import AnyRedis, connect
 from finews.settings import Settings, SettingsError, load
 from shortlinks import keys, targets, transfer
@@ -77,6 +78,14 @@ async def cli_redis(settings: Settings, *, decode_responses: bool = True
             embedded.stop()
 
 
+def run_command(work: Coroutine[Any, Any, Any]) -> Any:
+    """Run a command's work; Redis or file trouble ends it with one line and status 1."""
+    try:
+        return asyncio.run(work)
+    except (RedisError, EmbeddedRedisError, OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"finews: {type(exc).__name__}: {exc}") from None
+
+
 class Progress:
     """A tqdm bar on a terminal, else a log line at most every 5 seconds."""
 
@@ -106,7 +115,7 @@ def cmd_shorten(settings: Settings, args: argparse.Namespace) -> int:
             return result if isinstance(result, IssueError) else (
                 result.link.code, service.share_url(result.link.code))
     try:
-        result = asyncio.run(run())
+        result = run_command(run())
     except targets.TargetError as exc:
         print(f"finews: {args.url}: {exc} (rule: {exc.rule})", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -125,7 +134,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                 written = await transfer.export_links(redis, out, progress)
             progress.close()
             return written
-    print(f"exported: {asyncio.run(run())} links to {args.file}")
+    print(f"exported: {run_command(run())} links to {args.file}")
     return 0
 
 
@@ -142,11 +151,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                     progress)
             progress.close()
             return result
-    try:
-        result = asyncio.run(run())
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"finews: {args.file}: {exc}", file=sys.stderr)
-        return EXIT_PROBLEMS
+    result = run_command(run())
     print(f"imported: {result.imported} links, skipped: {result.skipped} lines")
     return EXIT_PROBLEMS if result.skipped else 0
 

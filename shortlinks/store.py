@@ -279,7 +279,3 @@ class LinkStore:
         found = found[:limit]
         links = [link for link in await self.get_many(found) if link is not None]
         return links, (found[-1] if more else None)
-
-    async def primary(self, url: str) -> str | None:
-        """The code a URL is bound to (its idempotency pointer)."""
-        return await self.redis.get(keys.url(url))

@@ -129,6 +129,10 @@ def test_import_reports_bad_lines_by_number_and_keeps_the_rest(redis_url: str,
     raw.close()
     missing = finews("import", str(tmp_path / "nope.jsonl"), env={"FINEWS_REDIS__URL": redis_url})
     assert missing.returncode == 1 and "nope.jsonl" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    down = finews("shorten", ARTICLE, env={"FINEWS_REDIS__URL": f"unix://{tmp_path}/none.sock"})
+    assert down.returncode == 1 and down.stderr.strip().splitlines()[-1].startswith(
+        "finews: ConnectionError")
 
 
 def test_check_reports_a_legacy_code_claimed_twice(tmp_path: Path) -> None:
