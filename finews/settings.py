@@ -8,6 +8,7 @@ the code checks, and there is no second list of keys to drift from it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -199,6 +200,13 @@ def _check_pattern(*fields: str, url: bool = True,
             return f"expected a pattern with only the fields {{{'}, {'.join(fields)}}}"
         return _check_url(text) if url else None
     return check
+def _check_hosts(value: list[str]) -> str | None:
+    bad = [h for h in value if not re.fullmatch(r"[a-z0-9.-]+(:\d{1,5})?|\[[0-9a-f:.]+\](:\d{1,5})?", h)]
+    return f"expected lower-case host or host:port entries, not {bad[0]!r}" if bad else None
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "expected a number above 0"
 
 
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
@@ -216,6 +224,17 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "feeds.first_build_wait": lambda v: None if v > 0 else "expected more than 0 seconds",
     "log.level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
     else "expected DEBUG, INFO, WARNING or ERROR",
+    "shortlinks.prefix": lambda v: None if re.fullmatch(r"[A-Z]{1,8}", v)
+    else "expected 1 to 8 uppercase letters A-Z",
+    "shortlinks.redirect_status": lambda v: None if v in (301, 302, 307, 308)
+    else "expected 301, 302, 307 or 308",
+    "shortlinks.qr_error": lambda v: None if v in ("L", "M", "Q", "H")
+    else "expected L, M, Q or H",
+    "shortlinks.allowed_hosts": _check_hosts,
+    **{f"shortlinks.{key}": _positive for key in (
+        "cache_size", "cache_ttl", "visit_flush_interval", "visit_batch", "visit_queue_max",
+        "repeat_window", "qr_scale", "qr_max_scale", "api_body_max", "rate_create_per_key",
+        "rate_create_per_address", "rate_scan_per_address", "rate_window", "claim_attempts")},
 }
 
 

@@ -1,16 +1,87 @@
-"""HTTP routes of the shortlinks package."""
+"""HTTP routes of the shortlinks package, and the background visit writer's lifetime."""
 
 from __future__ import annotations
 
-from aiohttp import web
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-ROBOTS = "User-agent: *\nAllow: /\n"
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from finews.appkeys import REDIS, SETTINGS
+from shortlinks import api, preview, qr
+from shortlinks.service import SERVICE, Service
+
+log = logging.getLogger("finews.shortlinks")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Share links must reach social crawlers: they follow the redirect and read the
+# article's preview tags. Named groups keep them allowed whatever `*` says.
+SOCIAL_CRAWLERS = ("Twitterbot", "facebookexternalhit", "Facebot", "WhatsApp", "TelegramBot",
+                   "Slackbot", "Slackbot-LinkExpanding", "LinkedInBot", "Discordbot",
+                   "Applebot", "WeChat", "Weibo")
+ROBOTS = ("".join(f"User-agent: {name}\n" for name in SOCIAL_CRAWLERS) + "Allow: /\n\n"
+          "User-agent: *\nDisallow: /api/\nAllow: /\n")
 
 
 async def robots(request: web.Request) -> web.Response:
-    """Social crawlers must reach share links to read the article's preview tags."""
-    return web.Response(text=ROBOTS)
+    return web.Response(text=ROBOTS, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def public(handler: Handler) -> Handler:
+    """A Redis outage on a public page is a 503 page with Retry-After, not a trace."""
+    @functools.wraps(handler)
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except RedisError as exc:
+            log.error("event=redirect_redis_error path=%s reason=%s", request.path, exc)
+            return request.app[SERVICE].redirector.error(
+                request, 503, "unavailable", "share links are unavailable for a moment",
+                headers={"Retry-After": "1"})
+    return run
+
+
+@public
+async def short(request: web.Request) -> web.StreamResponse:
+    """`/s/CODE` (typed) and `/S/CODE` (scanned from a QR code); `CODE+` previews."""
+    service = request.app[SERVICE]
+    raw = request.match_info["code"]
+    if raw.endswith("+"):
+        return await preview.handle(request, service, raw[:-1])
+    return await service.redirector.handle(request, raw, qr=request.path.startswith("/S/"))
+
+
+@public
+async def legacy(request: web.Request) -> web.StreamResponse:
+    """The form printed and shared for years; extra parameters (WeChat's `from=`) are fine."""
+    service = request.app[SERVICE]
+    return await service.redirector.handle(request, request.query.get("infoCode", ""), qr=False)
+
+
+@public
+async def qr_code(request: web.Request) -> web.Response:
+    return await qr.handle(request, request.app[SERVICE])
+
+
+async def service_context(app: web.Application) -> AsyncIterator[None]:
+    """Build the service once Redis is up; run the visit writer; flush it on shutdown."""
+    service = Service(app[REDIS], app[SETTINGS])
+    app[SERVICE] = service
+    service.writer.start()
+    try:
+        yield
+    finally:
+        await service.writer.close()
 
 
 def setup(app: web.Application) -> None:
+    """Routes and the service's cleanup context (after finews's Redis context)."""
+    app.cleanup_ctx.append(service_context)
     app.router.add_get("/robots.txt", robots)
+    app.router.add_get("/s/{code}", short)
+    app.router.add_get("/S/{code}", short)
+    app.router.add_get("/html_News/NewsShare.html", legacy)
+    app.router.add_get("/qr/{name}", qr_code)
+    api.setup(app)

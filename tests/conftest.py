@@ -18,6 +18,8 @@ import redis
 from finews.embedded_redis import EmbeddedRedis
 from finews.settings import Settings, load
 
+pytest_plugins = ["tests.shortlinks_support"]   # share-link fixtures
+
 SAMPLE_POSTS = Path(__file__).resolve().parent.parent / "content" / "posts"
 
 

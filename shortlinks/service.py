@@ -1,0 +1,63 @@
+"""The share-link service of one process: store, redirect cache, visit writer, limits."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from finews.settings import Settings
+from shortlinks import targets
+from shortlinks.counting import Salts, VisitWriter
+from shortlinks.limits import RateLimiter
+from shortlinks.redirect import Redirector
+from shortlinks.store import LinkStore, Want
+
+
+class Service:
+    def __init__(self, redis: Any, settings: Settings) -> None:
+        conf = settings.shortlinks
+        self.settings = settings
+        self.site = settings.site.url.rstrip("/")
+        self.zone = settings.zone
+        self.prefix = conf.prefix
+        self.hosts = targets.allowed_hosts(settings.site.url, conf.allowed_hosts)
+        self.store = LinkStore(redis, self.zone, attempts=conf.claim_attempts)
+        self.salts = Salts(redis)
+        self.limiter = RateLimiter(redis, self.salts, self.zone, conf.rate_window)
+        self.writer = VisitWriter(
+            redis, self.salts, self.zone, (urlsplit(self.site).hostname or "").lower(),
+            window=conf.repeat_window, batch=conf.visit_batch,
+            interval=conf.visit_flush_interval, max_pending=conf.visit_queue_max)
+        self.redirector = Redirector(self)
+
+    def home(self) -> str:
+        return self.site + "/"
+
+    def short_url(self, code: str) -> str:
+        return f"{self.site}/s/{code}"
+
+    def share_url(self, code: str) -> str:
+        """The public share URL: the legacy form already printed and shared for years."""
+        return f"{self.site}/html_News/NewsShare.html?infoCode={code}"
+
+    def qr_url(self, code: str, kind: str = "svg") -> str:
+        return f"{self.site}/qr/{code}.{kind}"
+
+    def qr_text(self, code: str) -> str:
+        """What the QR code holds: `HTTPS://HOST/S/CODE`, all upper case, so it encodes in
+        QR's alphanumeric mode (a smaller symbol) and the `/S/` path marks a scan."""
+        return f"{self.site}/S/{code}".upper()
+
+    def want(self, url: str, *, day: date | None = None, prefix: str | None = None,
+             title: str = "", expires_at: datetime | None = None, origin: str = "api",
+             legacy: str | None = None) -> Want:
+        """A checked request for a link; raises targets.TargetError."""
+        return Want(url=targets.check(url, self.hosts), day=day or datetime.now(self.zone).date(),
+                    prefix=prefix or self.prefix, title=title, expires_at=expires_at,
+                    origin=origin, legacy=legacy)
+
+
+SERVICE = web.AppKey("shortlinks", Service)

@@ -1,0 +1,281 @@
+"""Links in Redis: atomic, idempotent issuance, lookups, changes and cursor paging.
+
+Issuance works on batches and pipelines each step, so one request and 100,000 posts take
+the same code path (a handful of round trips per 1,000 links). See `shortlinks.keys` for
+the data model. Every command touches one key, so the same code runs on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shortlinks import codes, keys
+
+log = logging.getLogger("finews.shortlinks")
+
+CLAIM_MS = 30_000        # a claim not bound to its URL within this long disappears
+CHUNK = 1000             # wants per pipelined round
+CAS_ATTEMPTS = 5
+# Single-key scripts (legal on Cluster): compare-and-set and compare-and-delete.
+CAS_SET = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+           "redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0")
+CAS_DEL = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+           "return redis.call('DEL', KEYS[1]) end return 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    code: str
+    url: str
+    created_at: datetime
+    title: str = ""
+    disabled: bool = False
+    expires_at: datetime | None = None
+    origin: str = "api"
+
+    def dumps(self) -> str:
+        return json.dumps({
+            "url": self.url, "created_at": self.created_at.isoformat(), "title": self.title,
+            "disabled": self.disabled, "origin": self.origin,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, code: str, text: str) -> Link:
+        data = json.loads(text)
+        expires = data.get("expires_at")
+        return cls(code=code, url=data["url"], title=data.get("title", ""),
+                   created_at=datetime.fromisoformat(data["created_at"]),
+                   disabled=bool(data.get("disabled")), origin=data.get("origin", "api"),
+                   expires_at=datetime.fromisoformat(expires) if expires else None)
+
+    def gone(self, now: datetime) -> str | None:
+        """Why the link no longer redirects, or None while it does."""
+        if self.disabled:
+            return "disabled"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Want:
+    """A request for a link to `url` (canonical, already checked by shortlinks.targets)."""
+
+    url: str
+    day: date
+    prefix: str
+    title: str = ""
+    expires_at: datetime | None = None
+    origin: str = "api"
+    legacy: str | None = None    # an existing code (printed, shared) to keep exactly
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    link: Link
+    created: bool
+    conflict: str | None = None  # the legacy code wanted is held by another URL
+
+
+class IssueError(Exception):
+    """No link could be issued for one want (every attempt collided)."""
+
+
+class UrlTaken(Exception):
+    """A retarget to a URL that already has its own link."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"that url already has link {code}")
+        self.code = code
+
+
+class LinkStore:
+    def __init__(self, redis: Any, zone: ZoneInfo, *, attempts: int = 8,
+                 digits: Callable[[], str] = codes.random_digits) -> None:
+        self.redis = redis
+        self.zone = zone
+        self.attempts = attempts
+        self.digits = digits
+
+    async def get(self, code: str) -> Link | None:
+        text = await self.redis.get(keys.link(code))
+        return Link.loads(code, text) if text else None
+
+    async def mget(self, names: Sequence[str]) -> list[Any]:
+        """Many values in one command (per node on Cluster, where MGET cannot span slots)."""
+        if not names:
+            return []
+        split = getattr(self.redis, "mget_nonatomic", None)
+        return await (split(names) if split else self.redis.mget(names))
+
+    async def get_many(self, found: Sequence[str]) -> list[Link | None]:
+        texts = await self.mget([keys.link(code) for code in found])
+        return [Link.loads(c, t) if t else None for c, t in zip(found, texts)]
+
+    async def issue(self, wants: Sequence[Want]) -> list[Issued | IssueError]:
+        """A link per want, in order: the URL's existing link, else a newly claimed one."""
+        out: list[Issued | IssueError] = []
+        for start in range(0, len(wants), CHUNK):
+            out.extend(await self._issue_chunk(wants[start:start + CHUNK]))
+        return out
+
+    async def _issue_chunk(self, wants: Sequence[Want]) -> list[Issued | IssueError]:
+        results: dict[int, Issued | IssueError] = {}
+        pointers = await self.mget([keys.url(want.url) for want in wants])
+        existing = {i: link for i, link in zip(
+            [i for i, p in enumerate(pointers) if p],
+            await self.get_many([p for p in pointers if p]))
+            if link is not None and link.url == wants[i].url}
+        legacy, fresh = [], []
+        for i, want in enumerate(wants):
+            have = existing.get(i)
+            if want.legacy and (have is None or have.code != want.legacy):
+                legacy.append(i)
+            elif have is not None:
+                results[i] = Issued(have, created=False)
+            else:
+                fresh.append(i)
+        now = datetime.now(self.zone).replace(microsecond=0)
+        conflicts = await self._claim_legacy(wants, legacy, now, results)
+        for i in conflicts:
+            if i in existing:
+                results[i] = Issued(existing[i], created=False, conflict=conflicts[i])
+            else:
+                fresh.append(i)
+        await self._claim_fresh(wants, sorted(fresh), now, results, conflicts)
+        return [results[i] for i in range(len(wants))]
+
+    def _record(self, want: Want, code: str, now: datetime) -> Link:
+        return Link(code=code, url=want.url, created_at=now, title=want.title,
+                    expires_at=want.expires_at, origin=want.origin)
+
+    async def _claim_legacy(self, wants: Sequence[Want], todo: list[int], now: datetime,
+                            results: dict[int, Issued | IssueError]) -> dict[int, str]:
+        """Claim each wanted legacy code; the first claim keeps it. Returns conflicts."""
+        if not todo:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for i in todo:
+            pipe.set(keys.link(wants[i].legacy), self._record(wants[i], wants[i].legacy, now)
+                     .dumps(), nx=True)
+            pipe.get(keys.link(wants[i].legacy))
+        replies = await pipe.execute()
+        conflicts: dict[int, str] = {}
+        kept: dict[str, int] = {}
+        pipe = self.redis.pipeline(transaction=False)
+        for n, i in enumerate(todo):
+            want, claimed, text = wants[i], replies[2 * n], replies[2 * n + 1]
+            held = Link.loads(want.legacy, text) if text else None
+            if held is None or (not claimed and held.url != want.url):
+                holder = held.url if held else "a link being deleted"
+                conflicts[i] = f"{want.legacy} is already the code of {holder}"
+                log.warning("event=code_conflict code=%s url=%s holder=%s",
+                            want.legacy, want.url, holder)
+                continue
+            results[i] = Issued(held, created=bool(claimed))
+            pipe.set(keys.url(want.url), want.legacy)
+            kept[want.legacy] = 0
+        if kept:
+            pipe.zadd(keys.INDEX, kept)
+        await pipe.execute()
+        return conflicts
+
+    async def _claim_fresh(self, wants: Sequence[Want], todo: list[int], now: datetime,
+                           results: dict[int, Issued | IssueError],
+                           conflicts: dict[int, str]) -> None:
+        """New random codes: claim (SET NX, expiring), bind to the URL (SET NX GET), keep."""
+        for _ in range(self.attempts):
+            if not todo:
+                return
+            links = {i: self._record(wants[i], codes.make(wants[i].prefix, wants[i].day,
+                                                          self.digits()), now) for i in todo}
+            pipe = self.redis.pipeline(transaction=False)
+            for i in todo:
+                pipe.set(keys.link(links[i].code), links[i].dumps(), nx=True, px=CLAIM_MS)
+            claims = await pipe.execute()
+            retry = [i for i, ok in zip(todo, claims) if not ok]
+            if retry:
+                log.warning("event=code_collision count=%d codes=%s", len(retry),
+                            ",".join(links[i].code for i in retry[:5]))
+            claimed = [i for i, ok in zip(todo, claims) if ok]
+            pipe = self.redis.pipeline(transaction=False)
+            for i in claimed:
+                pipe.set(keys.url(wants[i].url), links[i].code, nx=True, get=True)
+            bound = await pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
+            lost: list[tuple[int, str]] = []
+            kept: dict[str, int] = {}
+            for i, holder in zip(claimed, bound):
+                if holder is None:
+                    pipe.persist(keys.link(links[i].code))
+                    kept[links[i].code] = 0
+                    results[i] = Issued(links[i], created=True, conflict=conflicts.get(i))
+                else:
+                    pipe.delete(keys.link(links[i].code))
+                    lost.append((i, holder))
+            if kept:
+                pipe.zadd(keys.INDEX, kept)
+            await pipe.execute()
+            for (i, holder), link in zip(lost, await self.get_many([h for _, h in lost])):
+                if link is not None and link.url == wants[i].url:
+                    results[i] = Issued(link, created=False, conflict=conflicts.get(i))
+                else:  # the holder died before keeping its claim: free the URL, try again
+                    await self.redis.eval(CAS_DEL, 1, keys.url(wants[i].url), holder)
+                    retry.append(i)
+            todo = sorted(retry)
+        for i in todo:
+            log.error("event=issue_failed url=%s attempts=%d", wants[i].url, self.attempts)
+            results[i] = IssueError(f"no free code after {self.attempts} attempts")
+
+    async def update(self, code: str, **changes: Any) -> Link | None:
+        """Change url, title, disabled or expires_at atomically (compare-and-set)."""
+        for _ in range(CAS_ATTEMPTS):
+            text = await self.redis.get(keys.link(code))
+            if not text:
+                return None
+            old = Link.loads(code, text)
+            new = dataclasses.replace(old, **changes)
+            if new.url != old.url:
+                holder = await self.redis.set(keys.url(new.url), code, nx=True, get=True)
+                if holder not in (None, code):
+                    other = await self.get(holder)
+                    if other is not None and other.url == new.url:
+                        raise UrlTaken(holder)
+                    await self.redis.set(keys.url(new.url), code)
+            if await self.redis.eval(CAS_SET, 1, keys.link(code), text, new.dumps()):
+                if new.url != old.url:
+                    await self.redis.eval(CAS_DEL, 1, keys.url(old.url), code)
+                return new
+        raise RuntimeError(f"link {code} kept changing; try again")
+
+    async def delete(self, code: str) -> bool:
+        """Remove the link, its URL binding, index entry and statistics."""
+        link = await self.get(code)
+        if link is None:
+            return False
+        days = {field.partition(":")[0] for field in await self.redis.hkeys(keys.stats(code))
+                if field[:1].isdigit()}
+        pipe = self.redis.pipeline(transaction=False)
+        for key in (keys.link(code), keys.stats(code), *(keys.visitors(code, d) for d in days)):
+            pipe.delete(key)
+        pipe.zrem(keys.INDEX, code)
+        pipe.eval(CAS_DEL, 1, keys.url(link.url), code)
+        await pipe.execute()
+        return True
+
+    async def page(self, after: str | None, limit: int) -> tuple[list[Link], str | None]:
+        """Up to `limit` links in code order after the cursor, and the next cursor."""
+        found = await self.redis.zrange(keys.INDEX, f"({after}" if after else "-", "+",
+                                        bylex=True, offset=0, num=limit + 1)
+        more = len(found) > limit
+        found = found[:limit]
+        links = [link for link in await self.get_many(found) if link is not None]
+        return links, (found[-1] if more else None)
