@@ -90,6 +90,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(redis_context)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    feeds.setup(app)
     shortlinks.setup(app)
+    feeds.setup(app, share_links=shortlinks.post_share_links)
     return app
