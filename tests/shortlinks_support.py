@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pathlib import Path
+
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -24,8 +26,10 @@ CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTM
 
 
 @pytest.fixture
-def sl_settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings(site__url=SITE, api__keys=[KEY])
+def sl_settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
+    """No posts: the links in Redis are the ones each test makes."""
+    (tmp_path / "no-posts").mkdir()
+    return make_settings(site__url=SITE, api__keys=[KEY], posts__dir=str(tmp_path / "no-posts"))
 
 
 @pytest.fixture
