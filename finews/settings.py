@@ -186,6 +186,11 @@ def _check_redis_url(value: str) -> str | None:
     return None
 
 
+def _check_permalink(value: str) -> str | None:
+    from feeds.permalink import pattern_problem  # here, not on top: feeds imports settings
+    return pattern_problem(value)
+
+
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "site.url": _check_url,
     "site.timezone": _check_zone,
@@ -193,6 +198,9 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "redis.url": _check_redis_url,
     "log.level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
     else "expected DEBUG, INFO, WARNING or ERROR",
+    "feeds.permalink": _check_permalink,
+    "feeds.summary_length": lambda v: None if v > 0 else "expected a positive integer",
+    "feeds.parse_workers": lambda v: None if v >= 0 else "expected 0 (one per CPU) or more",
 }
 
 

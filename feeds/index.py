@@ -1,0 +1,150 @@
+"""The persistent post index: one SQLite row per post file, plus rendered bodies.
+
+Rows are keyed by the path relative to posts.dir and carry the file's mtime_ns and size,
+so a restart re-reads only files whose signature changed (100,000 posts: one directory
+scan and one table read instead of 100,000 parses). Rendered bodies are cached by the
+file's content digest, so a touched but unchanged file keeps its cached HTML. The index is
+only a cache: when it is unreadable it is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from feeds.parse import Record
+
+log = logging.getLogger("finews.posts")
+
+FILE_NAME = "posts-index.sqlite3"
+_COLUMNS = ", ".join(Record._fields)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS posts ({Record._fields[0]} TEXT PRIMARY KEY,
+    {", ".join(Record._fields[1:])});
+CREATE TABLE IF NOT EXISTS bodies (key TEXT PRIMARY KEY, digest BLOB NOT NULL, html TEXT NOT NULL);
+"""
+PENDING_BODIES = 200  # rendered bodies written in one transaction
+
+
+class PostIndex:
+    """Records and rendered bodies on disk (or in memory when the data dir is unusable)."""
+
+    def __init__(self, data_dir: str, fingerprint: str) -> None:
+        self.path = Path(data_dir) / FILE_NAME
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[bytes, str]] = {}
+        try:
+            self._db = self._open_or_reset(fingerprint)
+        except (sqlite3.Error, OSError) as exc:  # unwritable data dir, a lock held too long
+            log.warning('event=posts_index_in_memory file="%s" reason="%s"', self.path, exc)
+            self._db = self._open(":memory:", fingerprint)
+
+    def _open_or_reset(self, fingerprint: str) -> sqlite3.Connection:
+        try:
+            return self._open(str(self.path), fingerprint)
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:  # not a database (any more): rebuild it
+            log.warning('event=posts_index_reset file="%s" reason="%s"', self.path, exc)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            return self._open(str(self.path), fingerprint)
+
+    @staticmethod
+    def _open(location: str, fingerprint: str) -> sqlite3.Connection:
+        if location != ":memory:":
+            Path(location).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(location, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout = 10000")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.executescript(_SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
+            if row is None or row[0] != fingerprint:  # other settings or code: start over
+                db.executescript("BEGIN; DELETE FROM posts; DELETE FROM bodies; COMMIT;")
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)",
+                           (fingerprint,))
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def records(self) -> Iterator[Record]:
+        """Every stored record (any order)."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM posts").fetchall()
+        return map(Record._make, rows)
+
+    def record(self, key: str) -> Record | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM posts WHERE key = ?",
+                                   (key,)).fetchone()
+        return None if row is None else Record._make(row)
+
+    def keys_under(self, folder: str) -> list[str]:
+        """Keys of files inside `folder` (a key prefix ending before "/")."""
+        with self._lock:  # "0" sorts right after "/": the range is exactly folder/...
+            rows = self._db.execute("SELECT key FROM posts WHERE key > ? AND key < ?",
+                                    (folder + "/", folder + "0")).fetchall()
+        return [row[0] for row in rows]
+
+    def put(self, records: Iterable[Record]) -> None:
+        placeholders = ", ".join("?" * len(Record._fields))
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO posts ({_COLUMNS}) VALUES ({placeholders})", records)
+            self._db.execute("COMMIT")
+
+    def delete(self, keys: Iterable[str]) -> None:
+        rows = [(key,) for key in keys]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM posts WHERE key = ?", rows)
+            self._db.executemany("DELETE FROM bodies WHERE key = ?", rows)
+            self._db.execute("COMMIT")
+            for (key,) in rows:
+                self._pending.pop(key, None)
+
+    def html(self, key: str) -> str | None:
+        """The cached body of `key` if it was rendered from the file the record describes."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT p.digest, b.digest, b.html FROM posts p LEFT JOIN bodies b USING (key)"
+                " WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            pending = self._pending.get(key)
+            if pending and pending[0] == row[0]:
+                return pending[1]
+            return row[2] if row[1] == row[0] else None
+
+    def set_html(self, key: str, digest: bytes, html: str) -> None:
+        """Cache a rendered body; written in batches, all pending ones on `flush`."""
+        with self._lock:
+            self._pending[key] = (digest, html)
+            if len(self._pending) >= PENDING_BODIES:
+                self._write_pending()
+
+    def _write_pending(self) -> None:
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)",
+                             [(key, digest, html) for key, (digest, html)
+                              in self._pending.items()])
+        self._db.execute("COMMIT")
+        self._pending.clear()
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self._write_pending()
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            self._db.close()
