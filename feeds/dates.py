@@ -16,21 +16,38 @@ _WRITTEN = re.compile(
     r"(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6})\d*)?)?)?"
     r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?", re.I)
 _FILE_NAME_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})-")
-_ZONES: dict[timedelta, timezone] = {timedelta(0): timezone.utc}
+_ZONES: dict[int, timezone] = {0: timezone.utc}
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _zone(offset_seconds: int) -> timezone:
+    """One shared fixed-offset tzinfo per offset: datetimes with the same tzinfo object
+    compare field by field, with different ones through utcoffset() calls (sorting
+    100,000 posts would be several times slower)."""
+    zone = _ZONES.get(offset_seconds)
+    if zone is None:
+        zone = _ZONES.setdefault(offset_seconds, timezone(timedelta(seconds=offset_seconds)))
+    return zone
+
+
+def to_epoch(moment: datetime) -> tuple[int, int]:
+    """An aware datetime as (microseconds since 1970 UTC, UTC offset in seconds)."""
+    offset = moment.utcoffset()
+    assert offset is not None
+    return (moment - _EPOCH) // _MICROSECOND, offset // timedelta(seconds=1)
+
+
+def from_epoch(microseconds: int, offset_seconds: int) -> datetime:
+    """The datetime `to_epoch` took apart, with the shared tzinfo of its offset."""
+    seconds, micro = divmod(microseconds, 1_000_000)
+    moment = datetime.fromtimestamp(seconds, _zone(offset_seconds))
+    return moment.replace(microsecond=micro) if micro else moment
 
 
 def fixed(moment: datetime) -> datetime:
-    """`moment` with a fixed-offset tzinfo shared by all dates with that offset.
-
-    Dates read from files and from the index then compare and print alike, and 100,000
-    posts share a handful of tzinfo objects.
-    """
-    offset = moment.utcoffset()
-    assert offset is not None
-    zone = _ZONES.get(offset)
-    if zone is None:
-        zone = _ZONES.setdefault(offset, timezone(offset))
-    return moment if moment.tzinfo is zone else moment.replace(tzinfo=zone)
+    """`moment` with the shared fixed-offset tzinfo of its offset (no ZoneInfo rules)."""
+    return from_epoch(*to_epoch(moment))
 
 
 def _local(moment: datetime, zone: tzinfo) -> datetime:

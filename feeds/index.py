@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from feeds.parse import Record
@@ -22,7 +22,6 @@ log = logging.getLogger("finews.posts")
 FILE_NAME = "posts-index.sqlite3"
 _COLUMNS = ", ".join(Record._fields)
 _SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS posts ({Record._fields[0]} TEXT PRIMARY KEY,
     {", ".join(Record._fields[1:])});
 CREATE TABLE IF NOT EXISTS bodies (key TEXT PRIMARY KEY, digest BLOB NOT NULL, html TEXT NOT NULL);
@@ -63,22 +62,24 @@ class PostIndex:
             db.execute("PRAGMA busy_timeout = 10000")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
-            db.executescript(_SCHEMA)
+            db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
             row = db.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
-            if row is None or row[0] != fingerprint:  # other settings or code: start over
-                db.executescript("BEGIN; DELETE FROM posts; DELETE FROM bodies; COMMIT;")
+            columns = tuple(r[1] for r in db.execute("PRAGMA table_info(posts)"))
+            if row is None or row[0] != fingerprint or columns != Record._fields:
+                # other settings or code made these rows: start over
+                db.executescript("DROP TABLE IF EXISTS posts; DROP TABLE IF EXISTS bodies;")
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)",
                            (fingerprint,))
+            db.executescript(_SCHEMA)
         except BaseException:
             db.close()
             raise
         return db
 
-    def records(self) -> Iterator[Record]:
-        """Every stored record (any order)."""
+    def records(self) -> list[tuple]:
+        """Every stored record (any order), as plain tuples in Record's field order."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM posts").fetchall()
-        return map(Record._make, rows)
+            return self._db.execute(f"SELECT {_COLUMNS} FROM posts").fetchall()
 
     def record(self, key: str) -> Record | None:
         with self._lock:

@@ -23,13 +23,13 @@ import nh3
 import yaml
 
 from feeds import permalink
-from feeds.dates import file_name_date, parse_date
+from feeds.dates import file_name_date, parse_date, to_epoch
 from feeds.render import absolute_url, plain_text, summary, uri
 from feeds.text import one_line, xml_safe
 from finews.settings import Settings
 
 # Bump when reading changes what a record holds: every index is then rebuilt.
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 POST, DRAFT, PROBLEM = "post", "draft", "problem"  # record states; drafts: published: false
 LIST_SEPARATOR = "\x1f"  # XML forbids it, so no cleaned value can contain it
 
@@ -38,6 +38,7 @@ _HANDLER = frontmatter.YAMLHandler()
 _INFO_CODE = re.compile(r"[A-Z]+\d{8}\d{10}")
 _SHARE_LINK = re.compile(r"NewsShare\.html\?infoCode=([A-Za-z0-9]+)")
 _HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
 
 
 class Record(NamedTuple):
@@ -52,8 +53,10 @@ class Record(NamedTuple):
     id: str | None          # None when the id is the URL
     url: str | None
     title: str | None
-    published: str | None   # ISO 8601 with offset
-    updated: str | None
+    published: int | None   # microseconds since 1970 UTC (feeds.dates.to_epoch)
+    published_offset: int | None  # seconds east of UTC, kept: +08:00 stays +08:00
+    updated: int | None
+    updated_offset: int | None
     categories: str | None  # LIST_SEPARATOR-joined
     tags: str | None
     author: str | None
@@ -215,7 +218,7 @@ def _split(text: str) -> tuple[dict[str, Any], str]:
         meta = {}
     if not isinstance(meta, dict):
         raise PostProblem("front matter is not a mapping of keys to values")
-    return {str(k): v for k, v in meta.items()}, body
+    return {str(k): v for k, v in meta.items()}, _LEADING_BLANK_LINES.sub("", body, count=1)
 
 
 def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[str | None, ...] | None:
@@ -239,8 +242,8 @@ def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[str | None, ...]
     item_id = _item_id(meta["id"], config.site_url) if meta.get("id") is not None else None
     excerpt = next((meta[k] for k in ("excerpt", "description") if meta.get(k) is not None),
                    None)
-    return (None if item_id == url else item_id, url, title, published.isoformat(),
-            updated.isoformat(), LIST_SEPARATOR.join(categories), LIST_SEPARATOR.join(tags),
+    return (None if item_id == url else item_id, url, title, *to_epoch(published),
+            *to_epoch(updated), LIST_SEPARATOR.join(categories), LIST_SEPARATOR.join(tags),
             _person(meta.get("author")),
             summary(None if excerpt is None else _scalar(excerpt, "excerpt"), body,
                     config.summary_length),
@@ -264,13 +267,13 @@ def read_post(path: str, key: str, config: ReadConfig) -> Record:
         content_digest = digest(data)
         fields = _fields(data, key, config)
     except PostProblem as exc:
-        return Record(key, *signature, content_digest, PROBLEM, str(exc), *[None] * 11)
+        return Record(key, *signature, content_digest, PROBLEM, str(exc), *[None] * 13)
     except OSError as exc:
         return Record(key, *signature, content_digest, PROBLEM, f"cannot read: {exc.strerror}",
-                      *[None] * 11)
+                      *[None] * 13)
     except Exception as exc:  # noqa: BLE001 - one odd file must never stop a load
         reason = one_line(f"unexpected {type(exc).__name__}: {exc}")
-        return Record(key, *signature, content_digest, PROBLEM, reason, *[None] * 11)
+        return Record(key, *signature, content_digest, PROBLEM, reason, *[None] * 13)
     if fields is None:
-        return Record(key, *signature, content_digest, DRAFT, None, *[None] * 11)
+        return Record(key, *signature, content_digest, DRAFT, None, *[None] * 13)
     return Record(key, *signature, content_digest, POST, None, *fields)

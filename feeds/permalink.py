@@ -8,8 +8,9 @@ Deliberately free of finews imports: the settings validator uses `pattern_proble
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cache
 from urllib.parse import quote
 
 STYLES = {
@@ -74,21 +75,37 @@ def _clean_path(path: str) -> str:
     return quote(_STRAY_PERCENT.sub("%25", clean), safe=_PATH_SAFE)
 
 
-def expand(pattern: str, *, published: datetime, categories: Sequence[str], slug: str) -> str:
-    """The percent-encoded path for one post; ValueError names an unknown placeholder."""
+_VALUES: dict[str, Callable[[datetime, Sequence[str], str], str]] = {
+    "year": lambda d, c, s: f"{d.year:04d}",
+    "month": lambda d, c, s: f"{d.month:02d}",
+    "i_month": lambda d, c, s: str(d.month),
+    "short_month": lambda d, c, s: _MONTHS[d.month - 1],
+    "long_month": lambda d, c, s: _LONG_MONTHS[d.month - 1],
+    "day": lambda d, c, s: f"{d.day:02d}",
+    "i_day": lambda d, c, s: str(d.day),
+    "y_day": lambda d, c, s: f"{d.timetuple().tm_yday:03d}",
+    "short_year": lambda d, c, s: f"{d.year % 100:02d}",
+    "hour": lambda d, c, s: f"{d.hour:02d}",
+    "minute": lambda d, c, s: f"{d.minute:02d}",
+    "second": lambda d, c, s: f"{d.second:02d}",
+    "title": lambda d, c, s: slugify(s, pretty=True),
+    "slug": lambda d, c, s: slugify(s),
+    "categories": lambda d, c, s: "/".join(dict.fromkeys(name.lower() for name in c)),
+    "slugified_categories": lambda d, c, s: "/".join(dict.fromkeys(slugify(n) for n in c)),
+    "output_ext": lambda d, c, s: OUTPUT_EXT,
+}
+
+
+@cache
+def _checked(pattern: str) -> str:
     problem = pattern_problem(pattern)
     if problem:
         raise ValueError(f"permalink {pattern!r}: {problem}")
-    values = {
-        "year": f"{published.year:04d}", "month": f"{published.month:02d}",
-        "i_month": str(published.month), "short_month": _MONTHS[published.month - 1],
-        "long_month": _LONG_MONTHS[published.month - 1], "day": f"{published.day:02d}",
-        "i_day": str(published.day), "y_day": published.strftime("%j"),
-        "short_year": published.strftime("%y"), "hour": f"{published.hour:02d}",
-        "minute": f"{published.minute:02d}", "second": f"{published.second:02d}",
-        "title": slugify(slug, pretty=True), "slug": slugify(slug),
-        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
-        "slugified_categories": "/".join(dict.fromkeys(slugify(c) for c in categories)),
-        "output_ext": OUTPUT_EXT,
-    }
-    return _clean_path(_PLACEHOLDER.sub(lambda m: values[m.group(1)], template(pattern)))
+    return template(pattern)
+
+
+def expand(pattern: str, *, published: datetime, categories: Sequence[str], slug: str) -> str:
+    """The percent-encoded path for one post; ValueError names an unknown placeholder."""
+    path = _PLACEHOLDER.sub(lambda m: _VALUES[m.group(1)](published, categories, slug),
+                            _checked(pattern))
+    return _clean_path(path)

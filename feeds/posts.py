@@ -14,14 +14,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
-from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime
+from operator import attrgetter
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
-from feeds.dates import fixed
+from feeds.dates import from_epoch
 from feeds.index import PostIndex
 from feeds.model import Post
 from feeds.parse import (LIST_SEPARATOR, POST, PROBLEM, PostProblem, ReadConfig, Record,
@@ -31,7 +32,7 @@ from finews.settings import Settings
 
 log = logging.getLogger("finews.posts")
 
-POST_SUFFIXES = {".md", ".markdown", ".html", ".txt"}
+POST_SUFFIXES = (".md", ".markdown", ".html", ".txt")
 POOL_MIN_FILES = 1000      # fewer files to parse: parse them in this process
 POOL_CHUNK = 256           # files per task sent to a worker process
 WRITE_BATCH = 2000         # records written to the index per transaction
@@ -51,13 +52,14 @@ def scan(posts_dir: Path) -> dict[str, tuple[int, int]]:
         folder, prefix = folders.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
-                if entry.name.startswith("."):
+                name = entry.name
+                if name[0] == ".":
                     continue
-                if entry.is_dir():
-                    folders.append((entry.path, f"{prefix}{entry.name}/"))
-                elif os.path.splitext(entry.name)[1].lower() in POST_SUFFIXES and entry.is_file():
+                if name.lower().endswith(POST_SUFFIXES) and entry.is_file():
                     stat = entry.stat()
-                    found[prefix + entry.name] = (stat.st_mtime_ns, stat.st_size)
+                    found[prefix + name] = (stat.st_mtime_ns, stat.st_size)
+                elif entry.is_dir():
+                    folders.append((entry.path, f"{prefix}{name}/"))
     return found
 
 
@@ -124,15 +126,16 @@ class LoadResult:
 
     # -- loading
 
-    def _post(self, record: Record) -> Post:
-        published = fixed(datetime.fromisoformat(record.published))
-        updated = (published if record.updated == record.published
-                   else fixed(datetime.fromisoformat(record.updated)))
-        return Post(key=record.key, id=record.id or record.url, url=record.url,
-                    title=record.title, published=published, updated=updated,
-                    categories=self._names(record.categories), tags=self._names(record.tags),
-                    author=record.author, summary=record.summary, image=record.image,
-                    info_code=record.info_code)
+    def _post(self, record: tuple) -> Post:
+        """The Post of a POST record (or index row: the same tuple), built as cheaply as
+        possible: a restart builds 100,000 of them."""
+        (key, _, _, _, _, _, item_id, url, title, published, published_offset, updated,
+         updated_offset, categories, tags, author, summary, image, info_code) = record
+        when = from_epoch(published, published_offset)
+        edited = (when if updated == published and updated_offset == published_offset
+                  else from_epoch(updated, updated_offset))
+        return Post(key, item_id or url, url, title, when, edited, self._names(categories),
+                    self._names(tags), author, summary, image, info_code)
 
     def _names(self, joined: str) -> tuple[str, ...]:
         """Category or tag tuples, shared between posts with the same ones."""
@@ -162,8 +165,10 @@ class LoadResult:
         if self._workers <= 1 or len(items) < POOL_MIN_FILES:
             yield from (read_post(path, key, self._config) for path, key in items)
             return
-        # forkserver, not fork: the service may already run threads (Redis supervision).
-        context = multiprocessing.get_context("forkserver")
+        # fork is cheapest, but forking a process that runs threads (the service supervises
+        # Redis) can copy a held lock into the child; forkserver is safe then.
+        context = multiprocessing.get_context(
+            "fork" if threading.active_count() == 1 else "forkserver")
         with ProcessPoolExecutor(self._workers, mp_context=context, initializer=_start_worker,
                                  initargs=(self._config,)) as pool:
             yield from pool.map(_read_in_worker, items, chunksize=POOL_CHUNK)
@@ -191,15 +196,23 @@ class LoadResult:
             self._dir_problem = "posts directory not found"
             log.warning("event=posts_dir_missing dir=%s", _quoted(str(self._dir)))
             return
-        found = scan(self._dir)
+        with ThreadPoolExecutor(1) as pool:  # stat calls and SQLite reads overlap
+            scanning = pool.submit(scan, self._dir)
+            records = self._index.records()
+            found = scanning.result()
         gone = []
-        for record in self._index.records():
-            signature = found.get(record.key)
+        for record in records:
+            key = record[0]
+            signature = found.get(key)
             if signature is None:
-                gone.append(record.key)
-            elif signature == (record.mtime_ns, record.size):
-                del found[record.key]
-                self._take(record)
+                gone.append(key)
+            elif signature[0] == record[1] and signature[1] == record[2]:
+                del found[key]
+                if record[4] == POST:
+                    self._posts[key] = self._post(record)
+                elif record[4] == PROBLEM:
+                    self._take(Record._make(record))
+        del records
         self._index.delete(gone)
         changed = sorted(found)
         self._parse_and_store(changed)
@@ -213,7 +226,7 @@ class LoadResult:
 
         Returns the keys whose duplicate status changed.
         """
-        oldest_first = sorted(self._posts.values(), key=lambda p: (p.published, p.key))
+        oldest_first = sorted(self._posts.values(), key=attrgetter("published", "key"))
         owners: dict[str, str] = {}
         duplicates: dict[str, str] = {}
         visible = []
@@ -263,7 +276,7 @@ class LoadResult:
                 to_parse |= present
                 removed.update(set(self._index.keys_under(key)) - present)
             elif full.is_file():
-                if full.suffix.lower() in POST_SUFFIXES:
+                if full.name.lower().endswith(POST_SUFFIXES):
                     to_parse.add(key)
             else:
                 removed.update([key, *self._index.keys_under(key)])

@@ -44,6 +44,9 @@ _NOT_URI = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]")
 _BLOCK_SEPARATOR = re.compile(r"\n[ \t]*\n")
 _PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.S)
 _PARAGRAPH_END = re.compile(r"</p\s*>", re.I)
+# A block opening with a text-only <p>: CommonMark passes it through as raw HTML, so its
+# text is the paragraph's text without rendering or sanitizing anything.
+_PLAIN_FIRST_PARAGRAPH = re.compile(r" {0,3}<p(?:\s[^<>]*)?>([^<]*)</p\s*>", re.I)
 SUMMARY_BLOCKS = 5       # blocks searched for a first paragraph with text
 SUMMARY_PARAGRAPHS = 3   # paragraphs of a long HTML block rendered for the summary
 
@@ -125,6 +128,9 @@ def first_paragraph(body: str) -> str:
     """
     fallback = ""
     for block in islice(_BLOCK_SEPARATOR.split(body, SUMMARY_BLOCKS), SUMMARY_BLOCKS):
+        plain = _PLAIN_FIRST_PARAGRAPH.match(block)
+        if plain and plain_text(plain.group(1)):
+            return plain_text(plain.group(1))
         ends = [m.end() for m in islice(_PARAGRAPH_END.finditer(block), SUMMARY_PARAGRAPHS)]
         if len(ends) == SUMMARY_PARAGRAPHS:
             block = block[:ends[-1]]
