@@ -45,13 +45,8 @@ def from_epoch(microseconds: int, offset_seconds: int) -> datetime:
     return moment.replace(microsecond=micro) if micro else moment
 
 
-def fixed(moment: datetime) -> datetime:
-    """`moment` with the shared fixed-offset tzinfo of its offset (no ZoneInfo rules)."""
-    return from_epoch(*to_epoch(moment))
-
-
 def _local(moment: datetime, zone: tzinfo) -> datetime:
-    return fixed(moment if moment.tzinfo else moment.replace(tzinfo=zone))
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def _offset(text: str) -> timezone | None:

@@ -13,7 +13,6 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -200,7 +199,8 @@ def _decode(data: bytes) -> str:
         raise PostProblem(f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
                           ) from None
     # Drop XML-forbidden characters first: YAML refuses them and would cost the article.
-    return xml_safe(text).replace("\r\n", "\n").replace("\r", "\n")
+    text = xml_safe(text)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _split(text: str) -> tuple[dict[str, Any], str]:
@@ -230,7 +230,7 @@ def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[str | None, ...]
     if not title:
         raise PostProblem("no title")
     zone = ZoneInfo(config.timezone)
-    stem = PurePosixPath(key).stem
+    stem = key.rpartition("/")[2].rpartition(".")[0]
     published = _date(meta, "date", zone) or file_name_date(stem, zone)
     if published is None:
         raise PostProblem("no date (no `date` in front matter, no YYYY-MM-DD- file name)")

@@ -34,6 +34,7 @@ _SLUG_PRETTY = re.compile(r"[^\w.~!$&'()+,;=@]+")
 _FILE_DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}-")
 _PATH_SAFE = "-._~!$&'()*+,;=:@/%"
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")  # needs no encoding
 
 
 def template(value: str) -> str:
@@ -69,10 +70,13 @@ def file_slug(stem: str) -> str:
 
 def _clean_path(path: str) -> str:
     """Single slashes, no `.` or `..` segments, a leading slash, percent-encoded."""
-    trailing = path.endswith("/")
-    segments = [s for s in path.split("/") if s not in ("", ".", "..")]
-    clean = "/" + "/".join(segments) + ("/" if trailing and segments else "")
-    return quote(_STRAY_PERCENT.sub("%25", clean), safe=_PATH_SAFE)
+    if "//" in path or "/." in path or not path.startswith("/"):
+        trailing = path.endswith("/")
+        segments = [s for s in path.split("/") if s not in ("", ".", "..")]
+        path = "/" + "/".join(segments) + ("/" if trailing and segments else "")
+    if _PATH_CHARS.fullmatch(path):
+        return path
+    return quote(_STRAY_PERCENT.sub("%25", path), safe=_PATH_SAFE)
 
 
 _VALUES: dict[str, Callable[[datetime, Sequence[str], str], str]] = {

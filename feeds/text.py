@@ -23,6 +23,8 @@ def xml_safe(text: str) -> str:
 
 def one_line(text: str) -> str:
     """Runs of whitespace (newlines, tabs, ideographic spaces) as one space, ends trimmed."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text  # the usual case, without a regex pass
     return _SPACES.sub(" ", text).strip()
 
 
