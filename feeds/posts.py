@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from operator import attrgetter
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from feeds.dates import from_epoch
@@ -38,6 +38,8 @@ POOL_CHUNK = 256           # files per task sent to a worker process
 WRITE_BATCH = 2000         # records written to the index per transaction
 PROGRESS_MIN_FILES = 2000  # parses this long show progress lines
 PROGRESS_SECONDS = 5.0
+_BY_KEY = attrgetter("key")
+_BY_PUBLISHED = attrgetter("published")
 
 
 def _quoted(text: str) -> str:
@@ -61,6 +63,13 @@ def scan(posts_dir: Path) -> dict[str, tuple[int, int]]:
                 elif entry.is_dir():
                     folders.append((entry.path, f"{prefix}{name}/"))
     return found
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    """fork is cheapest, but forking a process that runs threads (the service supervises
+    Redis) can copy a held lock into the child; forkserver is safe then."""
+    return multiprocessing.get_context("fork" if threading.active_count() == 1
+                                       else "forkserver")
 
 
 _worker_config: ReadConfig | None = None
@@ -165,12 +174,8 @@ class LoadResult:
         if self._workers <= 1 or len(items) < POOL_MIN_FILES:
             yield from (read_post(path, key, self._config) for path, key in items)
             return
-        # fork is cheapest, but forking a process that runs threads (the service supervises
-        # Redis) can copy a held lock into the child; forkserver is safe then.
-        context = multiprocessing.get_context(
-            "fork" if threading.active_count() == 1 else "forkserver")
-        with ProcessPoolExecutor(self._workers, mp_context=context, initializer=_start_worker,
-                                 initargs=(self._config,)) as pool:
+        with ProcessPoolExecutor(self._workers, mp_context=_process_context(),
+                                 initializer=_start_worker, initargs=(self._config,)) as pool:
             yield from pool.map(_read_in_worker, items, chunksize=POOL_CHUNK)
 
     def _parse_and_store(self, keys: Sequence[str]) -> None:
@@ -196,10 +201,8 @@ class LoadResult:
             self._dir_problem = "posts directory not found"
             log.warning("event=posts_dir_missing dir=%s", _quoted(str(self._dir)))
             return
-        with ThreadPoolExecutor(1) as pool:  # stat calls and SQLite reads overlap
-            scanning = pool.submit(scan, self._dir)
-            records = self._index.records()
-            found = scanning.result()
+        found = scan(self._dir)
+        records = self._index.records()
         gone = []
         for record in records:
             key = record[0]
@@ -226,23 +229,23 @@ class LoadResult:
 
         Returns the keys whose duplicate status changed.
         """
-        oldest_first = sorted(self._posts.values(), key=attrgetter("published", "key"))
-        owners: dict[str, str] = {}
+        ordered = sorted(self._posts.values(), key=_BY_KEY)
+        ordered.sort(key=_BY_PUBLISHED)  # stable: (published, key), two cheap C-level sorts
         duplicates: dict[str, str] = {}
-        visible = []
-        for post in oldest_first:
-            owner = owners.setdefault(post.id, post.key)
-            if owner == post.key:
-                visible.append(post)
-            else:
-                duplicates[post.key] = f"same id as {self._dir / owner}: {post.id}"
-        visible.reverse()
+        if len({post.id for post in ordered}) != len(ordered):
+            owners: dict[str, str] = {}
+            for post in ordered:
+                owner = owners.setdefault(post.id, post.key)
+                if owner != post.key:
+                    duplicates[post.key] = f"same id as {self._dir / owner}: {post.id}"
+            ordered = [post for post in ordered if post.key not in duplicates]
+        ordered.reverse()
         changed = set(duplicates).symmetric_difference(self._duplicates)
         for key in set(duplicates) - set(self._duplicates):
             log.warning("event=post_skipped file=%s reason=%s",
                         _quoted(str(self._dir / key)), _quoted(duplicates[key]))
         self._duplicates = duplicates
-        self._sorted = visible
+        self._sorted = ordered
         return changed
 
     # -- incremental updates
