@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from feeds.parse import Record
+from feeds.text import log_quote
 
 log = logging.getLogger("finews.posts")
 
@@ -26,7 +27,6 @@ CREATE TABLE IF NOT EXISTS posts ({Record._fields[0]} TEXT PRIMARY KEY,
     {", ".join(Record._fields[1:])});
 CREATE TABLE IF NOT EXISTS bodies (key TEXT PRIMARY KEY, digest BLOB NOT NULL, html TEXT NOT NULL);
 """
-PENDING_BODIES = 200  # rendered bodies written in one transaction
 
 
 class PostIndex:
@@ -35,11 +35,11 @@ class PostIndex:
     def __init__(self, data_dir: str, fingerprint: str) -> None:
         self.path = Path(data_dir) / FILE_NAME
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[bytes, str]] = {}
         try:
             self._db = self._open_or_reset(fingerprint)
         except (sqlite3.Error, OSError) as exc:  # unwritable data dir, a lock held too long
-            log.warning('event=posts_index_in_memory file="%s" reason="%s"', self.path, exc)
+            log.warning("event=posts_index_in_memory file=%s reason=%s", log_quote(str(self.path)),
+                        log_quote(str(exc)))
             self._db = self._open(":memory:", fingerprint)
 
     def _open_or_reset(self, fingerprint: str) -> sqlite3.Connection:
@@ -48,7 +48,8 @@ class PostIndex:
         except sqlite3.OperationalError:
             raise
         except sqlite3.DatabaseError as exc:  # not a database (any more): rebuild it
-            log.warning('event=posts_index_reset file="%s" reason="%s"', self.path, exc)
+            log.warning("event=posts_index_reset file=%s reason=%s", log_quote(str(self.path)),
+                        log_quote(str(exc)))
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             return self._open(str(self.path), fingerprint)
@@ -109,43 +110,20 @@ class PostIndex:
             self._db.executemany("DELETE FROM posts WHERE key = ?", rows)
             self._db.executemany("DELETE FROM bodies WHERE key = ?", rows)
             self._db.execute("COMMIT")
-            for (key,) in rows:
-                self._pending.pop(key, None)
 
     def html(self, key: str) -> str | None:
         """The cached body of `key` if it was rendered from the file the record describes."""
         with self._lock:
             row = self._db.execute(
-                "SELECT p.digest, b.digest, b.html FROM posts p LEFT JOIN bodies b USING (key)"
-                " WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                return None
-            pending = self._pending.get(key)
-            if pending and pending[0] == row[0]:
-                return pending[1]
-            return row[2] if row[1] == row[0] else None
+                "SELECT b.html FROM posts p JOIN bodies b USING (key)"
+                " WHERE key = ? AND b.digest = p.digest", (key,)).fetchone()
+        return None if row is None else row[0]
 
     def set_html(self, key: str, digest: bytes, html: str) -> None:
-        """Cache a rendered body; written in batches, all pending ones on `flush`."""
         with self._lock:
-            self._pending[key] = (digest, html)
-            if len(self._pending) >= PENDING_BODIES:
-                self._write_pending()
-
-    def _write_pending(self) -> None:
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)",
-                             [(key, digest, html) for key, (digest, html)
-                              in self._pending.items()])
-        self._db.execute("COMMIT")
-        self._pending.clear()
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._pending:
-                self._write_pending()
+            self._db.execute("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)",
+                             (key, digest, html))
 
     def close(self) -> None:
-        self.flush()
         with self._lock:
             self._db.close()

@@ -17,17 +17,27 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from itertools import chain
 from operator import attrgetter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from feeds.dates import from_epoch
 from feeds.index import PostIndex
 from feeds.model import Post
-from feeds.parse import (LIST_SEPARATOR, POST, PROBLEM, PostProblem, ReadConfig, Record,
-                         digest, read_body, read_post)
+from feeds.parse import (
+    LIST_SEPARATOR,
+    POST,
+    PROBLEM,
+    PostProblem,
+    ReadConfig,
+    Record,
+    digest,
+    read_body,
+    read_post,
+)
 from feeds.render import render_html
+from feeds.text import log_quote
 from finews.settings import Settings
 
 log = logging.getLogger("finews.posts")
@@ -40,10 +50,6 @@ PROGRESS_MIN_FILES = 2000  # parses this long show progress lines
 PROGRESS_SECONDS = 5.0
 _BY_KEY = attrgetter("key")
 _BY_PUBLISHED = attrgetter("published")
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace('"', "'") + '"'
 
 
 def scan(posts_dir: Path) -> dict[str, tuple[int, int]]:
@@ -117,7 +123,7 @@ class LoadResult:
         except (OSError, PostProblem) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             log.warning("event=post_body_unreadable file=%s reason=%s",
-                        _quoted(str(self._dir / post.key)), _quoted(reason))
+                        log_quote(str(self._dir / post.key)), log_quote(reason))
             return ""
         html = render_html(body, post.url)
         self._index.set_html(post.key, digest(data), html)
@@ -162,7 +168,7 @@ class LoadResult:
         elif record.state == PROBLEM:
             self._file_problems[record.key] = record.problem
             log.warning("event=post_skipped file=%s reason=%s",
-                        _quoted(str(self._dir / record.key)), _quoted(record.problem))
+                        log_quote(str(self._dir / record.key)), log_quote(record.problem))
 
     def _drop(self, key: str) -> None:
         self._posts.pop(key, None)
@@ -199,7 +205,7 @@ class LoadResult:
         started = time.monotonic()
         if not self._dir.is_dir():
             self._dir_problem = "posts directory not found"
-            log.warning("event=posts_dir_missing dir=%s", _quoted(str(self._dir)))
+            log.warning("event=posts_dir_missing dir=%s", log_quote(str(self._dir)))
             return
         found = scan(self._dir)
         records = self._index.records()
@@ -243,7 +249,7 @@ class LoadResult:
         changed = set(duplicates).symmetric_difference(self._duplicates)
         for key in set(duplicates) - set(self._duplicates):
             log.warning("event=post_skipped file=%s reason=%s",
-                        _quoted(str(self._dir / key)), _quoted(duplicates[key]))
+                        log_quote(str(self._dir / key)), log_quote(duplicates[key]))
         self._duplicates = duplicates
         self._sorted = ordered
         return changed
@@ -292,10 +298,10 @@ class LoadResult:
             record = self._index.record(key)
             before[key] = (self._posts.get(key), record.digest if record else None)
         self._parse_and_store(sorted(to_parse))
-        for key, (post, digest) in before.items():
+        for key, (post, old_digest) in before.items():
             after = self._posts.get(key)
             record = self._index.record(key)
-            unchanged = post == after and record is not None and record.digest == digest
+            unchanged = post == after and record is not None and record.digest == old_digest
             if (post or after) and not unchanged:
                 touched.add(key)
         touched |= self._rebuild()
@@ -304,7 +310,7 @@ class LoadResult:
         return touched
 
     def close(self) -> None:
-        """Write cached bodies still pending and close the index."""
+        """Close the index (content_html needs it: call this when done with the posts)."""
         self._index.close()
 
 

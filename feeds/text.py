@@ -16,6 +16,11 @@ _SPACES = re.compile(r"\s+")
 ELLIPSIS = "…"
 
 
+def log_quote(text: str) -> str:
+    """A value for a `key=value` log field: in double quotes, inner quotes as '."""
+    return '"' + text.replace('"', "'") + '"'
+
+
 def xml_safe(text: str) -> str:
     """`text` without the characters XML 1.0 forbids."""
     return _XML_FORBIDDEN.sub("", text)

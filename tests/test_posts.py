@@ -316,7 +316,8 @@ def test_finews_check_lists_problems_and_exits_1(posts_dir: Path, tmp_path: Path
     ("ordinal", "/shamenwanbao/2022/124/Hello_World.html"),
     ("none", "/shamenwanbao/Hello_World.html"),
     ("/:year/:i_month/:i_day/:slug:output_ext", "/2022/5/4/hello-world.html"),
-    ("/news/:short_year/:short_month/:hour:minute:second/:title", "/news/22/May/134642/Hello_World"),
+    ("/news/:short_year/:short_month/:hour:minute:second/:title",
+     "/news/22/May/134642/Hello_World"),
     ("/:slugified_categories/:long_month/:title/", "/shamenwanbao/May/Hello_World/"),
 ])
 def test_permalink_patterns(posts_dir: Path, read: Callable, pattern: str, path: str) -> None:
@@ -382,7 +383,8 @@ def test_two_posts_with_one_id_publish_once_and_name_the_duplicate(
 
 
 @pytest.mark.parametrize(("front", "body", "code"), [
-    ("", "<http://x/html_News/NewsShare.html?infoCode=NW202205242389705455>", "NW202205242389705455"),
+    ("", "<http://x/html_News/NewsShare.html?infoCode=NW202205242389705455>",
+     "NW202205242389705455"),
     ("infoCode: NW202201010000000001",
      "[分享](http://x/NewsShare.html?infoCode=NW202205242389705455)", "NW202201010000000001"),
     ("infoCode: nw202201010000000001", "<http://x/NewsShare.html?infoCode=NW202205242389705455>",

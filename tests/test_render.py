@@ -119,7 +119,7 @@ def test_xml_forbidden_characters_are_dropped_even_from_entities() -> None:
 
 
 def test_first_paragraph_is_the_first_one_with_text() -> None:
-    body = ('<p><img src="a.png"></p>\n<p>  第一段 有文字，\n 换行 &amp; 实体。 </p>\n<p>第二段</p>')
+    body = '<p><img src="a.png"></p>\n<p>  第一段 有文字，\n 换行 &amp; 实体。 </p>\n<p>第二段</p>'
     assert first_paragraph(body) == "第一段 有文字， 换行 & 实体。"
     assert first_paragraph("![图](a.png)\n\n**粗体**开头的 *Markdown* 段落\n\n下一段") == \
         "粗体开头的 Markdown 段落"
