@@ -88,12 +88,16 @@ class PostIndex:
                                    (key,)).fetchone()
         return None if row is None else Record._make(row)
 
-    def keys_under(self, folder: str) -> list[str]:
-        """Keys of files inside `folder` (a key prefix ending before "/")."""
-        with self._lock:  # "0" sorts right after "/": the range is exactly folder/...
-            rows = self._db.execute("SELECT key FROM posts WHERE key > ? AND key < ?",
-                                    (folder + "/", folder + "0")).fetchall()
-        return [row[0] for row in rows]
+    def signatures_under(self, folder: str) -> dict[str, tuple[int, int]]:
+        """(mtime_ns, size) of the indexed files inside `folder` ("" for all of them)."""
+        query = "SELECT key, mtime_ns, size FROM posts"
+        with self._lock:
+            if not folder:
+                rows = self._db.execute(query).fetchall()
+            else:  # "0" sorts right after "/": the range is exactly folder/...
+                rows = self._db.execute(f"{query} WHERE key > ? AND key < ?",
+                                        (folder + "/", folder + "0")).fetchall()
+        return {key: (mtime_ns, size) for key, mtime_ns, size in rows}
 
     def put(self, records: Iterable[Record]) -> None:
         placeholders = ", ".join("?" * len(Record._fields))

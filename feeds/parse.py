@@ -64,6 +64,9 @@ class Record(NamedTuple):
     info_code: str | None
 
 
+_NO_FIELDS = (None,) * (len(Record._fields) - 6)  # the Post fields of a draft or problem
+
+
 @dataclass(frozen=True)
 class ReadConfig:
     """The settings that shape a record; their fingerprint invalidates the index."""
@@ -221,7 +224,7 @@ def _split(text: str) -> tuple[dict[str, Any], str]:
     return {str(k): v for k, v in meta.items()}, _LEADING_BLANK_LINES.sub("", body, count=1)
 
 
-def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[str | None, ...] | None:
+def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[Any, ...] | None:
     """The Post fields of a record (id .. info_code), or None for a draft."""
     meta, body = _split(_decode(data))
     if meta.get("published") is False:
@@ -267,13 +270,13 @@ def read_post(path: str, key: str, config: ReadConfig) -> Record:
         content_digest = digest(data)
         fields = _fields(data, key, config)
     except PostProblem as exc:
-        return Record(key, *signature, content_digest, PROBLEM, str(exc), *[None] * 13)
+        problem = str(exc)
     except OSError as exc:
-        return Record(key, *signature, content_digest, PROBLEM, f"cannot read: {exc.strerror}",
-                      *[None] * 13)
+        problem = f"cannot read: {exc.strerror}"
     except Exception as exc:  # noqa: BLE001 - one odd file must never stop a load
-        reason = one_line(f"unexpected {type(exc).__name__}: {exc}")
-        return Record(key, *signature, content_digest, PROBLEM, reason, *[None] * 13)
-    if fields is None:
-        return Record(key, *signature, content_digest, DRAFT, None, *[None] * 13)
-    return Record(key, *signature, content_digest, POST, None, *fields)
+        problem = one_line(f"unexpected {type(exc).__name__}: {exc}")
+    else:
+        if fields is None:
+            return Record(key, *signature, content_digest, DRAFT, None, *_NO_FIELDS)
+        return Record(key, *signature, content_digest, POST, None, *fields)
+    return Record(key, *signature, content_digest, PROBLEM, problem, *_NO_FIELDS)

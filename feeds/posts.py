@@ -257,21 +257,24 @@ class LoadResult:
     # -- incremental updates
 
     def _key(self, path: Path) -> str | None:
-        """The key of a path under posts.dir, None for anything outside it or hidden."""
+        """The key of a path under posts.dir ("" for posts.dir itself), None for anything
+        outside it or hidden."""
         absolute = Path(os.path.abspath(self._dir / path))
         for root in (self._dir, self._dir.resolve()):
             if absolute.is_relative_to(root):
                 relative = absolute.relative_to(root)
                 hidden = any(part.startswith(".") for part in relative.parts)
-                return None if hidden or not relative.parts else relative.as_posix()
+                return None if hidden else relative.as_posix().removeprefix(".")
         return None
 
     def update(self, changed: Iterable[Path], deleted: Iterable[Path]) -> set[str]:
         """Apply a file watcher's batch; returns the keys of posts added, changed or removed.
 
         The file system is the truth: each path, reported as changed or deleted, is looked
-        at now. Paths may be absolute or relative to posts.dir; a folder stands for every
-        post file in it; paths outside posts.dir and files that are not posts are ignored.
+        at now. Paths may be absolute or relative to posts.dir. A reported file is read
+        again; a folder (posts.dir itself too) is scanned and only its files whose mtime
+        or size differ from the index are read. Paths outside posts.dir and files that
+        are not posts are ignored.
         """
         to_parse: set[str] = set()
         removed: set[str] = set()
@@ -281,14 +284,17 @@ class LoadResult:
                 continue
             full = self._dir / key
             if full.is_dir():
-                present = {f"{key}/{inner}" for inner in scan(full)}
-                to_parse |= present
-                removed.update(set(self._index.keys_under(key)) - present)
+                prefix = f"{key}/" if key else ""
+                found = {prefix + inner: signature for inner, signature in scan(full).items()}
+                indexed = self._index.signatures_under(key)
+                to_parse.update(k for k, signature in found.items()
+                                if indexed.get(k) != signature)
+                removed.update(indexed.keys() - found.keys())
             elif full.is_file():
                 if full.name.lower().endswith(POST_SUFFIXES):
                     to_parse.add(key)
             else:
-                removed.update([key, *self._index.keys_under(key)])
+                removed.update([key, *self._index.signatures_under(key)])
         touched = {key for key in removed if key in self._posts}
         for key in removed:
             self._drop(key)

@@ -509,3 +509,22 @@ def test_update_adds_changes_and_removes(posts_dir: Path, read: Callable,
 
     restarted = read()  # the index followed every update
     assert restarted.posts() == result.posts()
+
+
+def test_update_of_the_posts_folder_rereads_only_changed_files(posts_dir: Path,
+                                                                read: Callable) -> None:
+    same = write(posts_dir, "same.md", "title: 旧AA\ndate: 2022-05-24")
+    write(posts_dir, "edited.md", "title: 旧BB\ndate: 2022-05-23")
+    write(posts_dir, "gone.md", "title: 删除\ndate: 2022-05-22")
+    result = read()
+    stat = same.stat()  # same size and mtime: a folder rescan must not read it again
+    write(posts_dir, "same.md", "title: 新CC\ndate: 2022-05-24")
+    os.utime(same, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    write(posts_dir, "edited.md", "title: 新标题DD\ndate: 2022-05-23")
+    (posts_dir / "gone.md").unlink()
+    write(posts_dir, "new.md", "title: 新文章\ndate: 2022-05-25")
+    assert result.update([posts_dir], []) == {"edited.md", "gone.md", "new.md"}
+    assert [(p.key, p.title) for p in result.posts()] == [
+        ("new.md", "新文章"), ("same.md", "旧AA"), ("edited.md", "新标题DD")]
+    assert result.update([posts_dir / "same.md"], []) == {"same.md"}  # a file event reads it
+    assert result.posts()[1].title == "新CC"
