@@ -206,13 +206,19 @@ def _decode(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def _split(text: str) -> tuple[dict[str, Any], str]:
+def _split_text(text: str) -> tuple[str, str]:
+    """The front matter text and the body (leading blank lines dropped)."""
     if not _HANDLER.detect(text):
         raise PostProblem("no front matter (the file must start with a --- line)")
     try:
         head, body = _HANDLER.split(text)
     except ValueError:
         raise PostProblem("front matter is not closed by a --- line") from None
+    return head, _LEADING_BLANK_LINES.sub("", body, count=1)
+
+
+def _split(text: str) -> tuple[dict[str, Any], str]:
+    head, body = _split_text(text)
     try:
         meta = _HANDLER.load(head)
     except yaml.YAMLError as exc:
@@ -221,7 +227,7 @@ def _split(text: str) -> tuple[dict[str, Any], str]:
         meta = {}
     if not isinstance(meta, dict):
         raise PostProblem("front matter is not a mapping of keys to values")
-    return {str(k): v for k, v in meta.items()}, _LEADING_BLANK_LINES.sub("", body, count=1)
+    return {str(k): v for k, v in meta.items()}, body
 
 
 def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[Any, ...] | None:
@@ -255,7 +261,7 @@ def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[Any, ...] | None
 
 def read_body(data: bytes) -> str:
     """The body (after front matter) of a file's bytes, cleaned as for parsing."""
-    return _split(_decode(data))[1]
+    return _split_text(_decode(data))[1]
 
 
 def read_post(path: str, key: str, config: ReadConfig) -> Record:
