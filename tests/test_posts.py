@@ -432,7 +432,8 @@ def test_prefetched_bodies_are_served_from_the_cache(posts_dir: Path, read: Call
     """Enough bodies to render them in worker processes; content_html then only reads."""
     for i in range(260):
         write(posts_dir, f"p{i:03d}.md",
-              f"title: 第{i}篇\ndate: 2022-05-24 {i % 24:02d}:00:00 +0800", body=f"<p>第{i}篇</p>\n\n[链接](/a/{i}.html)\n")
+              f"title: 第{i}篇\ndate: 2022-05-24 {i % 24:02d}:00:00 +0800",
+              body=f"<p>第{i}篇</p>\n\n[链接](/a/{i}.html)\n")
     result = read()
     result.prefetch_html(result.posts())
     for path in posts_dir.iterdir():  # same size and mtime: only the cache has the old body
