@@ -55,21 +55,33 @@ _BY_PUBLISHED = attrgetter("published")
 
 
 def scan(posts_dir: Path) -> dict[str, tuple[int, int]]:
-    """Post files under `posts_dir` (dot files and dot folders skipped): key -> (mtime_ns, size)."""
+    """Post files under `posts_dir` (dot files and dot folders skipped): key -> (mtime_ns, size).
+
+    A folder that cannot be listed is logged and skipped, a file that vanishes meanwhile
+    is left out: a scan never fails.
+    """
     found: dict[str, tuple[int, int]] = {}
     folders = [(str(posts_dir), "")]
     while folders:
         folder, prefix = folders.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                name = entry.name
-                if name[0] == ".":
-                    continue
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            log.warning("event=posts_folder_unreadable dir=%s reason=%s", log_quote(folder),
+                        log_quote(exc.strerror or str(exc)))
+            continue
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
+                continue
+            try:
                 if name.lower().endswith(POST_SUFFIXES) and entry.is_file():
                     stat = entry.stat()
                     found[prefix + name] = (stat.st_mtime_ns, stat.st_size)
                 elif entry.is_dir():
                     folders.append((entry.path, f"{prefix}{name}/"))
+            except OSError:  # gone since the listing
+                continue
     return found
 
 

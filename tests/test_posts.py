@@ -290,6 +290,16 @@ def test_hidden_and_other_files_are_ignored(posts_dir: Path, read: Callable) -> 
     assert [p.key for p in result.posts()] == ["Upper.MD", "page.html", "old.markdown"]
 
 
+def test_broken_links_and_link_loops_do_not_stop_a_load(posts_dir: Path, read: Callable) -> None:
+    write(posts_dir, "ok.md", "title: 好\ndate: 2022-05-24")
+    (posts_dir / "broken-link").symlink_to(posts_dir / "missing-folder", target_is_directory=True)
+    write(posts_dir, "loop/inner.md", "title: 内\ndate: 2022-05-23")
+    (posts_dir / "loop" / "self.md").symlink_to(posts_dir / "loop" / "self.md")  # ELOOP
+    result = read()
+    assert sorted(p.key for p in result.posts()) == ["loop/inner.md", "ok.md"]
+    assert result.problems == []
+
+
 def test_finews_check_lists_problems_and_exits_1(posts_dir: Path, tmp_path: Path) -> None:
     write(posts_dir, "good.md", "title: 好\ndate: 2022-05-24")
     (posts_dir / "bad.md").write_text("---\ntitle: 无日期\n---\n", encoding="utf-8")
