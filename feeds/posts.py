@@ -46,8 +46,6 @@ POST_SUFFIXES = (".md", ".markdown", ".html", ".txt")
 POOL_MIN_FILES = 1000      # fewer files to parse: parse them in this process
 POOL_CHUNK = 256           # files per task sent to a worker process
 WRITE_BATCH = 2000         # records written to the index per transaction
-PREFETCH_POOL_MIN = 200    # fewer bodies to render: render them in this process
-PREFETCH_CHUNK = 16        # bodies per task sent to a worker process
 PROGRESS_MIN_FILES = 2000  # parses this long show progress lines
 PROGRESS_SECONDS = 5.0
 _BY_KEY = attrgetter("key")
@@ -105,20 +103,6 @@ def _read_in_worker(item: tuple[str, str]) -> Record:
     return read_post(item[0], item[1], _worker_config)
 
 
-def _render(path: Path, url: str) -> tuple[bytes, str]:
-    """(content digest, sanitized HTML) of a post file's body; OSError or PostProblem."""
-    data = path.read_bytes()
-    return digest(data), render_html(read_body(data), url)
-
-
-def _render_in_worker(item: tuple[Path, str]) -> tuple[bytes, str] | str:
-    """`_render` in a worker process: the error message instead of raising it."""
-    try:
-        return _render(*item)
-    except (OSError, PostProblem) as exc:
-        return getattr(exc, "strerror", None) or str(exc)
-
-
 class LoadResult:
     """The loaded posts (a feeds.model.PostSource), the problems, and incremental updates."""
 
@@ -146,34 +130,16 @@ class LoadResult:
         if cached is not None:
             return cached
         try:
-            content_digest, html = _render(self._dir / post.key, post.url)
+            data = (self._dir / post.key).read_bytes()
+            body = read_body(data)
         except (OSError, PostProblem) as exc:
-            self._unreadable_body(post, getattr(exc, "strerror", None) or str(exc))
+            reason = getattr(exc, "strerror", None) or str(exc)
+            log.warning("event=post_body_unreadable file=%s reason=%s",
+                        log_quote(str(self._dir / post.key)), log_quote(reason))
             return ""
-        self._index.set_html(post.key, content_digest, html)
+        html = render_html(body, post.url)
+        self._index.set_html(post.key, digest(data), html)
         return html
-
-    def prefetch_html(self, posts: Iterable[Post]) -> None:
-        """Render the bodies of `posts` that are not cached yet, in worker processes when
-        there are many: a build needing thousands of bodies then reads them from the
-        cache through content_html, at the speed of all CPUs."""
-        missing = [post for post in posts if self._index.html(post.key) is None]
-        if self._workers <= 1 or len(missing) < PREFETCH_POOL_MIN:
-            for post in missing:
-                self.content_html(post)
-            return
-        items = [(self._dir / post.key, post.url) for post in missing]
-        with ProcessPoolExecutor(self._workers, mp_context=_process_context()) as pool:
-            rendered_all = pool.map(_render_in_worker, items, chunksize=PREFETCH_CHUNK)
-            for post, rendered in zip(missing, rendered_all, strict=True):
-                if isinstance(rendered, str):
-                    self._unreadable_body(post, rendered)
-                else:
-                    self._index.set_html(post.key, *rendered)
-
-    def _unreadable_body(self, post: Post, reason: str) -> None:
-        log.warning("event=post_body_unreadable file=%s reason=%s",
-                    log_quote(str(self._dir / post.key)), log_quote(reason))
 
     # -- problems
 

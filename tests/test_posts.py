@@ -438,26 +438,6 @@ def test_restart_reuses_the_index_and_rereads_only_changed_files(
         [p for p in second.posts() if p.key == "edited.md"]
 
 
-def test_prefetched_bodies_are_served_from_the_cache(posts_dir: Path, read: Callable) -> None:
-    """Enough bodies to render them in worker processes; content_html then only reads."""
-    for i in range(260):
-        write(posts_dir, f"p{i:03d}.md",
-              f"title: 第{i}篇\ndate: 2022-05-24 {i % 24:02d}:00:00 +0800",
-              body=f"<p>第{i}篇</p>\n\n[链接](/a/{i}.html)\n")
-    result = read()
-    result.prefetch_html(result.posts())
-    for path in posts_dir.iterdir():  # same size and mtime: only the cache has the old body
-        stat = path.stat()
-        path.write_text(path.read_text(encoding="utf-8").replace("链接", "改过"),
-                        encoding="utf-8")
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    for post in result.posts():
-        number = int(post.title[1:-1])
-        assert result.content_html(post) == (
-            f'<p>第{number}篇</p>\n<p><a href="https://news.example.cn/a/{number}.html">链接</a>'
-            "</p>\n")
-
-
 def test_changed_settings_or_a_broken_index_mean_a_fresh_read(
         posts_dir: Path, read: Callable, tmp_path: Path) -> None:
     write(posts_dir, "p.md", "title: 标题\ndate: 2022-05-24")
