@@ -438,6 +438,16 @@ def test_restart_reuses_the_index_and_rereads_only_changed_files(
         [p for p in second.posts() if p.key == "edited.md"]
 
 
+def test_a_body_that_vanished_before_rendering_is_empty_and_logged(
+        posts_dir: Path, read: Callable, caplog: pytest.LogCaptureFixture) -> None:
+    write(posts_dir, "p.md", "title: 标题\ndate: 2022-05-24")
+    result = read()
+    (posts_dir / "p.md").unlink()
+    with caplog.at_level(logging.WARNING, logger="finews.posts"):
+        assert result.content_html(result.posts()[0]) == ""
+    assert f'event=post_body_unreadable file="{posts_dir / "p.md"}"' in caplog.text
+
+
 def test_changed_settings_or_a_broken_index_mean_a_fresh_read(
         posts_dir: Path, read: Callable, tmp_path: Path) -> None:
     write(posts_dir, "p.md", "title: 标题\ndate: 2022-05-24")
