@@ -1,72 +1,341 @@
-"""Read Jekyll-style posts from the posts directory.
+"""Read Jekyll-style posts from posts.dir into Posts, through the persistent index.
 
-Placeholder reader with the final API (`load_posts(settings) -> LoadResult`); the full
-Jekyll semantics, rendering and persistent index replace its internals.
+`load_posts(settings)` scans the directory, takes unchanged files from the index and parses
+the others (in worker processes when there are many), and returns a `LoadResult`: the
+PostSource publishing reads, the list of problems, and `update()` for a file watcher.
+
+Item ids: front matter `id` wins, else the canonical URL. Renaming a file (or changing the
+permalink pattern) changes the URL and so the id, and readers show the post again as new:
+give such posts an `id` in their front matter to keep it.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 
-import frontmatter
-
+from feeds.dates import from_epoch
+from feeds.index import PostIndex
 from feeds.model import Post
+from feeds.parse import (
+    LIST_SEPARATOR,
+    POST,
+    PROBLEM,
+    PostProblem,
+    ReadConfig,
+    Record,
+    digest,
+    read_body,
+    read_post,
+)
+from feeds.render import render_html
+from feeds.text import log_quote
 from finews.settings import Settings
 
 log = logging.getLogger("finews.posts")
 
-POST_SUFFIXES = {".md", ".markdown", ".html", ".txt"}
+POST_SUFFIXES = (".md", ".markdown", ".html", ".txt")
+POOL_MIN_FILES = 1000      # fewer files to parse: parse them in this process
+POOL_CHUNK = 256           # files per task sent to a worker process
+WRITE_BATCH = 2000         # records written to the index per transaction
+PROGRESS_MIN_FILES = 2000  # parses this long show progress lines
+PROGRESS_SECONDS = 5.0
+_BY_KEY = attrgetter("key")
+_BY_PUBLISHED = attrgetter("published")
 
 
-@dataclass
+def scan(posts_dir: Path) -> dict[str, tuple[int, int]]:
+    """Post files under `posts_dir` (dot files and dot folders skipped): key -> (mtime_ns, size).
+
+    A folder that cannot be listed is logged and skipped, a file that vanishes meanwhile
+    is left out: a scan never fails.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    folders = [(str(posts_dir), "")]
+    while folders:
+        folder, prefix = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            log.warning("event=posts_folder_unreadable dir=%s reason=%s", log_quote(folder),
+                        log_quote(exc.strerror or str(exc)))
+            continue
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
+                continue
+            try:
+                if name.lower().endswith(POST_SUFFIXES) and entry.is_file():
+                    stat = entry.stat()
+                    found[prefix + name] = (stat.st_mtime_ns, stat.st_size)
+                elif entry.is_dir():
+                    folders.append((entry.path, f"{prefix}{name}/"))
+            except OSError:  # gone since the listing
+                continue
+    return found
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    """fork is cheapest, but forking a process that runs threads (the service supervises
+    Redis) can copy a held lock into the child; forkserver is safe then."""
+    return multiprocessing.get_context("fork" if threading.active_count() == 1
+                                       else "forkserver")
+
+
+_worker_config: ReadConfig | None = None
+
+
+def _start_worker(config: ReadConfig) -> None:
+    global _worker_config
+    _worker_config = config
+
+
+def _read_in_worker(item: tuple[str, str]) -> Record:
+    assert _worker_config is not None
+    return read_post(item[0], item[1], _worker_config)
+
+
 class LoadResult:
-    """The loaded posts (a PostSource) and one problem line per skipped file."""
+    """The loaded posts (a feeds.model.PostSource), the problems, and incremental updates."""
 
-    items: list[Post] = field(default_factory=list)
-    bodies: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    def __init__(self, config: ReadConfig, index: PostIndex, workers: int) -> None:
+        self._config = config
+        self._dir = Path(config.posts_dir)
+        self._index = index
+        self._workers = workers
+        self._posts: dict[str, Post] = {}
+        self._file_problems: dict[str, str] = {}
+        self._duplicates: dict[str, str] = {}
+        self._dir_problem: str | None = None
+        self._lists: dict[str, tuple[str, ...]] = {"": ()}
+        self._sorted: list[Post] = []
+
+    # -- PostSource
 
     def posts(self) -> Sequence[Post]:
-        return self.items
+        """Every published post, newest first by (published, key)."""
+        return self._sorted
 
     def content_html(self, post: Post) -> str:
-        return self.bodies[post.key]
+        """The sanitized body HTML, rendered on first use and cached in the index."""
+        cached = self._index.html(post.key)
+        if cached is not None:
+            return cached
+        try:
+            data = (self._dir / post.key).read_bytes()
+            body = read_body(data)
+        except (OSError, PostProblem) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            log.warning("event=post_body_unreadable file=%s reason=%s",
+                        log_quote(str(self._dir / post.key)), log_quote(reason))
+            return ""
+        html = render_html(body, post.url)
+        self._index.set_html(post.key, digest(data), html)
+        return html
 
+    # -- problems
 
-def _as_list(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(value.split())
-    return tuple(str(v) for v in value or ())
+    @property
+    def problems(self) -> list[str]:
+        """One line per skipped file: the file and the reason."""
+        lines = [f"{self._dir}: {self._dir_problem}"] if self._dir_problem else []
+        reasons = {**self._file_problems, **self._duplicates}
+        lines += [f"{self._dir / key}: {reasons[key]}" for key in sorted(reasons)]
+        return lines
+
+    # -- loading
+
+    def _post(self, record: tuple) -> Post:
+        """The Post of a POST record (or index row: the same tuple), built as cheaply as
+        possible: a restart builds 100,000 of them."""
+        (key, _, _, _, _, _, item_id, url, title, published, published_offset, updated,
+         updated_offset, categories, tags, author, summary, image, info_code) = record
+        when = from_epoch(published, published_offset)
+        edited = (when if updated == published and updated_offset == published_offset
+                  else from_epoch(updated, updated_offset))
+        return Post(key, item_id or url, url, title, when, edited, self._names(categories),
+                    self._names(tags), author, summary, image, info_code)
+
+    def _names(self, joined: str) -> tuple[str, ...]:
+        """Category or tag tuples, shared between posts with the same ones."""
+        names = self._lists.get(joined)
+        if names is None:
+            names = self._lists[joined] = tuple(joined.split(LIST_SEPARATOR))
+        return names
+
+    def _take(self, record: Record) -> None:
+        """Make `record` the current state of its file."""
+        self._posts.pop(record.key, None)
+        self._file_problems.pop(record.key, None)
+        if record.state == POST:
+            self._posts[record.key] = self._post(record)
+        elif record.state == PROBLEM:
+            self._file_problems[record.key] = record.problem
+            log.warning("event=post_skipped file=%s reason=%s",
+                        log_quote(str(self._dir / record.key)), log_quote(record.problem))
+
+    def _drop(self, key: str) -> None:
+        self._posts.pop(key, None)
+        self._file_problems.pop(key, None)
+
+    def _parse(self, keys: Sequence[str]) -> Iterator[Record]:
+        """Records of `keys`, in order; worker processes when there are many."""
+        items = [(str(self._dir / key), key) for key in keys]
+        if self._workers <= 1 or len(items) < POOL_MIN_FILES:
+            yield from (read_post(path, key, self._config) for path, key in items)
+            return
+        with ProcessPoolExecutor(self._workers, mp_context=_process_context(),
+                                 initializer=_start_worker, initargs=(self._config,)) as pool:
+            yield from pool.map(_read_in_worker, items, chunksize=POOL_CHUNK)
+
+    def _parse_and_store(self, keys: Sequence[str]) -> None:
+        """Parse `keys`, write their records to the index and take them, showing progress."""
+        started = last = time.monotonic()
+        batch: list[Record] = []
+        for done, record in enumerate(self._parse(keys), 1):
+            batch.append(record)
+            self._take(record)
+            if len(batch) >= WRITE_BATCH:
+                self._index.put(batch)
+                batch = []
+            if len(keys) >= PROGRESS_MIN_FILES and time.monotonic() - last >= PROGRESS_SECONDS:
+                last = time.monotonic()
+                log.info("event=posts_parse_progress done=%d total=%d seconds=%.1f",
+                         done, len(keys), last - started)
+        self._index.put(batch)
+
+    def load(self) -> None:
+        """Full load: unchanged files from the index, the rest parsed."""
+        started = time.monotonic()
+        if not self._dir.is_dir():
+            self._dir_problem = "posts directory not found"
+            log.warning("event=posts_dir_missing dir=%s", log_quote(str(self._dir)))
+            return
+        found = scan(self._dir)
+        records = self._index.records()
+        gone = []
+        for record in records:
+            key = record[0]
+            signature = found.get(key)
+            if signature is None:
+                gone.append(key)
+            elif signature[0] == record[1] and signature[1] == record[2]:
+                del found[key]
+                if record[4] == POST:
+                    self._posts[key] = self._post(record)
+                elif record[4] == PROBLEM:
+                    self._take(Record._make(record))
+        del records
+        self._index.delete(gone)
+        changed = sorted(found)
+        self._parse_and_store(changed)
+        self._rebuild()
+        log.info("event=posts_loaded posts=%d problems=%d parsed=%d removed=%d seconds=%.2f",
+                 len(self._sorted), len(self._file_problems) + len(self._duplicates),
+                 len(changed), len(gone), time.monotonic() - started)
+
+    def _rebuild(self) -> set[str]:
+        """Sort newest first; of posts sharing an id the first published keeps it.
+
+        Returns the keys whose duplicate status changed.
+        """
+        ordered = sorted(self._posts.values(), key=_BY_KEY)
+        ordered.sort(key=_BY_PUBLISHED)  # stable: (published, key), two cheap C-level sorts
+        duplicates: dict[str, str] = {}
+        if len({post.id for post in ordered}) != len(ordered):
+            owners: dict[str, str] = {}
+            for post in ordered:
+                owner = owners.setdefault(post.id, post.key)
+                if owner != post.key:
+                    duplicates[post.key] = f"same id as {self._dir / owner}: {post.id}"
+            ordered = [post for post in ordered if post.key not in duplicates]
+        ordered.reverse()
+        changed = set(duplicates).symmetric_difference(self._duplicates)
+        for key in set(duplicates) - set(self._duplicates):
+            log.warning("event=post_skipped file=%s reason=%s",
+                        log_quote(str(self._dir / key)), log_quote(duplicates[key]))
+        self._duplicates = duplicates
+        self._sorted = ordered
+        return changed
+
+    # -- incremental updates
+
+    def _key(self, path: Path) -> str | None:
+        """The key of a path under posts.dir ("" for posts.dir itself), None for anything
+        outside it or hidden."""
+        absolute = Path(os.path.abspath(self._dir / path))
+        for root in (self._dir, self._dir.resolve()):
+            if absolute.is_relative_to(root):
+                relative = absolute.relative_to(root)
+                hidden = any(part.startswith(".") for part in relative.parts)
+                return None if hidden else relative.as_posix().removeprefix(".")
+        return None
+
+    def update(self, changed: Iterable[Path], deleted: Iterable[Path]) -> set[str]:
+        """Apply a file watcher's batch; returns the keys of posts added, changed or removed.
+
+        The file system is the truth: each path, reported as changed or deleted, is looked
+        at now. Paths may be absolute or relative to posts.dir. A reported file is read
+        again; a folder (posts.dir itself too) is scanned and only its files whose mtime
+        or size differ from the index are read. Paths outside posts.dir and files that
+        are not posts are ignored.
+        """
+        to_parse: set[str] = set()
+        removed: set[str] = set()
+        for path in chain(changed, deleted):
+            key = self._key(Path(path))
+            if key is None:
+                continue
+            full = self._dir / key
+            if full.is_dir():
+                prefix = f"{key}/" if key else ""
+                found = {prefix + inner: signature for inner, signature in scan(full).items()}
+                indexed = self._index.signatures_under(key)
+                to_parse.update(k for k, signature in found.items()
+                                if indexed.get(k) != signature)
+                removed.update(indexed.keys() - found.keys())
+            elif full.is_file():
+                if full.name.lower().endswith(POST_SUFFIXES):
+                    to_parse.add(key)
+            else:
+                removed.update([key, *self._index.signatures_under(key)])
+        touched = {key for key in removed if key in self._posts}
+        for key in removed:
+            self._drop(key)
+        self._index.delete(removed)
+        before = {}
+        for key in to_parse:
+            record = self._index.record(key)
+            before[key] = (self._posts.get(key), record.digest if record else None)
+        self._parse_and_store(sorted(to_parse))
+        for key, (post, old_digest) in before.items():
+            after = self._posts.get(key)
+            record = self._index.record(key)
+            unchanged = post == after and record is not None and record.digest == old_digest
+            if (post or after) and not unchanged:
+                touched.add(key)
+        touched |= self._rebuild()
+        if touched:
+            log.info("event=posts_updated changed=%d posts=%d", len(touched), len(self._sorted))
+        return touched
+
+    def close(self) -> None:
+        """Close the index (content_html needs it: call this when done with the posts)."""
+        self._index.close()
 
 
 def load_posts(settings: Settings) -> LoadResult:
-    """Every readable post, newest first; each unreadable one becomes a problem."""
-    result = LoadResult()
-    posts_dir = Path(settings.posts.dir)
-    if not posts_dir.is_dir():
-        result.problems.append(f"{posts_dir}: posts directory not found")
-        return result
-    for path in sorted(p for p in posts_dir.rglob("*") if p.suffix in POST_SUFFIXES):
-        key = str(path.relative_to(posts_dir))
-        try:
-            doc = frontmatter.loads(path.read_text(encoding="utf-8"))
-            title = str(doc.metadata["title"])
-            published = datetime.strptime(str(doc.metadata["date"]), "%Y-%m-%d %H:%M:%S %z")
-        except Exception as exc:  # any unreadable file is skipped, never fatal
-            log.warning("event=post_skipped file=%s reason=%s", path, exc)
-            result.problems.append(f"{path}: skipped: {exc}")
-            continue
-        url = f"{settings.site.url.rstrip('/')}/{path.stem}.html"
-        result.items.append(Post(
-            key=key, id=url, url=url, title=title, published=published, updated=published,
-            categories=_as_list(doc.metadata.get("categories")),
-            tags=_as_list(doc.metadata.get("tags")), author=None, summary=title, image=None,
-            info_code=doc.metadata.get("infoCode")))
-        result.bodies[key] = html.escape(doc.content)
-    result.items.sort(key=lambda p: (p.published, p.key), reverse=True)
+    """Every readable post, newest first; each unreadable file becomes a problem line."""
+    config = ReadConfig.from_settings(settings)
+    workers = settings.feeds.parse_workers or len(os.sched_getaffinity(0))
+    result = LoadResult(config, PostIndex(settings.data.dir, config.fingerprint()), workers)
+    result.load()
     return result

@@ -200,6 +200,8 @@ def _check_pattern(*fields: str, url: bool = True,
             return f"expected a pattern with only the fields {{{'}, {'.join(fields)}}}"
         return _check_url(text) if url else None
     return check
+
+
 def _check_hosts(value: list[str]) -> str | None:
     bad = [h for h in value if not re.fullmatch(r"[a-z0-9.-]+(:\d{1,5})?|\[[0-9a-f:.]+\](:\d{1,5})?", h)]
     return f"expected lower-case host or host:port entries, not {bad[0]!r}" if bad else None
@@ -207,6 +209,11 @@ def _check_hosts(value: list[str]) -> str | None:
 
 def _positive(value: float) -> str | None:
     return None if value > 0 else "expected a number above 0"
+
+
+def _check_permalink(value: str) -> str | None:
+    from feeds.permalink import pattern_problem  # here, not on top: feeds imports settings
+    return pattern_problem(value)
 
 
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
@@ -235,6 +242,9 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
         "cache_size", "cache_ttl", "visit_flush_interval", "visit_batch", "visit_queue_max",
         "repeat_window", "qr_scale", "qr_max_scale", "api_body_max", "rate_create_per_key",
         "rate_create_per_address", "rate_scan_per_address", "rate_window", "claim_attempts")},
+    "feeds.permalink": _check_permalink,
+    "feeds.summary_length": lambda v: None if v > 0 else "expected a positive integer",
+    "feeds.parse_workers": lambda v: None if v >= 0 else "expected 0 (one per CPU) or more",
 }
 
 

@@ -71,7 +71,7 @@ def test_every_format_parses_and_carries_every_item_field(source: Source) -> Non
     assert items[0]["date_modified"] == "2022-05-04T14:00:00+08:00"
     assert items[0]["_finews"] == {"share_url": SHARE}
     assert "_finews" not in items[1]
-    assert items[1]["tags"] == ["xiamenribao", "shamenwanbao", "交通", "民生"]
+    assert items[1]["tags"] == ["厦门日报", "厦门晚报", "交通", "民生"]  # display names
     assert items[2]["authors"] == [{"name": "记者 吴晓菁"}]
     assert items[2]["image"] == f"{SITE}/img/1.jpg"
     assert items[2]["content_html"] == "<p>正文 第1篇 新闻</p>"

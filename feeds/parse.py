@@ -1,0 +1,289 @@
+"""One post file to one index record, with Jekyll's front-matter semantics.
+
+A record is a plain tuple (the index row) so worker processes can return it cheaply and a
+restart can rebuild the same Post from the index without reading the file again. Reading
+never raises: whatever goes wrong becomes a problem record naming the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+import frontmatter
+import markdown_it
+import nh3
+import yaml
+
+from feeds import permalink
+from feeds.dates import file_name_date, parse_date, to_epoch
+from feeds.render import absolute_url, plain_text, summary, uri
+from feeds.text import one_line, xml_safe
+from finews.settings import Settings
+
+# Bump when reading changes what a record holds: every index is then rebuilt.
+RECORD_FORMAT = 2
+POST, DRAFT, PROBLEM = "post", "draft", "problem"  # record states; drafts: published: false
+LIST_SEPARATOR = "\x1f"  # XML forbids it, so no cleaned value can contain it
+
+_HANDLER = frontmatter.YAMLHandler()
+# libyaml's parser (several times faster than pure-Python PyYAML), with safe types only.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_INFO_CODE = re.compile(r"[A-Z]+\d{8}\d{10}")
+_SHARE_LINK = re.compile(r"NewsShare\.html\?infoCode=([A-Za-z0-9]+)")
+_HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
+
+
+class Record(NamedTuple):
+    """One index row: the file's signature, its state and the Post fields (None if none)."""
+
+    key: str
+    mtime_ns: int
+    size: int
+    digest: bytes
+    state: str
+    problem: str | None
+    id: str | None          # None when the id is the URL
+    url: str | None
+    title: str | None
+    published: int | None   # microseconds since 1970 UTC (feeds.dates.to_epoch)
+    published_offset: int | None  # seconds east of UTC, kept: +08:00 stays +08:00
+    updated: int | None
+    updated_offset: int | None
+    categories: str | None  # LIST_SEPARATOR-joined
+    tags: str | None
+    author: str | None
+    summary: str | None
+    image: str | None
+    info_code: str | None
+
+
+_NO_FIELDS = (None,) * (len(Record._fields) - 6)  # the Post fields of a draft or problem
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """The settings that shape a record; their fingerprint invalidates the index."""
+
+    posts_dir: str
+    site_url: str
+    permalink: str
+    timezone: str
+    summary_length: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReadConfig:
+        return cls(posts_dir=str(os.path.abspath(settings.posts.dir)),
+                   site_url=settings.site.url.rstrip("/"), permalink=settings.feeds.permalink,
+                   timezone=settings.site.timezone,
+                   summary_length=settings.feeds.summary_length)
+
+    def fingerprint(self) -> str:
+        """Changes with these settings, the record format and the rendering libraries."""
+        versions = (RECORD_FORMAT, yaml.__version__, markdown_it.__version__, nh3.__version__)
+        blob = json.dumps([asdict(self), versions], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def digest(data: bytes) -> bytes:
+    """A file's content digest: an unchanged digest means an unchanged post and body."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class PostProblem(Exception):
+    """Why a file is not published: the message is the reason shown to the user."""
+
+
+def _scalar(value: Any, what: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        raise PostProblem(f"{what} is a {type(value).__name__}, expected text")
+    return "" if value is None else str(value)
+
+
+def _jekyll_list(meta: dict[str, Any], singular: str, plural: str) -> tuple[str, ...]:
+    """Jekyll's categories/tags: the singular key as one item, then the plural key as a
+    YAML list or a whitespace-separated string; duplicates and empty items dropped."""
+    items: list[Any] = []
+    for value, split in ((meta.get(singular), False), (meta.get(plural), True)):
+        if isinstance(value, str) and split:
+            items.extend(value.split())
+        elif isinstance(value, list):
+            items.extend(value)
+        elif value is not None:
+            items.append(value)
+    names = (one_line(_scalar(item, plural)) for item in items if item is not None)
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def _date(meta: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    try:
+        return parse_date(value, zone)
+    except ValueError as exc:
+        raise PostProblem(f"{key}: {exc}") from None
+
+
+def _person(value: Any) -> str | None:
+    """An author as text: a name, a {name: ...} mapping, or a list of those."""
+    if isinstance(value, dict):
+        value = value.get("name")
+    if isinstance(value, list):
+        names = [_person(item) for item in value]
+        value = ", ".join(name for name in names if name)
+    return plain_text(_scalar(value, "author")) or None
+
+
+def _image(value: Any, base: str) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("path") or value.get("url")
+    text = _scalar(value, "image").strip()
+    return absolute_url(text, base) if text else None
+
+
+def _info_code(meta: dict[str, Any], body: str) -> str | None:
+    """Front matter `infoCode` if well-formed, else the first share link's code in the body."""
+    written = meta.get("infoCode")
+    if isinstance(written, str) and _INFO_CODE.fullmatch(written.strip()):
+        return written.strip()
+    for match in _SHARE_LINK.finditer(body):
+        if _INFO_CODE.fullmatch(match.group(1)):
+            return match.group(1)
+    return None
+
+
+def _path(meta: dict[str, Any], config: ReadConfig, published: datetime,
+          categories: tuple[str, ...], slug: str) -> str:
+    """The URL path: the post's own `permalink` (a pattern too, as in Jekyll) or the site's."""
+    pattern = config.permalink
+    own = one_line(_scalar(meta.get("permalink"), "permalink"))
+    if own:
+        if _HAS_SCHEME.match(own) or own.startswith("//"):
+            raise PostProblem(f"permalink {own!r} is not a path on this site")
+        pattern = own if own.startswith("/") else "/" + own
+    try:
+        return permalink.expand(pattern, published=published, categories=categories, slug=slug)
+    except ValueError as exc:
+        raise PostProblem(str(exc)) from None
+
+
+def _item_id(value: Any, site_url: str) -> str:
+    """Front matter `id`: a URI as written, else made absolute on the site (as jekyll-feed
+    does), so every id is a valid Atom IRI."""
+    text = one_line(_scalar(value, "id"))
+    if not text:
+        raise PostProblem("id is empty")
+    return uri(text if _HAS_SCHEME.match(text) else f"{site_url}/{text.lstrip('/')}")
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        context = f"{exc.context}, " if exc.context else ""
+        # +2: the file's first line is the opening ---, and marks count from 0
+        return one_line(f"{context}{exc.problem} (line {exc.problem_mark.line + 2})")
+    return one_line(str(exc))
+
+
+def _decode(data: bytes) -> str:
+    if not data.strip():
+        raise PostProblem("empty file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PostProblem(f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+                          ) from None
+    # Drop XML-forbidden characters first: YAML refuses them and would cost the article.
+    text = xml_safe(text)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _split_text(text: str) -> tuple[str, str]:
+    """The front matter text and the body (leading blank lines dropped)."""
+    if not _HANDLER.detect(text):
+        raise PostProblem("no front matter (the file must start with a --- line)")
+    try:
+        head, body = _HANDLER.split(text)
+    except ValueError:
+        raise PostProblem("front matter is not closed by a --- line") from None
+    return head, _LEADING_BLANK_LINES.sub("", body, count=1)
+
+
+def _split(text: str) -> tuple[dict[str, Any], str]:
+    head, body = _split_text(text)
+    try:
+        meta = _HANDLER.load(head, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise PostProblem(f"broken YAML front matter: {_yaml_reason(exc)}") from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise PostProblem("front matter is not a mapping of keys to values")
+    return {str(k): v for k, v in meta.items()}, body
+
+
+def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[Any, ...] | None:
+    """The Post fields of a record (id .. info_code), or None for a draft."""
+    meta, body = _split(_decode(data))
+    if meta.get("published") is False:
+        return None
+    title = plain_text(_scalar(meta.get("title"), "title"))
+    if not title:
+        raise PostProblem("no title")
+    zone = ZoneInfo(config.timezone)
+    stem = key.rpartition("/")[2].rpartition(".")[0]
+    published = _date(meta, "date", zone) or file_name_date(stem, zone)
+    if published is None:
+        raise PostProblem("no date (no `date` in front matter, no YYYY-MM-DD- file name)")
+    updated = max(published, _date(meta, "last_modified_at", zone) or published)
+    categories = _jekyll_list(meta, "category", "categories")
+    tags = _jekyll_list(meta, "tag", "tags")
+    slug = one_line(_scalar(meta.get("slug"), "slug")) or permalink.file_slug(stem)
+    url = config.site_url + _path(meta, config, published, categories, slug)
+    item_id = _item_id(meta["id"], config.site_url) if meta.get("id") is not None else None
+    excerpt = next((meta[k] for k in ("excerpt", "description") if meta.get(k) is not None),
+                   None)
+    return (None if item_id == url else item_id, url, title, *to_epoch(published),
+            *to_epoch(updated), LIST_SEPARATOR.join(categories), LIST_SEPARATOR.join(tags),
+            _person(meta.get("author")),
+            summary(None if excerpt is None else _scalar(excerpt, "excerpt"), body,
+                    config.summary_length),
+            _image(meta.get("image"), url), _info_code(meta, body))
+
+
+def read_body(data: bytes) -> str:
+    """The body (after front matter) of a file's bytes, cleaned as for parsing."""
+    return _split_text(_decode(data))[1]
+
+
+def read_post(path: str, key: str, config: ReadConfig) -> Record:
+    """The record of one file; any failure is a PROBLEM record with the reason."""
+    signature: tuple[int, int] = (-1, -1)  # never matches a later scan: retried next load
+    content_digest = b""
+    try:
+        with open(path, "rb") as fh:
+            stat = os.fstat(fh.fileno())
+            signature = (stat.st_mtime_ns, stat.st_size)
+            data = fh.read()
+        content_digest = digest(data)
+        fields = _fields(data, key, config)
+    except PostProblem as exc:
+        problem = str(exc)
+    except OSError as exc:
+        problem = f"cannot read: {exc.strerror}"
+    except Exception as exc:  # noqa: BLE001 - one odd file must never stop a load
+        problem = one_line(f"unexpected {type(exc).__name__}: {exc}")
+    else:
+        if fields is None:
+            return Record(key, *signature, content_digest, DRAFT, None, *_NO_FIELDS)
+        return Record(key, *signature, content_digest, POST, None, *fields)
+    return Record(key, *signature, content_digest, PROBLEM, problem, *_NO_FIELDS)
