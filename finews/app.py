@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from aiohttp import web
 
 import feeds
 import shortlinks
-from finews.appkeys import EMBEDDED, REDIS, REDIS_BYTES, SETTINGS
+import websub
+from finews import metrics
+from finews.appkeys import EMBEDDED, REDIS, REDIS_BYTES, SETTINGS, WORKER_INDEX
 from finews.embedded_redis import EmbeddedRedis
 from finews.redis_client import connect, redact
 from finews.settings import Settings
@@ -49,8 +52,9 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """The process is alive and its event loop answers."""
-    return web.json_response({"status": "ok"})
+    """The process is alive and its event loop answers; pid and worker tell workers apart."""
+    return web.json_response({"status": "ok", "pid": os.getpid(),
+                              "worker": request.app[WORKER_INDEX]})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -64,12 +68,16 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, worker_index: int = 0) -> web.Application:
+    """The app; `worker_index` is this process's number under `serve --workers` (0 alone)."""
     app = web.Application()
     app[SETTINGS] = settings
+    app[WORKER_INDEX] = worker_index
     app.cleanup_ctx.append(redis_context)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    metrics.setup(app)
     feeds.setup(app)
     shortlinks.setup(app)
+    websub.setup(app)
     return app

@@ -186,11 +186,32 @@ def _check_redis_url(value: str) -> str | None:
     return None
 
 
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "expected a number above 0"
+
+
+def _check_urls(values: list[str]) -> str | None:
+    return next((f"{v}: {problem}" for v in values if (problem := _check_url(v))), None)
+
+
+def _check_paths(values: list[str]) -> str | None:
+    return None if all(v.startswith("/") for v in values) else "expected paths starting with /"
+
+
+WEBSUB_POSITIVE = ("max_subscriptions_per_host", "lease_seconds", "min_lease_seconds",
+                   "max_lease_seconds", "delivery_timeout", "max_response_bytes", "max_attempts",
+                   "retry_delay", "retry_max_delay", "concurrency", "max_pending_verifications")
+
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "site.url": _check_url,
     "site.timezone": _check_zone,
     "server.port": lambda v: None if 0 <= v <= 65535 else "expected a port from 0 to 65535",
     "redis.url": _check_redis_url,
+    "server.workers": lambda v: None if 1 <= v <= 256 else "expected 1 to 256 workers",
+    "server.shutdown_timeout": lambda v: None if v >= 0 else "expected 0 or more seconds",
+    "websub.topic_paths": _check_paths,
+    "websub.publish_hubs": _check_urls,
+    **{f"websub.{key}": _positive for key in WEBSUB_POSITIVE},
     "log.level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
     else "expected DEBUG, INFO, WARNING or ERROR",
 }
