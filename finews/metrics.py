@@ -17,11 +17,13 @@ from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
-                               Histogram, generate_latest, multiprocess)
+                               Histogram, disable_created_metrics, generate_latest, multiprocess)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Other methods are counted as OTHER: a label value per invented method would be unbounded.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+disable_created_metrics()  # a *_created gauge per series doubles the scrape for nothing
 
 REQUESTS = Counter("finews_http_requests_total", "HTTP requests answered, by route and status.",
                    ["route", "method", "status"])
