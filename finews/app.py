@@ -62,6 +62,7 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(request.app[REDIS].ping(), timeout=2.0)
     except Exception as exc:  # any failure to reach Redis means not ready
+        metrics.REDIS_ERRORS.labels("readyz").inc()
         reason = f"redis: {type(exc).__name__}: {exc}".strip(": ")
         return web.json_response({"status": "unavailable", "reason": reason}, status=503,
                                  headers={"Retry-After": "1"})

@@ -16,8 +16,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
-                               Histogram, disable_created_metrics, generate_latest, multiprocess)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Other methods are counted as OTHER: a label value per invented method would be unbounded.
@@ -35,7 +43,8 @@ FEED_CACHE_HITS = Counter("finews_feed_cache_hits_total", "Feed requests answere
 FEED_CACHE_MISSES = Counter("finews_feed_cache_misses_total",
                             "Feed requests that found no cached document.")
 # Its _count is the number of builds.
-FEED_BUILD_SECONDS = Histogram("finews_feed_build_duration_seconds", "Feed builds and their duration.",
+FEED_BUILD_SECONDS = Histogram("finews_feed_build_duration_seconds",
+                               "Feed builds and their duration.",
                                buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
 WEBSUB_DELIVERIES = Counter("finews_websub_deliveries_total",
                             "WebSub content deliveries and publish pings, by kind and outcome.",

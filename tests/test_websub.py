@@ -12,6 +12,7 @@ import hmac
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from ipaddress import ip_address
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ import websub
 from finews.app import create_app
 from finews.appkeys import REDIS
 from finews.settings import Settings
+from websub.guard import address_problem
 from websub.store import subscription_id
 
 TOPIC = "http://127.0.0.1:8080/feeds/news.xml"
@@ -90,8 +92,13 @@ def hub_settings(make_settings: Callable[..., Settings]) -> Callable[..., Settin
 async def post(client: TestClient, **fields: str) -> tuple[int, dict[str, Any] | str]:
     form = {f"hub.{key}": value for key, value in fields.items()}
     response = await client.post("/websub", data=form)
-    body = await response.json() if response.content_type == "application/json" else await response.text()
-    return response.status, body
+    if response.content_type == "application/json":
+        return response.status, await response.json()
+    return response.status, await response.text()
+
+
+def sub_key(callback: str, topic: str = TOPIC) -> str:
+    return "{websub}:sub:" + subscription_id(topic, callback)
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -109,7 +116,7 @@ async def subscribed(client: TestClient, subscriber: Subscriber, name: str, topi
                            **fields)
     assert status == 202
     query = await subscriber.verification(name)
-    key = "{websub}:sub:" + subscription_id(topic, subscriber.url(name))
+    key = sub_key(subscriber.url(name), topic)
     await wait_until(lambda: client.app[REDIS].exists(key), f"subscription {name} stored")
     return query
 
@@ -123,9 +130,9 @@ async def test_subscribe_verify_then_deliver_signed_content(
     assert query["hub.topic"] == TOPIC
     assert len(query["hub.challenge"]) >= 32
     assert query["hub.lease_seconds"] == "3600"
-    stored = await client.app[REDIS].hgetall("{websub}:sub:" + subscription_id(TOPIC, subscriber.url("a")))
+    stored = await client.app[REDIS].hgetall(sub_key(subscriber.url("a")))
     assert stored["callback"] == subscriber.url("a") and stored["lease_seconds"] == "3600"
-    ttl = await client.app[REDIS].ttl("{websub}:sub:" + subscription_id(TOPIC, subscriber.url("a")))
+    ttl = await client.app[REDIS].ttl(sub_key(subscriber.url("a")))
     assert 3500 < ttl <= 3600
 
     await websub.notify(client.app, TOPIC, BODY, RSS)
@@ -216,11 +223,12 @@ async def test_unsubscribe_is_verified_and_stops_deliveries(
     client = await aiohttp_client(create_app(hub_settings()))
     await subscribed(client, subscriber, "leaving")
     await subscribed(client, subscriber, "staying")
-    status, _ = await post(client, mode="unsubscribe", topic=TOPIC, callback=subscriber.url("leaving"))
+    status, _ = await post(client, mode="unsubscribe", topic=TOPIC,
+                           callback=subscriber.url("leaving"))
     assert status == 202
     query = await subscriber.verification("leaving")
     assert query["hub.mode"] == "unsubscribe" and "hub.lease_seconds" not in query
-    key = "{websub}:sub:" + subscription_id(TOPIC, subscriber.url("leaving"))
+    key = sub_key(subscriber.url("leaving"))
     await wait_until(lambda: _gone(client, key), "the subscription is deleted")
     await websub.notify(client.app, TOPIC, BODY, RSS)
     assert (await subscriber.delivery("staying"))[1] == BODY
@@ -260,7 +268,7 @@ async def test_leases_are_bounded_and_expire(
     assert (await subscribed(client, subscriber, "default"))["hub.lease_seconds"] == "600"
     assert (await subscribed(client, subscriber, "short", lease_seconds="1"))[
         "hub.lease_seconds"] == "1"
-    key = "{websub}:sub:" + subscription_id(TOPIC, subscriber.url("short"))
+    key = sub_key(subscriber.url("short"))
     await wait_until(lambda: _gone(client, key), "the 1-second lease ends")
     await websub.notify(client.app, TOPIC, BODY, RSS)
     assert (await subscriber.delivery("long"))[1] == BODY
@@ -283,6 +291,9 @@ async def test_leases_are_bounded_and_expire(
     ("http://224.0.0.1/cb", "a multicast address"),
     ("http://0.0.0.0:8080/cb", "an unspecified address"),
     ("http://localhost:9/cb", "resolves to 127.0.0.1, a loopback address"),
+    ("http://2130706433/cb", "resolves to 127.0.0.1, a loopback address"),
+    ("http://127.1/cb", "resolves to 127.0.0.1, a loopback address"),
+    ("http://[::ffff:7f00:1]/cb", "a loopback address"),
     ("file:///etc/passwd", "scheme 'file' refused"),
     ("gopher://example.com/", "scheme 'gopher' refused"),
 ])
@@ -297,6 +308,13 @@ async def test_private_callbacks_are_refused_by_default(
         assert "websub.allow_private_callbacks is false" in body["error"]
 
 
+@pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "::ffff:8.8.8.8",
+                                     "2002:808:808::1", "223.5.5.5"])
+def test_public_addresses_pass_the_guard(address: str) -> None:
+    # No request here: a test must not send traffic to the Internet.
+    assert address_problem(ip_address(address)) is None
+
+
 async def test_delivery_checks_the_callback_address_again(
         aiohttp_client: Callable[..., Awaitable[TestClient]], hub_settings: Callable[..., Settings],
         subscriber: Subscriber) -> None:
@@ -307,7 +325,7 @@ async def test_delivery_checks_the_callback_address_again(
                            callback=f"http://localhost:{port}/cb/rebound")
     assert status == 202
     await subscriber.verification("rebound")
-    key = "{websub}:sub:" + subscription_id(TOPIC, f"http://localhost:{port}/cb/rebound")
+    key = sub_key(f"http://localhost:{port}/cb/rebound")
     await wait_until(lambda: first.app[REDIS].exists(key), "subscription stored")
     await first.close()
 
@@ -325,7 +343,8 @@ async def test_subscriptions_per_callback_host_are_capped(
     client = await aiohttp_client(create_app(hub_settings(websub__max_subscriptions_per_host=2)))
     await subscribed(client, subscriber, "one")
     await subscribed(client, subscriber, "two")
-    status, body = await post(client, mode="subscribe", topic=TOPIC, callback=subscriber.url("three"))
+    status, body = await post(client, mode="subscribe", topic=TOPIC,
+                              callback=subscriber.url("three"))
     assert status == 403
     assert "websub.max_subscriptions_per_host" in body["error"]
     await subscribed(client, subscriber, "one", lease_seconds="7200")  # a renewal still works

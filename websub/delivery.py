@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -34,7 +35,7 @@ def signature(secret: str, body: bytes) -> str:
 
 
 async def _request(client: aiohttp.ClientSession, method: str, url: URL | str,
-                   **kwargs: object) -> aiohttp.ClientResponse:
+                   **kwargs: Any) -> aiohttp.ClientResponse:
     """Send without following redirects; a guard refusal comes out as Refused."""
     try:
         return await client.request(method, url, allow_redirects=False, **kwargs)

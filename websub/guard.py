@@ -46,14 +46,20 @@ def address_problem(ip: IPAddress) -> str | None:
     inner = embedded_ipv4(ip)
     if inner is not None:
         return address_problem(inner)
-    if ip.version == 6 and ip.scope_id:
-        ip = ip_address(str(ip).partition("%")[0])
     if ip in METADATA:
         return "a cloud metadata address"
     for attribute, name in RULES:
         if getattr(ip, attribute):
             return f"{name} address"
     return None if ip.is_global else "not a public address"
+
+
+def literal(host: str) -> IPAddress | None:
+    """The address when `host` is an IP literal, else None (a name)."""
+    try:
+        return ip_address(host)
+    except ValueError:
+        return None
 
 
 def check_url(url: str, allow_private: bool) -> URL:
@@ -67,13 +73,10 @@ def check_url(url: str, allow_private: bool) -> URL:
                       "expected http or https")
     if not parsed.raw_host:
         raise Refused("hub.callback: the URL has no host")
-    try:
-        literal = ip_address(parsed.raw_host)
-    except ValueError:
-        return parsed
-    problem = None if allow_private else address_problem(literal)
+    address = literal(parsed.raw_host)
+    problem = None if allow_private or address is None else address_problem(address)
     if problem:
-        raise Refused(f"hub.callback: {literal} is {problem}; refused ({SETTING})")
+        raise Refused(f"hub.callback: {address} is {problem}; refused ({SETTING})")
     return parsed
 
 
@@ -101,17 +104,12 @@ class GuardedResolver(AbstractResolver):
 async def check_callback(url: str, resolver: AbstractResolver | None) -> None:
     """Refused unless the callback may be contacted now; a None resolver allows private ones."""
     parsed = check_url(url, allow_private=resolver is None)
-    if resolver is None:
-        return
     host = parsed.raw_host or ""
-    try:
-        ip_address(host)
-        return  # a literal, checked above
-    except ValueError:
-        pass
+    if resolver is None or literal(host) is not None:
+        return
     try:
         await resolver.resolve(host, parsed.port or 0, socket.AF_UNSPEC)
     except Refused:
         raise
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         raise Refused(f"hub.callback: {host} does not resolve ({exc or 'timeout'})") from None

@@ -62,6 +62,8 @@ def describe(exc: BaseException) -> str:
 
 
 class Hub:
+    """One per process: the Redis-backed store and queue, HTTP clients, background tasks."""
+
     def __init__(self, settings: Settings, redis: AnyRedis, redis_bytes: AnyRedis) -> None:
         self.config = config = settings.websub
         self.url = hub_url(settings)
@@ -95,7 +97,7 @@ class Hub:
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after `attempts` + 1 failed attempts."""
-        return min(self.config.retry_delay * 2 ** attempts, self.config.retry_max_delay)
+        return min(self.config.retry_delay * 2 ** min(attempts, 60), self.config.retry_max_delay)
 
     def lease(self, requested: int | None) -> int:
         """The lease granted: the request, or the default, within the configured bounds."""
@@ -128,7 +130,7 @@ class Hub:
                 self.callbacks, self.resolver is None, intent.mode, intent.topic,
                 intent.callback, secrets.token_urlsafe(32),
                 intent.lease_seconds if subscribing else None, self.config.max_response_bytes)
-        except (Refused, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:  # Refused included
             problem = describe(exc)
         if problem:
             log.warning("event=websub_verify_failed mode=%s topic=%s callback=%s reason=%s",
@@ -210,7 +212,7 @@ class Hub:
         except (Dropped, Refused) as exc:
             await self.queue.done(job)
             return ("refused" if isinstance(exc, Refused) else "dropped"), str(exc)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             detail = describe(exc)
         else:
             if 200 <= status < 300:

@@ -87,7 +87,7 @@ class JobQueue:
                 for job_id in ids:
                     pipe.hgetall(_job_key(job_id))
                 found = await pipe.execute()
-            for job_id, fields in zip(ids, found):
+            for job_id, fields in zip(ids, found, strict=True):
                 if fields:
                     jobs.append(Job(**{**fields, "attempt": int(fields["attempt"])}))
                 else:  # its hash expired: nothing left to send

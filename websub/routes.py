@@ -102,7 +102,8 @@ async def subscribe(request: web.Request) -> web.Response:
         room = intent.mode == "unsubscribe" or await hub.store.host_has_room(
             intent.topic, intent.callback, hub.config.max_subscriptions_per_host)
     except RedisError:
-        return error(503, "subscriptions are unavailable: Redis is unreachable", **{"Retry-After": "5"})
+        return error(503, "subscriptions are unavailable: Redis is unreachable",
+                     **{"Retry-After": "5"})
     if not room:
         return error(403, f"hub.callback: its host already holds "
                           f"{hub.config.max_subscriptions_per_host} subscriptions "

@@ -74,7 +74,8 @@ class SubscriptionStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(_sub_key(sub.id), mapping=fields)
             pipe.pexpireat(_sub_key(sub.id), int(sub.expires * 1000))
-            for key, member in ((_topic_key(sub.topic), sub.callback), (_host_key(sub.host), sub.id)):
+            indexes = ((_topic_key(sub.topic), sub.callback), (_host_key(sub.host), sub.id))
+            for key, member in indexes:
                 pipe.zadd(key, {member: sub.expires})
                 pipe.expire(key, self.max_lease_seconds + 60)
             await pipe.execute()
