@@ -102,13 +102,14 @@ class Master:
             if not exited.done():
                 await self._stop(index, process)
                 return
-            delay = RESTART_DELAY if time.monotonic() - started > YOUNG else min(
-                delay * 2, MAX_RESTART_DELAY)
+            if time.monotonic() - started > YOUNG:
+                delay = RESTART_DELAY
             log.error("event=worker_exit index=%d pid=%d code=%s restart_in=%gs",
                       index, process.pid, process.returncode, delay)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self.stopping.wait()
+            delay = min(delay * 2, MAX_RESTART_DELAY)
 
     async def _stop(self, index: int, process: asyncio.subprocess.Process) -> None:
         process.terminate()

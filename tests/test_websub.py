@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -434,3 +435,19 @@ async def test_external_hubs_are_pinged_in_the_background_with_retries(
         await wait_until(lambda: _queue_empty(client), "the ping leaves the queue")
     finally:
         await server.close()
+
+
+async def test_with_redis_down_subscribe_gets_503_and_notify_returns(
+        aiohttp_client: Callable[..., Awaitable[TestClient]], hub_settings: Callable[..., Settings],
+        subscriber: Subscriber, tmp_path: Path) -> None:
+    settings = hub_settings(redis__url=f"unix://{tmp_path}/nobody-home.sock")
+    client = await aiohttp_client(create_app(settings))
+    response = await client.post("/websub", data={
+        "hub.mode": "subscribe", "hub.topic": TOPIC, "hub.callback": subscriber.url("x")})
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "Redis is unreachable" in (await response.json())["error"]
+    await websub.notify(client.app, TOPIC, BODY, RSS)  # logged and counted, never raised
+    metrics = await (await client.get("/metrics")).text()
+    assert 'finews_redis_errors_total{component="websub"}' in metrics
+    assert subscriber.verifications["x"].empty()

@@ -110,7 +110,7 @@ class Hub:
         task.add_done_callback(tasks.discard)
         task.add_done_callback(lambda _: self.wake.set())
 
-    def _redis_error(self, what: str, exc: RedisError) -> None:
+    def redis_error(self, what: str, exc: RedisError) -> None:
         REDIS_ERRORS.labels("websub").inc()
         log.error("event=websub_redis_error during=%s reason=%s", what, describe(exc))
 
@@ -149,7 +149,7 @@ class Hub:
                             intent.topic, intent.callback)
                 return
         except RedisError as exc:
-            self._redis_error(intent.mode, exc)
+            self.redis_error(intent.mode, exc)
             return
         log.info("event=websub_%s topic=%s callback=%s lease=%d", intent.mode, intent.topic,
                  intent.callback, intent.lease_seconds)
@@ -167,7 +167,7 @@ class Hub:
                          for callback in callbacks]
             await self.queue.enqueue(jobs)
         except RedisError as exc:
-            self._redis_error("notify", exc)
+            self.redis_error("notify", exc)
             return
         if jobs:
             log.info("event=websub_notify topic=%s subscribers=%d hubs=%d", topic,
@@ -183,7 +183,7 @@ class Hub:
                 try:
                     jobs, next_due = await self.queue.claim(free)
                 except RedisError as exc:
-                    self._redis_error("claim", exc)
+                    self.redis_error("claim", exc)
                     jobs, next_due = [], None
                 for job in jobs:
                     self._spawn(self.sending, self._run(job))
@@ -198,7 +198,7 @@ class Hub:
         try:
             outcome, detail = await self._attempt(job)
         except RedisError as exc:  # the job stays claimed and comes back after the timeout
-            self._redis_error(job.kind, exc)
+            self.redis_error(job.kind, exc)
             return
         WEBSUB_DELIVERIES.labels(job.kind, outcome).inc()
         level = logging.INFO if outcome in ("ok", "dropped") else logging.WARNING

@@ -29,7 +29,8 @@ class BadRequest(ValueError):
     """A malformed request; the message names the field."""
 
 
-def error(status: int, message: str, **headers: str) -> web.Response:
+def error(status: int, message: str, retry_after: int | None = None) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
@@ -101,16 +102,15 @@ async def subscribe(request: web.Request) -> web.Response:
     try:
         room = intent.mode == "unsubscribe" or await hub.store.host_has_room(
             intent.topic, intent.callback, hub.config.max_subscriptions_per_host)
-    except RedisError:
-        return error(503, "subscriptions are unavailable: Redis is unreachable",
-                     **{"Retry-After": "5"})
+    except RedisError as exc:
+        hub.redis_error("subscribe", exc)
+        return error(503, "subscriptions are unavailable: Redis is unreachable", 5)
     if not room:
         return error(403, f"hub.callback: its host already holds "
                           f"{hub.config.max_subscriptions_per_host} subscriptions "
                           "(websub.max_subscriptions_per_host)")
     if not hub.start_verification(intent):
-        return error(429, "too many subscriptions waiting for verification; retry later",
-                     **{"Retry-After": "30"})
+        return error(429, "too many subscriptions waiting for verification; retry later", 30)
     return web.Response(status=202, text="accepted: verification follows\n")
 
 
