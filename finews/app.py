@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import feeds
 import shortlinks
-from finews.appkeys import EMBEDDED, REDIS, REDIS_BYTES, SETTINGS
+import websub
+from finews import metrics
+from finews.appkeys import EMBEDDED, REDIS, REDIS_BYTES, SETTINGS, WORKER_INDEX
 from finews.embedded_redis import EmbeddedRedis
 from finews.redis_client import connect, redact
 from finews.settings import Settings
@@ -69,8 +72,9 @@ async def redis_down(request: web.Request, handler: web.Handler) -> web.StreamRe
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """The process is alive and its event loop answers."""
-    return web.json_response({"status": "ok"})
+    """The process is alive and its event loop answers; pid and worker tell workers apart."""
+    return web.json_response({"status": "ok", "pid": os.getpid(),
+                              "worker": request.app[WORKER_INDEX]})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -78,18 +82,23 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(request.app[REDIS].ping(), timeout=2.0)
     except Exception as exc:  # any failure to reach Redis means not ready
+        metrics.REDIS_ERRORS.labels("readyz").inc()
         reason = f"redis: {type(exc).__name__}: {exc}".strip(": ")
         return web.json_response({"status": "unavailable", "reason": reason}, status=503,
                                  headers={"Retry-After": "1"})
     return web.json_response({"status": "ok"})
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, worker_index: int = 0) -> web.Application:
+    """The app; `worker_index` is this process's number under `serve --workers` (0 alone)."""
     app = web.Application(middlewares=[redis_down])
     app[SETTINGS] = settings
+    app[WORKER_INDEX] = worker_index
     app.cleanup_ctx.append(redis_context)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    metrics.setup(app)
     shortlinks.setup(app)
-    feeds.setup(app, share_links=shortlinks.post_share_links)
+    websub.setup(app)
+    feeds.setup(app, share_links=shortlinks.post_share_links, on_change=websub.notify)
     return app

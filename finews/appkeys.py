@@ -17,3 +17,6 @@ SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", AnyRedis)
 REDIS_BYTES = web.AppKey("redis_bytes", AnyRedis)
 EMBEDDED = web.AppKey("embedded_redis", EmbeddedRedis | None)
+# 0 for a single process; 0..N-1 under `finews serve --workers N` (FINEWS_WORKER_INDEX).
+# Work that one process should do for all (building feeds) belongs to worker 0.
+WORKER_INDEX = web.AppKey("worker_index", int)

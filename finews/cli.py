@@ -13,14 +13,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from redis.exceptions import RedisError
 from tqdm import tqdm
 
 import shortlinks
 from feeds.build import build_static
 from feeds.posts import load_posts
-from finews import logs
+from finews import logs, workers
 from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
 from finews.redis_client import AnyRedis, connect
@@ -39,10 +38,20 @@ EXIT_USAGE = 2
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    web.run_app(create_app(settings), host=host, port=port, print=None,
-                access_log_class=logs.AccessLogger,
-                access_log=logging.getLogger("finews.access") if settings.log.access else None)
-    return 0
+    count = args.workers if args.workers is not None else settings.server.workers
+    if count < 1:
+        print(f"finews: settings error: --workers: expected 1 or more, got {count}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if count > 1:
+        if port == 0:
+            print("finews: settings error: server.port: workers share one port; 0 picks a "
+                  "different one for each", file=sys.stderr)
+            return EXIT_USAGE
+        return workers.run_master(settings, args.config, host, port, count)
+    index = workers.worker_index()
+    return workers.serve(create_app(settings, index or 0), settings, host, port,
+                         reuse_port=index is not None)
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
@@ -181,6 +190,8 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="run the HTTP service")
     serve.add_argument("--host", help="listen address (server.host)")
     serve.add_argument("--port", type=int, help="listen port (server.port)")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes sharing the port (server.workers)")
     serve.set_defaults(run=cmd_serve)
     check = sub.add_parser("check", parents=[common],
                            help="load settings and posts, report problems (exit 1 if any)")

@@ -42,7 +42,7 @@ def server_binary() -> Path:
     return binary
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:  # runs in the child between fork and exec
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -118,7 +118,8 @@ class EmbeddedRedis:
         ]
         self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent, close_fds=True,
+            stderr=subprocess.DEVNULL, preexec_fn=die_with_parent, close_fds=True,
+            start_new_session=True,  # a terminal's Ctrl-C reaches finews, which stops it last
         )
         log.info("event=redis_spawn pid=%d socket=%s", self.process.pid, self.socket_path)
 

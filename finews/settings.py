@@ -216,6 +216,18 @@ def _check_permalink(value: str) -> str | None:
     return pattern_problem(value)
 
 
+def _check_urls(values: list[str]) -> str | None:
+    return next((f"{v}: {problem}" for v in values if (problem := _check_url(v))), None)
+
+
+def _check_paths(values: list[str]) -> str | None:
+    return None if all(v.startswith("/") for v in values) else "expected paths starting with /"
+
+
+WEBSUB_POSITIVE = ("max_subscriptions_per_host", "lease_seconds", "min_lease_seconds",
+                   "max_lease_seconds", "delivery_timeout", "max_response_bytes", "max_attempts",
+                   "retry_delay", "retry_max_delay", "concurrency", "max_pending_verifications")
+
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "site.url": _check_url,
     "site.timezone": _check_zone,
@@ -229,6 +241,11 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "feeds.description": _check_pattern("site", "name", url=False),
     "feeds.archive_cache": lambda v: None if v >= 0 else "expected 0 or more pages",
     "feeds.first_build_wait": lambda v: None if v > 0 else "expected more than 0 seconds",
+    "server.workers": lambda v: None if 1 <= v <= 256 else "expected 1 to 256 workers",
+    "server.shutdown_timeout": lambda v: None if v >= 0 else "expected 0 or more seconds",
+    "websub.topic_paths": _check_paths,
+    "websub.publish_hubs": _check_urls,
+    **{f"websub.{key}": _positive for key in WEBSUB_POSITIVE},
     "log.level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
     else "expected DEBUG, INFO, WARNING or ERROR",
     "shortlinks.prefix": lambda v: None if re.fullmatch(r"[A-Z]{1,8}", v)
@@ -254,6 +271,9 @@ def _validate(data: dict[str, dict[str, Any]]) -> None:
         problem = check(data[section][key])
         if problem:
             raise SettingsError(f"{dotted}: {problem}, got {data[section][key]!r}")
+    if not data["websub"]["enabled"] and data["feeds"]["hub"] == "{site}/websub":
+        raise SettingsError("feeds.hub: names the built-in hub, which websub.enabled = false "
+                            'turns off; set feeds.hub = "" or an external hub URL')
 
 
 def load(config_file: str | os.PathLike[str] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -16,7 +17,7 @@ async def test_healthz_and_readyz(aiohttp_client: Callable[..., TestClient],
     client = await aiohttp_client(create_app(settings))
     response = await client.get("/healthz")
     assert response.status == 200
-    assert await response.json() == {"status": "ok"}
+    assert await response.json() == {"status": "ok", "pid": os.getpid(), "worker": 0}
     response = await client.get("/readyz")
     assert response.status == 200
     assert await response.json() == {"status": "ok"}

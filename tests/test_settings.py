@@ -59,6 +59,7 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
     ("[site]\nurl = \"example.com\"\n", {}, "site.url: expected an absolute http(s) URL"),
     ("[api]\nkeys = \"secret\"\n", {}, "api.keys: expected a list of strings"),
     ("[server\n", {}, "not valid TOML"),
+    ("[websub]\nenabled = false\n", {}, "feeds.hub: names the built-in hub"),
 ])
 def test_bad_settings_name_the_key(tmp_path: Path, content: str, env: dict[str, str],
                                    message: str) -> None:

@@ -1,0 +1,109 @@
+"""Prometheus metrics: the objects every package increments, the request middleware, /metrics.
+
+The metric objects live here so that feeds, shortlinks and websub count into one registry
+without importing each other. With several workers, the master sets
+PROMETHEUS_MULTIPROC_DIR before it starts them: each worker then writes its samples to
+files there, and a scrape answered by any worker adds up all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Other methods are counted as OTHER: a label value per invented method would be unbounded.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+disable_created_metrics()  # a *_created gauge per series doubles the scrape for nothing
+
+REQUESTS = Counter("finews_http_requests_total", "HTTP requests answered, by route and status.",
+                   ["route", "method", "status"])
+LATENCY = Histogram("finews_http_request_duration_seconds",
+                    "Time from request to response, by route.", ["route", "method"])
+REDIRECTS = Counter("finews_redirects_total", "Share-link redirects sent, by status.",
+                    ["status"])
+FEED_CACHE_HITS = Counter("finews_feed_cache_hits_total", "Feed requests answered from cache.")
+FEED_CACHE_MISSES = Counter("finews_feed_cache_misses_total",
+                            "Feed requests that found no cached document.")
+# Its _count is the number of builds.
+FEED_BUILD_SECONDS = Histogram("finews_feed_build_duration_seconds",
+                               "Feed builds and their duration.",
+                               buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+WEBSUB_DELIVERIES = Counter("finews_websub_deliveries_total",
+                            "WebSub content deliveries and publish pings, by kind and outcome.",
+                            ["kind", "outcome"])
+REDIS_ERRORS = Counter("finews_redis_errors_total", "Redis commands that failed, by component.",
+                       ["component"])
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def route_name(request: web.Request) -> str:
+    """The matched resource's pattern (`/feeds/{name}`), never the raw path: bounded labels."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every request by route, method and status, and time it."""
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away before the answer
+        raise
+    finally:
+        route = route_name(request)
+        method = request.method if request.method in METHODS else "OTHER"
+        REQUESTS.labels(route, method, str(status)).inc()
+        LATENCY.labels(route, method).observe(time.perf_counter() - start)
+
+
+def registry() -> CollectorRegistry:
+    """This process's registry, or all workers' samples in multiprocess mode."""
+    if MULTIPROC_ENV not in os.environ:
+        return REGISTRY
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+    return merged
+
+
+async def scrape(request: web.Request) -> web.Response:
+    body = await asyncio.to_thread(generate_latest, registry())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def prepare_multiprocess(directory: Path) -> None:
+    """Empty the samples directory and name it for the worker processes started after this."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(directory)
+
+
+def setup(app: web.Application) -> None:
+    app.middlewares.insert(0, middleware)  # outermost: it sees the final status
+    app.router.add_get("/metrics", scrape)
