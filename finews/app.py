@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import feeds
 import shortlinks
@@ -19,7 +17,7 @@ import websub
 from finews import metrics
 from finews.appkeys import EMBEDDED, REDIS, REDIS_BYTES, SETTINGS, WORKER_INDEX
 from finews.embedded_redis import EmbeddedRedis
-from finews.redis_client import connect, redact
+from finews.redis_client import UNREACHABLE, connect, redact
 from finews.settings import Settings
 
 log = logging.getLogger("finews.app")
@@ -53,9 +51,6 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
             embedded.stop()
 
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, asyncio.TimeoutError)
-
-
 @web.middleware
 async def redis_down(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     """A request that needed an unreachable Redis gets 503 + Retry-After, not a 500.
@@ -64,7 +59,7 @@ async def redis_down(request: web.Request, handler: web.Handler) -> web.StreamRe
     """
     try:
         return await handler(request)
-    except REDIS_DOWN as exc:
+    except UNREACHABLE as exc:
         log.warning("event=redis_unavailable path=%s error=%s", request.path, type(exc).__name__)
         return web.json_response(
             {"error": "service_unavailable", "reason": "storage is unreachable, retry shortly"},

@@ -10,10 +10,14 @@ import logging
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger("finews.redis")
 
 AnyRedis = Redis | RedisCluster
+# What a call raises when Redis cannot be reached (as opposed to a bad command).
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
 TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
 
 

@@ -2,9 +2,11 @@
 
 A redirect only appends its visit to an in-memory queue. A background writer drains the
 queue in batches: it classifies each visit, hashes the visitor with the day's salt, and
-writes the whole batch in two pipelined round trips. A failed write is logged and never
-reaches a redirect; when Redis is slow the queue is bounded and the oldest visits are
-dropped (and counted in a log line) rather than memory growing without end.
+writes the whole batch in two pipelined round trips. A failed write never reaches a
+redirect: when Redis is unreachable the batch goes back to the queue and is written when
+Redis answers again (at least once: a pipeline cut mid-way may count some visits twice).
+The queue is bounded: past it the oldest visits are dropped and counted in a log line,
+rather than memory growing without end.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from finews.metrics import REDIS_ERRORS
+from finews.redis_client import UNREACHABLE
 from shortlinks import keys
 from shortlinks.visits import Visit, bot_name, source, visitor
 
@@ -108,6 +112,15 @@ class VisitWriter:
             taken += size
             try:
                 await self._write(batch)
+            except UNREACHABLE as exc:
+                self.pending.extendleft(reversed(batch))  # written when Redis is back
+                while len(self.pending) > self.max_pending:
+                    self.pending.popleft()
+                    self.dropped += 1
+                REDIS_ERRORS.labels("shortlinks").inc()
+                log.warning("event=visits_deferred count=%d reason=%s", len(batch),
+                            type(exc).__name__)
+                break
             except Exception as exc:  # counting must never take the service down
                 log.error("event=visits_lost count=%d reason=%s", len(batch),
                           f"{type(exc).__name__}: {exc}")

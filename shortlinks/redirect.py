@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from cachetools import TTLCache
+from cachetools import LRUCache
 
+from finews.metrics import REDIRECTS, REDIS_ERRORS
+from finews.redis_client import UNREACHABLE
 from shortlinks import codes, pages, targets
 from shortlinks.visits import Visit
 
@@ -54,7 +56,10 @@ class Redirector:
     def __init__(self, service: Service) -> None:
         conf = service.settings.shortlinks
         self.service = service
-        self.cache: TTLCache[str, Entry] = TTLCache(conf.cache_size, conf.cache_ttl)
+        # code -> (monotonic time read, entry): fresh for cache_ttl, kept (LRU) beyond it
+        # so that a known link still redirects while Redis is unreachable.
+        self.cache: LRUCache[str, tuple[float, Entry]] = LRUCache(conf.cache_size)
+        self.ttl = conf.cache_ttl
         self.status = conf.redirect_status
         self.trust_forwarded = conf.trust_forwarded
         self.scan_limit = conf.rate_scan_per_address
@@ -71,12 +76,19 @@ class Redirector:
         self.cache.pop(code, None)
 
     async def lookup(self, raw: str) -> Entry | None:
-        """The cached entry for a code, else one Redis read. Raises MalformedCode."""
-        entry = self.cache.get(raw)
-        if entry is not None:
-            return entry
+        """The fresh cached entry for a code, else one Redis read; the stale entry when Redis
+        is unreachable (the last known answer beats a 503). Raises MalformedCode."""
+        cached = self.cache.get(raw)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
         code = str(codes.parse(raw))
-        link = await self.service.store.get(code)
+        try:
+            link = await self.service.store.get(code)
+        except UNREACHABLE:
+            if cached is None:
+                raise
+            REDIS_ERRORS.labels("shortlinks").inc()
+            return cached[1]
         if link is None:
             return None
         try:
@@ -87,7 +99,7 @@ class Redirector:
             location = None
         entry = Entry(code, location, link.disabled,
                       link.expires_at.timestamp() if link.expires_at else None)
-        self.cache[raw] = entry
+        self.cache[raw] = (time.monotonic(), entry)
         return entry
 
     def error(self, request: web.Request, status: int, kind: str, message: str,
@@ -120,6 +132,7 @@ class Redirector:
                 entry.code, now, address, headers.get("User-Agent", ""),
                 headers.get("Referer", ""), request.query.get("from", "") if request.query_string
                 else "", qr))
+        REDIRECTS.labels(str(self.status)).inc()
         return web.Response(status=self.status, headers={**self.headers,
                                                          "Location": entry.location})
 
