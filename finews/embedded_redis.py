@@ -47,6 +47,14 @@ def die_with_parent() -> None:  # runs in the child between fork and exec
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (exited, waiting for its parent to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def ping(sock_path: Path, timeout: float = 0.5) -> bool:
     """True when a server answers PING on the unix socket."""
     try:
@@ -97,7 +105,7 @@ class EmbeddedRedis:
         log.warning("event=leftover_stop pid=%d data_dir=%s", pid, self.data_dir)
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        while _running(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def _spawn(self) -> None:
