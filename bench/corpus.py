@@ -30,6 +30,7 @@ import argparse
 import json
 import random
 import re
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -204,6 +205,23 @@ def generate(outdir: Path, n: int, k: int = 40, seed: int = 1, progress: bool = 
     with open(outdir / MANIFEST, "w", encoding="utf-8") as f:
         json.dump(manifest, f, ensure_ascii=False, indent=1)
     return manifest
+
+
+def cached(cache: Path, n: int, k: int = 40, seed: int = 1) -> Path:
+    """The corpus directory under `cache`, generated on first use (manifest = complete)."""
+    out = cache / f"corpus-n{n}-k{k}-s{seed}"
+    if (out / MANIFEST).is_file():
+        return out
+    partial = cache / f".partial-{out.name}"
+    shutil.rmtree(partial, ignore_errors=True)
+    print(f"bench: generating {n:,} posts into {out}", flush=True)
+    generate(partial, n, k, seed, progress=True)
+    partial.rename(out)
+    return out
+
+
+def load_manifest(corpus: Path) -> dict:
+    return json.loads((corpus / MANIFEST).read_text(encoding="utf-8"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
