@@ -52,51 +52,56 @@ def group_rss(sid: int) -> int:
     return total
 
 
-def kill_group(pid: int, grace: float = 10.0) -> None:
-    """SIGTERM the process group, SIGKILL what is left after `grace` seconds."""
+def _group_alive(pgid: int) -> bool:
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pgid, 0)
     except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+        return False
+    return True
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM the leader (it stops its own children, as on a real shutdown); then SIGTERM
+    and finally SIGKILL whatever is left of its process group."""
+    if proc.poll() is None:
+        proc.terminate()
         try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _group_alive(proc.pid):
+            break
+        os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + 2.0
+        while proc.poll() is None or _group_alive(proc.pid):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    proc.wait()
 
 
 def run_measured(cmd: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None,
                  cwd: Path | None = None, timeout: float = 1200.0) -> Run:
-    """Run to completion (or kill at `timeout`), timing it and tracking its tree's peak RSS."""
+    """Run to completion (or stop it at `timeout`), timing it and tracking its tree's peak RSS."""
     with open(log, "wb") as out:
         start = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                                 env=dict(env) if env is not None else None,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    peak, status, maxrss = 0, None, 0
+    peak, code, maxrss = 0, None, 0
     try:
-        while True:
+        while time.monotonic() - start < timeout:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
+            if pid:  # reaped here, for its rusage: tell Popen
+                code = proc.returncode = os.waitstatus_to_exitcode(status)
                 maxrss = usage.ru_maxrss * 1024
                 break
             peak = max(peak, group_rss(proc.pid))
-            if time.monotonic() - start > timeout:
-                break
-            time.sleep(0.1)
+            time.sleep(0.05)
     finally:
         elapsed = time.monotonic() - start
-        kill_group(proc.pid, grace=2.0)  # leftovers of a finished run, or the timed-out run
-        if status is None:
-            os.waitpid(proc.pid, 0)
-    code = os.waitstatus_to_exitcode(status) if status is not None else None
-    proc.returncode = -signal.SIGKILL if code is None else code  # reaped here, not by Popen
+        stop_group(proc, grace=2.0)  # the timed-out run, or leftovers of a finished one
     return Run(elapsed, max(peak, maxrss), code, log)
 
 
@@ -180,5 +185,4 @@ def serving(cmd: Sequence[str], port: int, log: Path, *,
     try:
         yield Server(f"http://127.0.0.1:{port}", proc, log, started)
     finally:
-        kill_group(proc.pid)
-        proc.wait()
+        stop_group(proc)

@@ -14,8 +14,10 @@ def attempt(measure: Callable[[], T]) -> T | str:
     """The measurement, or `n/a (reason)`: one failing figure never stops the run."""
     try:
         return measure()
-    except Exception as exc:  # any failure of the measured program becomes its cell
-        return na(f"{type(exc).__name__}: {exc}" if not str(exc).startswith("n/a") else str(exc))
+    except RuntimeError as exc:  # the harness's own errors carry their reason
+        return na(str(exc))
+    except Exception as exc:  # anything else the measured program causes becomes its cell
+        return na(f"{type(exc).__name__}: {exc}")
 
 
 def na(reason: str) -> str:
