@@ -338,48 +338,57 @@ def biggest_category(corpus: Path) -> str:
     return max(cats, key=lambda c: c["posts"])["slug"]
 
 
+@dataclass(frozen=True)
+class FeedProbe:
+    etag: str
+    gz_body: bytes        # what the baseline sends: our gzip bytes (or the body, gzipped)
+    url_304: str          # the URL to load, or n/a when ours does not answer 304
+    url_gz: str           # the URL to load, or n/a when ours does not gzip
+    notes: tuple[str, ...]
+
+
+def probe_feed(server: Server, path: str) -> FeedProbe:
+    """Check ours answers a conditional GET and gzip before loading it."""
+    url = server.base + path
+    plain = http_get(url, {"Accept-Encoding": "identity"})
+    if plain.status != 200:
+        raise RuntimeError(f"{path} answered {plain.status}")
+    if not (etag := plain.headers.get("etag")):
+        raise RuntimeError(f"{path} has no ETag")
+    cond = http_get(url, {"If-None-Match": etag})
+    url_304 = url if cond.status == 304 else na(f"If-None-Match with its ETag answered {cond.status}")
+    zipped = http_get(url, {"Accept-Encoding": "gzip"})
+    gzipped = zipped.status == 200 and zipped.headers.get("content-encoding") == "gzip"
+    url_gz = url if gzipped else na(f"Accept-Encoding: gzip answered {zipped.status} without gzip")
+    gz_body = zipped.body if gzipped else gzip.compress(plain.body)
+    return FeedProbe(etag, gz_body, url_304, url_gz,
+                     (f"feed {len(plain.body):,} bytes, gzip {len(gz_body):,} bytes",))
+
+
 def feed(cfg: Config) -> list[Row]:
     """d. A cached category feed: 304 and gzip 200 beside a bare handler with the same bytes."""
     n = cfg.small
     work = cfg.scratch("feed")
     corpus = cfg.corpus(n)
     path = f"/feeds/category/{biggest_category(corpus)}.rss"
-    notes = [f"{path}, the biggest category; baseline returns the bytes our server sent"]
+    notes = [f"{path}, the biggest category; the baseline returns the bytes our server sent"]
     with contextlib.ExitStack() as stack:
-        def start_ours() -> tuple[Server, str, bytes]:
+        def start_ours() -> FeedProbe:
             env = finews_env(corpus / corpora.POSTS, work / "data")
             server = stack.enter_context(finews_serving(env, work / "finews.log"))
             server.wait_for("/feeds/all.json", START_TIMEOUT, has_items)
-            plain = http_get(server.base + path, {"Accept-Encoding": "identity"})
-            if plain.status != 200:
-                raise RuntimeError(f"{path} answered {plain.status}")
-            if not (etag := plain.headers.get("etag")):
-                raise RuntimeError(f"{path} has no ETag")
-            return server, etag, plain.body
-        started = attempt(start_ours)
-        if isinstance(started, str):
-            ours_304 = ours_gz = started
-            etag, gz_body = '"bench"', gzip.compress(b"<rss/>")
-        else:
-            server, etag, body = started
-            ours_304 = ours_gz = server.base + path
-            cond = http_get(server.base + path, {"If-None-Match": etag})
-            if cond.status != 304:
-                ours_304 = na(f"If-None-Match with the feed's ETag answered {cond.status}")
-            zipped = http_get(server.base + path, {"Accept-Encoding": "gzip"})
-            if zipped.headers.get("content-encoding") != "gzip":
-                ours_gz = na(f"Accept-Encoding: gzip answered {zipped.status} without gzip")
-                gz_body = gzip.compress(body)
-            else:
-                gz_body = zipped.body
-            notes.append(f"feed {len(body):,} bytes, gzip {len(gz_body):,} bytes")
-        (work / "feed.gz").write_bytes(gz_body)
+            return probe_feed(server, path)
+        probe = attempt(start_ours)
+        if isinstance(probe, str):
+            probe = FeedProbe('"bench"', gzip.compress(b"<rss/>"), probe, probe, ())
+        notes += probe.notes
+        (work / "feed.gz").write_bytes(probe.gz_body)
         base = attempt(lambda: stack.enter_context(baseline_serving(
-            work / "baseline.log", "--body", str(work / "feed.gz"), "--etag", etag)))
+            work / "baseline.log", "--body", str(work / "feed.gz"), "--etag", probe.etag)))
         base_304 = base if isinstance(base, str) else base.base + "/not-modified"
         base_gz = base if isinstance(base, str) else base.base + "/feed"
-        r304 = load_pair(cfg, ours_304, base_304, {"If-None-Match": etag})
-        rgz = load_pair(cfg, ours_gz, base_gz, {"Accept-Encoding": "gzip"})
+        r304 = load_pair(cfg, probe.url_304, base_304, {"If-None-Match": probe.etag})
+        rgz = load_pair(cfg, probe.url_gz, base_gz, {"Accept-Encoding": "gzip"})
     shutil.rmtree(work, ignore_errors=True)
     label = f"d. cached feed, {n:,} posts"
     return (load_rows(f"{label}, 304 If-None-Match", *r304, ">= 0.8", notes)
