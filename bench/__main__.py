@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import platform
 import shutil
@@ -21,7 +22,7 @@ EXPLAIN = ("This machine is shared: absolute numbers move with everyone else's l
            "run right beside ours.")
 
 
-def header(cfg: Config, names: Sequence[str]) -> str:
+def header(cfg: Config, names: Sequence[str], quick: bool) -> str:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     cpus = len(os.sched_getaffinity(0))
     versions = [f"Python {platform.python_version()}"]
@@ -32,7 +33,7 @@ def header(cfg: Config, names: Sequence[str]) -> str:
             versions.append(f"{tool}: {tools.version(tool)}{extra}")
     return "\n".join([
         f"finews bench, {time.strftime('%Y-%m-%d %H:%M:%S %z')}: {', '.join(names)}; corpora of "
-        f"{cfg.small:,} and {cfg.large:,} posts{' (--quick)' if cfg.small < 10_000 else ''}",
+        f"{cfg.small:,} and {cfg.large:,} posts{' (--quick)' if quick else ''}",
         f"machine: {cpus} CPUs (nproc), load average {load}, {platform.machine()} "
         f"{platform.system()} {platform.release()}",
         "versions: " + "; ".join(versions),
@@ -52,9 +53,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     small, large = (1_000, 5_000) if a.quick else (10_000, 100_000)
     cfg = Config(small=small, large=large, wrk_seconds=3 if a.quick else 5,
                  rounds=1 if a.quick else 2, cache=CACHE, work=CACHE / "run")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    lock = open(CACHE / ".lock", "w")  # held until exit: one bench at a time on this cache
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"bench: another bench run holds {CACHE / '.lock'}: wait for it to finish",
+              file=sys.stderr)
+        return 1
     for tool in sorted({t for name in names for t in TOOLS_NEEDED.get(name, ())}):
         tools.ensure(tool)  # prints when it installs; failures become n/a in the rows
-    print(header(cfg, names), flush=True)
+    print(header(cfg, names, a.quick), flush=True)
     shutil.rmtree(cfg.work, ignore_errors=True)
     rows: list[Row] = []
     try:

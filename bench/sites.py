@@ -22,6 +22,8 @@ HUGO_CONFIG = f"""\
 baseURL = "http://finews.example/"
 languageCode = "zh-CN"
 title = "finews bench"
+timeZone = "Asia/Shanghai"
+hasCJKLanguage = true
 rssLimit = {FEED_ITEMS}
 disableKinds = ["sitemap", "robotsTXT", "404"]
 
