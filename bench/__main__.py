@@ -54,23 +54,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = Config(small=small, large=large, wrk_seconds=3 if a.quick else 5,
                  rounds=1 if a.quick else 2, cache=CACHE, work=CACHE / "run")
     CACHE.mkdir(parents=True, exist_ok=True)
-    lock = open(CACHE / ".lock", "w")  # held until exit: one bench at a time on this cache
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print(f"bench: another bench run holds {CACHE / '.lock'}: wait for it to finish",
-              file=sys.stderr)
-        return 1
+    with open(CACHE / ".lock", "w") as lock:  # one bench at a time on this cache
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"bench: another bench run holds {CACHE / '.lock'}: wait for it to finish",
+                  file=sys.stderr)
+            return 1
+        rows = run(cfg, names, a.quick)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\n{render(rows)}\n\nload average at the end: {load}")
+    return 0
+
+
+def run(cfg: Config, names: Sequence[str], quick: bool) -> list[Row]:
+    """Each figure in turn, its rows printed as they come; scratch space removed at the end."""
     for tool in sorted({t for name in names for t in TOOLS_NEEDED.get(name, ())}):
         tools.ensure(tool)  # prints when it installs; failures become n/a in the rows
-    print(header(cfg, names, a.quick), flush=True)
+    print(header(cfg, names, quick), flush=True)
     shutil.rmtree(cfg.work, ignore_errors=True)
     rows: list[Row] = []
     try:
         for name in names:
             print(f"bench: {name} ...", flush=True)
             started = time.monotonic()
-            got = attempt(lambda: FIGURES[name](cfg))
+            got = attempt(FIGURES[name], cfg)
             if isinstance(got, str):  # a bug in the harness itself: still a row, not a stop
                 got = [Row(name, got, "-", "n/a")]
             for row in got:
@@ -80,9 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += got
     finally:
         shutil.rmtree(cfg.work, ignore_errors=True)
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\n{render(rows)}\n\nload average at the end: {load}")
-    return 0
+    return rows
 
 
 if __name__ == "__main__":

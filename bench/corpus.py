@@ -37,7 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SEED_POST = Path(__file__).resolve().parent.parent / "content" / "posts" / "000_97745e72ec4a64ab.txt"
+REPO = Path(__file__).resolve().parent.parent
+SEED_POST = REPO / "content" / "posts" / "000_97745e72ec4a64ab.txt"
 MANIFEST = "corpus_manifest.json"
 POSTS = "_posts"
 
@@ -126,9 +127,9 @@ def yaml_quoted(s: str) -> str:
 def local_date(epoch: int, with_offset: bool) -> tuple[str, str, str]:
     """Front matter date, YYYY-MM-DD and YYYYMMDD of a UTC epoch as +0800 wall time."""
     g = time.gmtime(epoch + TZ_OFFSET)
-    ymd = (g.tm_year, g.tm_mon, g.tm_mday)
-    stamp = "%04d-%02d-%02d %02d:%02d:%02d" % (*ymd, g.tm_hour, g.tm_min, g.tm_sec)
-    return stamp + " +0800" if with_offset else stamp, "%04d-%02d-%02d" % ymd, "%04d%02d%02d" % ymd
+    day = f"{g.tm_year:04d}-{g.tm_mon:02d}-{g.tm_mday:02d}"
+    stamp = f"{day} {g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}"
+    return (f"{stamp} +0800" if with_offset else stamp), day, day.replace("-", "")
 
 
 def generate(outdir: Path, n: int, k: int = 40, seed: int = 1, progress: bool = False) -> dict:
@@ -153,8 +154,11 @@ def generate(outdir: Path, n: int, k: int = 40, seed: int = 1, progress: bool = 
         epoch = DATE_START + int(rnd() * DATE_SPAN)
         adv = ADV_KINDS[(i // every) % len(ADV_KINDS)] if i % every == every // 2 else None
         date, ymd_dash, ymd = local_date(epoch, with_offset=adv != "date_no_tz")
-        code = "%03d%07d" % (randint(0, 999), i)  # 10 digits, unique per post
-        title = choice(pools.clauses) if rnd() < 0.5 else choice(pools.clauses) + " " + choice(pools.clauses)
+        code = f"{randint(0, 999):03d}{i:07d}"  # 10 digits, unique per post
+        if rnd() < 0.5:  # one or two clauses, like "十大提升 让文明成果看得见摸得着"
+            title = choice(pools.clauses)
+        else:
+            title = choice(pools.clauses) + " " + choice(pools.clauses)
         ntags = 1 + (rnd() < 0.3) + (rnd() < 0.15)
         tags = [paper + "新闻"] + rng.sample(EXTRA_TAGS, ntags - 1)
         npara = randint(5, 30)
@@ -190,7 +194,7 @@ def generate(outdir: Path, n: int, k: int = 40, seed: int = 1, progress: bool = 
         body += "<http://finews.example/html_News/NewsShare.html?infoCode=NW" + ymd + code + ">\n\n"
         body += ("[返回" + paper + "新闻](//finews.example/category/" + slug + ".html)"
                  "｜[返回首页](//finews.example/)")
-        name = "%s-nw%s%s.md" % (ymd_dash, ymd, code)
+        name = f"{ymd_dash}-nw{ymd}{code}.md"
         with open(posts_dir / name, "w", encoding="utf-8", newline="\n") as f:
             f.write("\n".join(front) + "\n" + body)
         if adv:
@@ -199,7 +203,8 @@ def generate(outdir: Path, n: int, k: int = 40, seed: int = 1, progress: bool = 
             print(f"corpus: {i + 1:,}/{n:,} posts written", file=sys.stderr, flush=True)
     manifest = {
         "n": n, "k": k, "seed": seed, "adversarial_rate": ADVERSARIAL_RATE,
-        "categories": [{"slug": s, "name": name, "posts": counts[j]} for j, (s, name) in enumerate(cats)],
+        "categories": [{"slug": slug, "name": name, "posts": count}
+                       for (slug, name), count in zip(cats, counts, strict=True)],
         "adversarial": adversarial,
     }
     with open(outdir / MANIFEST, "w", encoding="utf-8") as f:

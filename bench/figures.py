@@ -113,14 +113,15 @@ class Built:
     notes: tuple[str, ...] = ()
 
 
-def measured(cmd: list[str], log: Path, what: str, **kwargs: object) -> tuple[float, float]:
-    run = run_measured(cmd, log, timeout=BUILD_TIMEOUT, **kwargs)  # type: ignore[arg-type]
+def measured(cmd: list[str], log: Path, what: str, env: Mapping[str, str]) -> tuple[float, float]:
+    """Seconds and peak MB of a build that must succeed within BUILD_TIMEOUT."""
+    run = run_measured(cmd, log, env=env, timeout=BUILD_TIMEOUT)
     if run.returncode is None:
         raise RuntimeError(f"n/a (timeout: {what} still running after {BUILD_TIMEOUT:.0f} s)")
     if run.returncode != 0:
         last = run.tail(1)
         if "invalid choice" in last:
-            raise RuntimeError(f"n/a (`{what}` does not exist yet: {last[-80:]})")
+            raise RuntimeError(f"n/a (`{what}` does not exist yet)")
         raise RuntimeError(f"n/a ({what} exited {run.returncode}: {last})")
     return run.seconds, run.peak_bytes / 2**20
 
@@ -185,10 +186,10 @@ def build(cfg: Config) -> list[Row]:
     rows = []
     for n in (cfg.small, cfg.large):
         corpus = cfg.corpus(n)
-        ours = attempt(lambda: build_ours(cfg, corpus))
-        baselines = [("Hugo", attempt(lambda: build_hugo(cfg, corpus)))]
+        ours = attempt(build_ours, cfg, corpus)
+        baselines = [("Hugo", attempt(build_hugo, cfg, corpus))]
         if n == cfg.small:
-            baselines.append(("Jekyll", attempt(lambda: build_jekyll(cfg, corpus))))
+            baselines.append(("Jekyll", attempt(build_jekyll, cfg, corpus)))
         for name, base in baselines:
             notes = list(base.notes) if isinstance(base, Built) else []
             if isinstance(ours, Built) and isinstance(base, Built) and name == "Hugo":
@@ -222,9 +223,9 @@ def restart(cfg: Config) -> list[Row]:
     n = cfg.large
     work = cfg.scratch("restart")
     env = finews_env(cfg.corpus(n) / corpora.POSTS, work / "data")
-    cold = attempt(lambda: first_feed(env, work / "cold.log"))
-    warm = attempt(lambda: first_feed(env, work / "warm.log")) if not isinstance(cold, str) \
-        else "n/a (cold start failed)"
+    cold = attempt(first_feed, env, work / "cold.log")
+    warm = (attempt(first_feed, env, work / "warm.log") if not isinstance(cold, str)
+            else "n/a (cold start failed)")
     row = Row(f"b. restart, {n:,} posts: start to first 200 on /feeds/all.rss",
               warm if isinstance(warm, str) else f"{warm:.2f} s warm",
               cold if isinstance(cold, str) else f"{cold:.2f} s cold", "n/a")
@@ -246,21 +247,20 @@ def load_pair(cfg: Config, ours_url: str, base_url: str,
         return na(reason), na(reason)
     best: dict[str, wrk.WrkResult | str] = {}
     targets = {"ours": ours_url, "base": base_url}
-    for side, url in targets.items():
+    for url in targets.values():
         if not url.startswith("n/a"):
-            attempt(lambda: wrk.run(url, headers, seconds=1, connections=8))  # warm-up
+            attempt(wrk.run, url, headers, seconds=1, connections=8)  # warm-up
     for _ in range(cfg.rounds):
         for side in ("base", "ours"):
             url = targets[side]
             if url.startswith("n/a"):
                 best[side] = url
                 continue
-            result = attempt(lambda: wrk.run(url, headers, seconds=cfg.wrk_seconds))
+            result = attempt(wrk.run, url, headers, seconds=cfg.wrk_seconds)
             current = best.get(side)
-            if isinstance(result, wrk.WrkResult) and (
-                    not isinstance(current, wrk.WrkResult) or result.rps > current.rps):
-                best[side] = result
-            elif current is None:
+            better = isinstance(result, wrk.WrkResult) and (
+                not isinstance(current, wrk.WrkResult) or result.rps > current.rps)
+            if better or current is None:
                 best[side] = result
     return best["ours"], best["base"]
 
@@ -325,8 +325,8 @@ def redirect(cfg: Config) -> list[Row]:
             return f"{server.base}/s/{code}", location
         started = attempt(start_ours)
         ours_url, location = (started, "http://127.0.0.1/") if isinstance(started, str) else started
-        base = attempt(lambda: stack.enter_context(
-            baseline_serving(work / "baseline.log", "--location", location)))
+        base = attempt(stack.enter_context,
+                       baseline_serving(work / "baseline.log", "--location", location))
         base_url = base if isinstance(base, str) else f"{base.base}/s/NW202205242389705455"
         ours, theirs = load_pair(cfg, ours_url, base_url, {})
     shutil.rmtree(work, ignore_errors=True)
@@ -356,7 +356,7 @@ def probe_feed(server: Server, path: str) -> FeedProbe:
     if not (etag := plain.headers.get("etag")):
         raise RuntimeError(f"{path} has no ETag")
     cond = http_get(url, {"If-None-Match": etag})
-    url_304 = url if cond.status == 304 else na(f"If-None-Match with its ETag answered {cond.status}")
+    url_304 = url if cond.status == 304 else na(f"If-None-Match answered {cond.status}")
     zipped = http_get(url, {"Accept-Encoding": "gzip"})
     gzipped = zipped.status == 200 and zipped.headers.get("content-encoding") == "gzip"
     url_gz = url if gzipped else na(f"Accept-Encoding: gzip answered {zipped.status} without gzip")
@@ -383,8 +383,8 @@ def feed(cfg: Config) -> list[Row]:
             probe = FeedProbe('"bench"', gzip.compress(b"<rss/>"), probe, probe, ())
         notes += probe.notes
         (work / "feed.gz").write_bytes(probe.gz_body)
-        base = attempt(lambda: stack.enter_context(baseline_serving(
-            work / "baseline.log", "--body", str(work / "feed.gz"), "--etag", probe.etag)))
+        base = attempt(stack.enter_context, baseline_serving(
+            work / "baseline.log", "--body", str(work / "feed.gz"), "--etag", probe.etag))
         base_304 = base if isinstance(base, str) else base.base + "/not-modified"
         base_gz = base if isinstance(base, str) else base.base + "/feed"
         r304 = load_pair(cfg, probe.url_304, base_304, {"If-None-Match": probe.etag})
@@ -444,7 +444,7 @@ def live(cfg: Config) -> list[Row]:
     """e. Live update: a new post file written to the posts dir until served, median of 3."""
     rows = []
     for n in (cfg.small, cfg.large):
-        seconds = attempt(lambda: live_latency(cfg, n))
+        seconds = attempt(live_latency, cfg, n)
         aim = "; aim < 1 s" if n == cfg.large else ""
         rows.append(Row(f"e. live update, {n:,} posts: file written -> in /feeds/all.json",
                         seconds if isinstance(seconds, str) else f"{seconds:.2f} s",

@@ -7,6 +7,7 @@ group while it runs.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -65,10 +66,8 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     and finally SIGKILL whatever is left of its process group."""
     if proc.poll() is None:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            pass
     for sig in (signal.SIGTERM, signal.SIGKILL):
         if not _group_alive(proc.pid):
             break
@@ -121,7 +120,7 @@ class Response:
 def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> Response:
     """One GET, redirects not followed, body not decompressed: what a client sees on the wire."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
         conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
                      headers=dict(headers or {}))

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 Value = float | str  # a measurement, or "n/a (reason)"
 
 
-def attempt(measure: Callable[[], T]) -> T | str:
-    """The measurement, or `n/a (reason)`: one failing figure never stops the run."""
+def attempt(measure: Callable[..., T], *args: Any, **kwargs: Any) -> T | str:
+    """measure(*args, **kwargs), or `n/a (reason)`: one failing figure never stops the run."""
     try:
-        return measure()
+        return measure(*args, **kwargs)
     except RuntimeError as exc:  # the harness's own errors carry their reason
         return na(str(exc))
     except Exception as exc:  # anything else the measured program causes becomes its cell
@@ -50,7 +50,8 @@ def compare(figure: str, ours: Value, base: Value, unit: str, *, higher_is_bette
     elif higher_is_better:
         ratio = f"{ours / base:.2f} ours/{base_name}, higher is better"
     elif unit in ("s", "MB"):
-        ratio = f"{base / ours:.2f} {base_name}/ours, >1 = ours {'faster' if unit == 's' else 'smaller'}"
+        better = "faster" if unit == "s" else "smaller"
+        ratio = f"{base / ours:.2f} {base_name}/ours, >1 = ours {better}"
     else:
         ratio = f"{ours / base:.2f} ours/{base_name}, lower is better"
     if aim and ratio != "n/a":
@@ -60,11 +61,12 @@ def compare(figure: str, ours: Value, base: Value, unit: str, *, higher_is_bette
 
 def render(rows: Sequence[Row]) -> str:
     header = ("#", "figure", "ours", "baseline", "ratio")
-    cells = [header] + [(str(i), r.figure, r.ours, r.baseline, r.ratio) for i, r in enumerate(rows, 1)]
+    cells = [header] + [(str(i), r.figure, r.ours, r.baseline, r.ratio)
+                        for i, r in enumerate(rows, 1)]
     widths = [min(max(len(c[i]) for c in cells), 70) for i in range(len(header))]
     lines = []
     for n, cell in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip())
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     notes = [f"  #{i}: {note}" for i, r in enumerate(rows, 1) for note in r.notes]

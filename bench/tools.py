@@ -37,7 +37,8 @@ def _ok(cmd: tuple[str, ...]) -> bool:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return out.returncode == 0 and "not-installed" not in out.stdout and "deinstall" not in out.stdout
+    removed = "not-installed" in out.stdout or "deinstall" in out.stdout
+    return out.returncode == 0 and not removed
 
 
 def _apt(*args: str) -> subprocess.CompletedProcess[str]:
