@@ -186,8 +186,15 @@ def build(cfg: Config) -> list[Row]:
     rows = []
     for n in (cfg.small, cfg.large):
         corpus = cfg.corpus(n)
-        ours = attempt(build_ours, cfg, corpus)
-        baselines = [("Hugo", attempt(build_hugo, cfg, corpus))]
+        ours: Built | str | None = None
+        hugo: Built | str | None = None
+        for _ in range(cfg.rounds):  # alternate, keep the fastest: load on a shared machine
+            if not isinstance(ours, str):
+                ours = faster(ours, attempt(build_ours, cfg, corpus))
+            if not isinstance(hugo, str):
+                hugo = faster(hugo, attempt(build_hugo, cfg, corpus))
+        assert ours is not None and hugo is not None
+        baselines = [("Hugo", hugo)]
         if n == cfg.small:
             baselines.append(("Jekyll", attempt(build_jekyll, cfg, corpus)))
         for name, base in baselines:
@@ -203,6 +210,13 @@ def build(cfg: Config) -> list[Row]:
                                 pick(ours, "mb"), pick(base, "mb"), "MB", higher_is_better=False,
                                 base_name=name, aim="ours < 500 MB" if aim_s else ""))
     return rows
+
+
+def faster(best: Built | str | None, new: Built | str) -> Built | str:
+    """The faster build; a failure only when there is nothing better."""
+    if isinstance(best, Built) and (isinstance(new, str) or best.seconds <= new.seconds):
+        return best
+    return new
 
 
 def pick(result: object, field: str) -> Value:

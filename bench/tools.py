@@ -63,18 +63,18 @@ def ensure(name: str) -> str | None:
     if shutil.which("apt-get") is None:
         _missing[name] = f"{name} missing and no apt-get to install it"
         return _missing[name]
-    packages = " ".join(tool.packages)
-    print(f"bench: {name} is missing: installing it with `apt-get install -y {packages}`",
+    install = ("install", "-y", "--no-install-recommends", *tool.packages)
+    print(f"bench: {name} is missing: installing it with `apt-get {' '.join(install)}`",
           flush=True)
     try:
         if _apt_lists_empty():
             print("bench: apt package lists are empty: running `apt-get update` first", flush=True)
             _apt("update")
-        result = _apt("install", "-y", "--no-install-recommends", *tool.packages)
-        if result.returncode != 0 and not _apt_lists_empty():
+        result = _apt(*install)
+        if result.returncode != 0:  # stale package lists: refresh once and retry
             print("bench: install failed: running `apt-get update` and retrying", flush=True)
             _apt("update")
-            result = _apt("install", "-y", "--no-install-recommends", *tool.packages)
+            result = _apt(*install)
     except (OSError, subprocess.TimeoutExpired) as exc:
         _missing[name] = f"{name} install failed: {exc}"
         return _missing[name]
