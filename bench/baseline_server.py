@@ -1,0 +1,60 @@
+"""The bare aiohttp baseline: what the same framework does with no work at all.
+
+    python -m bench.baseline_server --port P [--location URL] [--body FILE] [--etag ETAG]
+
+GET /s/{code}      a fixed 302 to --location
+GET /feed          the bytes of --body, sent as they are (give it the gzip bytes our
+                   server sent, and it answers with `Content-Encoding: gzip`)
+GET /not-modified  a fixed 304 carrying --etag
+
+Started like `finews serve` (aiohttp's run_app, one process, no access log), so a ratio
+against it measures only what finews adds per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+
+def make_app(location: str, body: bytes, etag: str) -> web.Application:
+    redirect_headers = {"Location": location}
+    feed_headers = {"Content-Type": "application/rss+xml; charset=utf-8", "ETag": etag,
+                    "Vary": "Accept-Encoding"}
+    if body[:2] == b"\x1f\x8b":
+        feed_headers["Content-Encoding"] = "gzip"
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers=redirect_headers)
+
+    async def feed(request: web.Request) -> web.Response:
+        return web.Response(body=body, headers=feed_headers)
+
+    async def not_modified(request: web.Request) -> web.Response:
+        return web.Response(status=304, headers={"ETag": etag})
+
+    app = web.Application()
+    app.router.add_get("/s/{code}", redirect)
+    app.router.add_get("/feed", feed)
+    app.router.add_get("/not-modified", not_modified)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.baseline_server", description=__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--location", default="http://127.0.0.1/")
+    ap.add_argument("--body", type=Path, help="file whose bytes /feed returns")
+    ap.add_argument("--etag", default='"bench"')
+    a = ap.parse_args(argv)
+    body = a.body.read_bytes() if a.body else b"<rss/>"
+    web.run_app(make_app(a.location, body, a.etag), host=a.host, port=a.port,
+                access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
