@@ -212,7 +212,9 @@ def _positive(value: float) -> str | None:
 
 
 def _check_permalink(value: str) -> str | None:
-    from feeds.permalink import pattern_problem  # here, not on top: feeds imports settings
+    from feeds.permalink import (
+        pattern_problem,  # here, not on top: feeds imports settings
+    )
     return pattern_problem(value)
 
 

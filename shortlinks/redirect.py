@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from cachetools import LRUCache
+from redis.exceptions import RedisError
 
 from finews.metrics import REDIRECTS, REDIS_ERRORS
 from finews.redis_client import UNREACHABLE
@@ -61,6 +62,7 @@ class Redirector:
         self.cache: LRUCache[str, tuple[float, Entry]] = LRUCache(conf.cache_size)
         self.ttl = conf.cache_ttl
         self.status = conf.redirect_status
+        self.counted = REDIRECTS.labels(str(self.status))
         self.trust_forwarded = conf.trust_forwarded
         self.scan_limit = conf.rate_scan_per_address
         self.lang = service.settings.site.language
@@ -116,6 +118,11 @@ class Redirector:
             del self.blocked[address]
         try:
             entry = await self.lookup(raw)
+        except RedisError as exc:
+            log.error("event=redirect_redis_error path=%s reason=%s", request.path, exc)
+            return self.error(request, 503, "unavailable",
+                              "share links are unavailable for a moment",
+                              headers={"Retry-After": "1"})
         except codes.MalformedCode as exc:
             return await self.miss(request, address, 400, "malformed_code", str(exc))
         if entry is None:
@@ -132,7 +139,7 @@ class Redirector:
                 entry.code, now, address, headers.get("User-Agent", ""),
                 headers.get("Referer", ""), request.query.get("from", "") if request.query_string
                 else "", qr))
-        REDIRECTS.labels(str(self.status)).inc()
+        self.counted.inc()
         return web.Response(status=self.status, headers={**self.headers,
                                                          "Location": entry.location})
 
