@@ -17,7 +17,7 @@ import shortlinks
 import websub
 from finews import metrics
 from finews.appkeys import EMBEDDED, REDIS, REDIS_BYTES, SETTINGS, WORKER_INDEX
-from finews.embedded_redis import EmbeddedRedis
+from finews.embedded_redis import supervised
 from finews.redis_client import UNREACHABLE, connect, redact
 from finews.settings import Settings
 
@@ -27,29 +27,20 @@ log = logging.getLogger("finews.app")
 async def redis_context(app: web.Application) -> AsyncIterator[None]:
     """Start the embedded server when no URL is set, connect, and undo both on shutdown."""
     settings = app[SETTINGS]
-    url = settings.redis.url
-    embedded: EmbeddedRedis | None = None
-    supervisor: asyncio.Task[None] | None = None
-    if not url:
-        embedded = EmbeddedRedis(Path(settings.data.dir), settings.redis.start_timeout)
-        await embedded.start_async()
-        supervisor = asyncio.create_task(embedded.supervise(settings.redis.restart_delay))
-        url = embedded.url
-    log.info("event=redis_connect url=%s embedded=%s", redact(url), embedded is not None)
-    app[EMBEDDED] = embedded
-    app[REDIS] = await connect(url)
-    app[REDIS_BYTES] = await connect(url, decode_responses=False)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        url, embedded = settings.redis.url, None
+        if not url:
+            embedded = await stack.enter_async_context(supervised(
+                Path(settings.data.dir), settings.redis.start_timeout,
+                settings.redis.restart_delay))
+            url = embedded.url
+        log.info("event=redis_connect url=%s embedded=%s", redact(url), embedded is not None)
+        app[EMBEDDED] = embedded
+        app[REDIS] = await connect(url)
+        stack.push_async_callback(app[REDIS].aclose)
+        app[REDIS_BYTES] = await connect(url, decode_responses=False)
+        stack.push_async_callback(app[REDIS_BYTES].aclose)
         yield
-    finally:
-        await app[REDIS].aclose()
-        await app[REDIS_BYTES].aclose()
-        if supervisor is not None:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
-        if embedded is not None:
-            embedded.stop()
 
 
 @web.middleware

@@ -10,6 +10,7 @@ start stop a leftover, and the server unlinks a stale socket before it binds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import hashlib
 import importlib.util
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 log = logging.getLogger("finews.redis")
@@ -188,3 +190,19 @@ class EmbeddedRedis:
                 await self.start_async()
             except EmbeddedRedisError as exc:
                 log.error("event=redis_restart_failed reason=%s", exc)
+
+
+@contextlib.asynccontextmanager
+async def supervised(data_dir: Path, start_timeout: float,
+                     restart_delay: float) -> AsyncIterator[EmbeddedRedis]:
+    """An embedded server restarted whenever it dies, stopped when the block ends."""
+    embedded = EmbeddedRedis(data_dir, start_timeout)
+    await embedded.start_async()
+    supervisor = asyncio.create_task(embedded.supervise(restart_delay))
+    try:
+        yield embedded
+    finally:
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
+        embedded.stop()

@@ -21,7 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from finews import logs, metrics
-from finews.embedded_redis import EmbeddedRedis, die_with_parent
+from finews.embedded_redis import die_with_parent, supervised
 from finews.settings import Settings
 
 log = logging.getLogger("finews.workers")
@@ -66,23 +66,14 @@ class Master:
         data_dir = Path(self.settings.data.dir)
         metrics.prepare_multiprocess(data_dir / "metrics")
         env = dict(os.environ)
-        embedded: EmbeddedRedis | None = None
-        supervisor: asyncio.Task[None] | None = None
-        if not self.settings.redis.url:
-            embedded = EmbeddedRedis(data_dir, self.settings.redis.start_timeout)
-            await embedded.start_async()
-            supervisor = asyncio.create_task(embedded.supervise(self.settings.redis.restart_delay))
-            env["FINEWS_REDIS__URL"] = embedded.url
-        log.info("event=master_start pid=%d workers=%d", os.getpid(), self.count)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            if not self.settings.redis.url:
+                embedded = await stack.enter_async_context(supervised(
+                    data_dir, self.settings.redis.start_timeout,
+                    self.settings.redis.restart_delay))
+                env["FINEWS_REDIS__URL"] = embedded.url
+            log.info("event=master_start pid=%d workers=%d", os.getpid(), self.count)
             await asyncio.gather(*(self._keep(index, env) for index in range(self.count)))
-        finally:
-            if supervisor is not None:
-                supervisor.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await supervisor
-            if embedded is not None:
-                embedded.stop()
         log.info("event=master_stop pid=%d", os.getpid())
         return 0
 
