@@ -10,6 +10,8 @@ still gets its 304.
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
 from feeds.cache import Document
@@ -40,6 +42,8 @@ def qvalues(header: str) -> dict[str, float]:
     return out
 
 
+# Readers repeat the same few header strings: parse each once, not on every request.
+@functools.lru_cache(maxsize=512)
 def choose_coding(accept_encoding: str | None) -> str:
     """br, gzip or identity: the best coding the client accepts at all."""
     if not accept_encoding:
@@ -50,6 +54,7 @@ def choose_coding(accept_encoding: str | None) -> str:
     return best if q.get(best, star) > 0 else "identity"
 
 
+@functools.lru_cache(maxsize=512)
 def wants_html(accept: str | None) -> bool:
     """A browser: prefers HTML and names no feed type (readers name one, or send */*)."""
     if not accept:
