@@ -206,7 +206,7 @@ def build(cfg: Config) -> list[Row]:
             rows.append(compare(f"a. build {n:,} posts: wall time vs {name}",
                                 pick(ours, "seconds"), pick(base, "seconds"), "s",
                                 higher_is_better=False, base_name=name, aim=aim_s, notes=notes))
-            rows.append(compare(f"a. build {n:,} posts: peak RSS vs {name}",
+            rows.append(compare(f"a. build {n:,} posts: peak memory vs {name}",
                                 pick(ours, "mb"), pick(base, "mb"), "MB", higher_is_better=False,
                                 base_name=name, aim="ours < 500 MB" if aim_s else ""))
     return rows

@@ -28,7 +28,7 @@ AIOHTTP_404 = b"404: Not Found"  # the body of an unrouted path
 @dataclass(frozen=True)
 class Run:
     seconds: float
-    peak_bytes: int          # the larger of the group's sampled RSS sum and wait4's ru_maxrss
+    peak_bytes: int          # the larger of the group's sampled PSS sum and wait4's ru_maxrss
     returncode: int | None   # None: killed at the timeout
     log: Path
 
@@ -37,8 +37,21 @@ class Run:
         return " | ".join(line.strip()[:200] for line in text[-lines:]) or "no output"
 
 
-def group_rss(sid: int) -> int:
-    """Resident bytes summed over every live process of session `sid`."""
+def _pss(pid: str, rss_pages: int) -> int:
+    """Proportional set size: shared pages split among the processes sharing them, so a
+    forked worker is not counted again for the pages it shares with its parent."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss_pages * PAGE
+
+
+def group_memory(sid: int) -> int:
+    """Memory of every live process of session `sid`: the sum of their PSS."""
     total = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -49,7 +62,7 @@ def group_rss(sid: int) -> int:
         except OSError:
             continue
         if int(fields[3]) == sid:  # fields after the command: state ppid pgrp session ...
-            total += int(fields[21]) * PAGE
+            total += _pss(entry.name, int(fields[21]))
     return total
 
 
@@ -82,7 +95,7 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 def run_measured(cmd: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None,
                  cwd: Path | None = None, timeout: float = 1200.0) -> Run:
-    """Run to completion (or stop it at `timeout`), timing it and tracking its tree's peak RSS."""
+    """Run to completion (or stop it at `timeout`), timing it and tracking its tree's peak memory."""
     with open(log, "wb") as out:
         start = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
@@ -96,7 +109,7 @@ def run_measured(cmd: Sequence[str], log: Path, *, env: Mapping[str, str] | None
                 code = proc.returncode = os.waitstatus_to_exitcode(status)
                 maxrss = usage.ru_maxrss * 1024
                 break
-            peak = max(peak, group_rss(proc.pid))
+            peak = max(peak, group_memory(proc.pid))
             time.sleep(0.05)
     finally:
         elapsed = time.monotonic() - start
