@@ -74,10 +74,14 @@ def _base(tag: str) -> str:
     return tag
 
 
-def not_modified(request: web.Request, doc: Document) -> bool:
-    if request.if_none_match is not None:
+def not_modified(request: web.Request, doc: Document, sent_etag: str) -> bool:
+    raw = request.headers.get("If-None-Match")
+    if raw is not None:
+        if raw == sent_etag:  # the usual case: a reader sends back the tag it was given
+            return True
         own = doc.etag.strip('"')
-        return any(tag.value == "*" or _base(tag.value) == own for tag in request.if_none_match)
+        return any(tag.value == "*" or _base(tag.value) == own
+                   for tag in request.if_none_match or ())
     since = request.if_modified_since
     return since is not None and doc.modified <= since.timestamp()
 
@@ -91,7 +95,7 @@ def respond(request: web.Request, doc: Document, *, max_age: int,
                "Cache-Control": f"public, max-age={max_age}"}
     if doc.links:
         headers["Link"] = doc.links
-    if request.method in ("GET", "HEAD") and not_modified(request, doc):
+    if request.method in ("GET", "HEAD") and not_modified(request, doc, etag):
         return web.Response(status=304, headers=headers)
     headers["Content-Type"] = doc.content_type
     if coding != "identity":
