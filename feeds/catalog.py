@@ -9,8 +9,9 @@ URLs (`/feeds/tag/民生/page/2.atom`), so that a static build can mirror every 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from urllib.parse import quote
 
 from feeds.model import Post
@@ -18,6 +19,8 @@ from finews.settings import Settings
 
 FORMATS = ("rss", "atom", "json")
 KINDS = ("all", "category", "tag")
+FeedKey = tuple[str, str]            # (kind, term): ("all", ""), ("tag", "民生")
+ALL: FeedKey = ("all", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,12 @@ def term_path(kind: str, term: str) -> str:
     return f"/feeds/{kind}/{name}"
 
 
+def page_path(kind: str, term: str, number: int, fmt: str) -> str:
+    """Page 1 is the subscription document; later pages live under /page/."""
+    base = term_path(kind, term)
+    return f"{base}.{fmt}" if number == 1 else f"{base}/page/{number}.{fmt}"
+
+
 @dataclass(frozen=True, slots=True)
 class Feed:
     """One feed: all posts, or those of one category or tag, newest first."""
@@ -85,8 +94,7 @@ class Feed:
         return self.posts[(page - 1) * per_page:page * per_page]
 
     def page_path(self, page: int, fmt: str) -> str:
-        """Page 1 is the subscription document; later pages live under /page/."""
-        return f"{self.path}.{fmt}" if page == 1 else f"{self.path}/page/{page}.{fmt}"
+        return page_path(self.kind, self.term, page, fmt)
 
     def title(self, site: Site) -> str:
         return f"{site.name} | {self.name}"
@@ -104,21 +112,62 @@ class Feed:
         return site.url + "/"
 
 
+def feed_keys(post: Post) -> set[FeedKey]:
+    """The feeds holding `post`: all, each of its categories and each of its tags."""
+    return {ALL, *(("category", slug) for slug in post.categories if slug),
+            *(("tag", tag) for tag in post.tags if tag)}
+
+
+def _newest_first(post: Post) -> tuple:
+    """The order of PostSource.posts(), reversed: (published, key)."""
+    return post.published, post.key
+
+
 class Catalog:
     """Every feed of one set of posts: all first, then categories, then tags, each by term."""
 
     def __init__(self, site: Site, posts: Sequence[Post]) -> None:
-        by_term: dict[tuple[str, str], list[Post]] = {}
+        members: dict[FeedKey, list[Post]] = {}
         for post in posts:
             for kind, terms in (("category", post.categories), ("tag", post.tags)):
                 for term in dict.fromkeys(terms):
                     if term:
-                        by_term.setdefault((kind, term), []).append(post)
-        self.feeds: dict[tuple[str, str], Feed] = {
-            ("all", ""): Feed("all", "", site.all_name, tuple(posts))}
-        for kind, term in sorted(by_term, key=lambda key: (KINDS.index(key[0]), key[1])):
-            name = site.category_names.get(term, term) if kind == "category" else term
-            self.feeds[(kind, term)] = Feed(kind, term, name, tuple(by_term[(kind, term)]))
+                        members.setdefault((kind, term), []).append(post)
+        self.feeds = self._feeds(site, {ALL: posts, **members})
+
+    @staticmethod
+    def _feeds(site: Site, members: Mapping[FeedKey, Sequence[Post]]) -> dict[FeedKey, Feed]:
+        """Feeds in catalog order; `all` is always there, other feeds only with posts."""
+        feeds: dict[FeedKey, Feed] = {ALL: Feed("all", "", site.all_name, tuple(members[ALL]))}
+        for kind, term in sorted(members.keys() - {ALL},
+                                 key=lambda key: (KINDS.index(key[0]), key[1])):
+            if members[(kind, term)]:
+                name = site.category_names.get(term, term) if kind == "category" else term
+                feeds[(kind, term)] = Feed(kind, term, name, tuple(members[(kind, term)]))
+        return feeds
+
+    def revised(self, site: Site, posts: Sequence[Post], old: Collection[Post],
+                new: Collection[Post]) -> tuple[Catalog, set[FeedKey]]:
+        """The catalog of `posts`, which are this catalog's posts with `old` replaced by
+        `new` (an addition has no old post, a deletion no new one), and the keys of the
+        feeds that held one of them before or after. Only those feeds are recomputed (the
+        cost of a live update grows with the feeds it touches, not with the site); the
+        result equals Catalog(site, posts).
+        """
+        replaced = {post.key for post in chain(old, new)}
+        affected: set[FeedKey] = set().union(*map(feed_keys, chain(old, new)))
+        members: dict[FeedKey, Sequence[Post]] = {
+            key: feed.posts for key, feed in self.feeds.items() if key not in affected}
+        members[ALL] = posts
+        for kind, term in affected - {ALL}:
+            previous = self.feeds.get((kind, term))
+            kept = [post for post in previous.posts if post.key not in replaced] if previous else []
+            kept += [post for post in new
+                     if term in (post.categories if kind == "category" else post.tags)]
+            members[(kind, term)] = sorted(kept, key=_newest_first, reverse=True)
+        catalog = Catalog.__new__(Catalog)
+        catalog.feeds = self._feeds(site, members)
+        return catalog, affected
 
     def get(self, kind: str, term: str) -> Feed | None:
         return self.feeds.get((kind, term))
