@@ -41,6 +41,7 @@ CHECK_SECONDS = 5.0     # a follower compares versions this often without news
 RETRY_SECONDS = 1.0     # pause after a Redis error before subscribing again
 PAGE_WAIT = 5.0         # a follower waits this long for the builder to hand a page over
 PAGE_TTL = 60           # seconds a handed-over page stays in Redis
+SYNC_ATTEMPTS = 3       # reads of the stored set before taking it as it is
 VIEWS = (*FORMATS, "html")
 
 PageKey = tuple[str, str, int]           # kind, term, page number
@@ -90,19 +91,26 @@ class Follower:
         """Load the documents whose stored ETag differs from ours; swap the set in."""
         edition = self.publisher.edition
         have = edition.docs if edition else {}
-        version, index = await self.store.snapshot()
-        if not index:
-            return              # nothing built yet: requests keep waiting for the builder
-        wanted = [path for path, etag in index.items()
-                  if path not in have or have[path].etag != etag]
-        loaded = await self.store.documents(wanted)
-        if any(path not in loaded or loaded[path].etag != index[path] for path in wanted):
-            return              # a newer build landed meanwhile: its message syncs again
-        self.publisher.adopt({path: loaded.get(path) or have[path] for path in index},
-                             self.pages)
+        for attempt in range(1, SYNC_ATTEMPTS + 1):
+            version, index = await self.store.snapshot()
+            if not index:
+                return          # nothing built yet: requests keep waiting for the builder
+            wanted = [path for path, etag in index.items()
+                      if path not in have or have[path].etag != etag]
+            loaded = await self.store.documents(wanted)
+            missing = [path for path in wanted
+                       if path not in loaded or loaded[path].etag != index[path]]
+            if not missing:
+                break           # else a newer build landed between the two reads: again
+        else:
+            log.warning("event=feeds_follow_incomplete version=%d missing=%d first=%s",
+                        version, len(missing), log_quote(missing[0]))
+        docs = {path: loaded.get(path) or have[path] for path in index
+                if path in loaded or path in have}
+        self.publisher.adopt(docs, self.pages)
         self.version = version
-        log.info("event=feeds_followed version=%d loaded=%d removed=%d", version,
-                 len(wanted), len(have.keys() - index.keys()))
+        log.info("event=feeds_followed version=%d loaded=%d removed=%d attempts=%d", version,
+                 len(loaded), len(have.keys() - docs.keys()), attempt)
 
 
 class RemotePages:

@@ -273,7 +273,7 @@ class Publisher:
                 catalog, docs = await self.run(render_edition, site, source, shares)
                 feeds = set(catalog.feeds)
             else:
-                old = _select(pager.catalog.feeds[ALL].posts, touched)
+                old = await self.run(_select, pager.catalog.feeds[ALL].posts, touched)
                 new = await self.run(_select, source.posts(), touched)
                 shares = {**pager.shares, **await self._shares(new)} if new else pager.shares
                 catalog, docs, feeds = await self.run(render_revision, site, source, shares,
