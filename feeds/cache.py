@@ -2,10 +2,10 @@
 
 A poll is answered from a Document in process memory: no rendering, no compression and no
 Redis round trip on the hot path. Redis holds the same Documents so that a restart serves
-the previous build at once and so that worker processes that do not build (a later issue:
-"one builds, all serve") can load them: every build writes the documents that changed, the
-index of current documents and a new version number in one transaction, then publishes the
-version on CHANNEL.
+the previous build at once and so that processes that do not build (followers, see
+feeds/follow.py) can load them: every build writes the documents that changed, the index of
+current documents and a new version number in one transaction, then publishes the version
+on CHANNEL.
 """
 
 from __future__ import annotations

