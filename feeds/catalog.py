@@ -9,9 +9,11 @@ URLs (`/feeds/tag/民生/page/2.atom`), so that a static build can mirror every 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
+from operator import attrgetter
 from urllib.parse import quote
 
 from feeds.model import Post
@@ -118,9 +120,25 @@ def feed_keys(post: Post) -> set[FeedKey]:
             *(("tag", tag) for tag in post.tags if tag)}
 
 
-def _newest_first(post: Post) -> tuple:
-    """The order of PostSource.posts(), reversed: (published, key)."""
-    return post.published, post.key
+_NEWEST_FIRST = attrgetter("published", "key")   # PostSource.posts() order, reversed
+
+
+def _position(members: Sequence[Post], post: Post) -> int:
+    """Where `post` is, or would go, in `members` (newest first): a binary search."""
+    target = _NEWEST_FIRST(post)
+    low, high = 0, len(members)
+    while low < high:
+        middle = (low + high) // 2
+        if _NEWEST_FIRST(members[middle]) > target:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _holds(key: FeedKey, post: Post) -> bool:
+    kind, term = key
+    return kind == "all" or term in (post.categories if kind == "category" else post.tags)
 
 
 class Catalog:
@@ -134,6 +152,7 @@ class Catalog:
                     if term:
                         members.setdefault((kind, term), []).append(post)
         self.feeds = self._feeds(site, {ALL: posts, **members})
+        self.by_key = {post.key: post for post in posts}   # file key -> post
 
     @staticmethod
     def _feeds(site: Site, members: Mapping[FeedKey, Sequence[Post]]) -> dict[FeedKey, Feed]:
@@ -146,28 +165,41 @@ class Catalog:
                 feeds[(kind, term)] = Feed(kind, term, name, tuple(members[(kind, term)]))
         return feeds
 
-    def revised(self, site: Site, posts: Sequence[Post], old: Collection[Post],
-                new: Collection[Post]) -> tuple[Catalog, set[FeedKey]]:
-        """The catalog of `posts`, which are this catalog's posts with `old` replaced by
-        `new` (an addition has no old post, a deletion no new one), and the keys of the
-        feeds that held one of them before or after. Only those feeds are recomputed (the
-        cost of a live update grows with the feeds it touches, not with the site); the
-        result equals Catalog(site, posts).
+    def revised(self, site: Site, posts: Sequence[Post],
+                changes: Mapping[str, Post | None]) -> tuple[Catalog, set[FeedKey]]:
+        """The catalog after the posts of some files changed, and the keys of the feeds
+        that held one of them before or after.
+
+        `changes`: file key -> its post now (None: it has none any more); `posts`: every
+        post now, newest first. Only the feeds touched are recomputed, each by taking the
+        old posts out of and the new ones into its sorted list (binary searches), so a
+        live update costs little however large the site; the result equals
+        Catalog(site, posts).
         """
-        replaced = {post.key for post in chain(old, new)}
-        affected: set[FeedKey] = set().union(*map(feed_keys, chain(old, new)))
+        old = [self.by_key[key] for key in changes if key in self.by_key]
+        new = [post for post in changes.values() if post is not None]
+        touched: set[FeedKey] = set().union(*map(feed_keys, chain(old, new)))
         members: dict[FeedKey, Sequence[Post]] = {
-            key: feed.posts for key, feed in self.feeds.items() if key not in affected}
+            key: feed.posts for key, feed in self.feeds.items() if key not in touched}
         members[ALL] = posts
-        for kind, term in affected - {ALL}:
-            previous = self.feeds.get((kind, term))
-            kept = [post for post in previous.posts if post.key not in replaced] if previous else []
-            kept += [post for post in new
-                     if term in (post.categories if kind == "category" else post.tags)]
-            members[(kind, term)] = sorted(kept, key=_newest_first, reverse=True)
+        for key in touched - {ALL}:
+            listed = list(self.feeds[key].posts) if key in self.feeds else []
+            for post in filter(partial(_holds, key), old):
+                at = _position(listed, post)
+                if at < len(listed) and listed[at].key == post.key:
+                    del listed[at]
+            for post in filter(partial(_holds, key), new):
+                listed.insert(_position(listed, post), post)
+            members[key] = listed
         catalog = Catalog.__new__(Catalog)
         catalog.feeds = self._feeds(site, members)
-        return catalog, affected
+        catalog.by_key = dict(self.by_key)
+        for key, post in changes.items():
+            if post is None:
+                catalog.by_key.pop(key, None)
+            else:
+                catalog.by_key[key] = post
+        return catalog, touched
 
     def get(self, kind: str, term: str) -> Feed | None:
         return self.feeds.get((kind, term))

@@ -11,6 +11,7 @@ import inspect
 import json
 import logging
 import os
+import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,8 @@ from watchfiles import Change
 
 import feeds
 import shortlinks
-from feeds.catalog import Site
+from feeds.catalog import Catalog, Site
+from feeds.model import Post
 from feeds.posts import load_posts
 from feeds.publish import render_edition
 from feeds.routes import PUBLISHER
@@ -30,7 +32,9 @@ from feeds.watch import PostFilter, PostsWatcher
 from finews.app import create_app, redis_context
 from finews.appkeys import SETTINGS
 from finews.settings import Settings
+from finews.settings import load as load_settings
 from tests.feed_helpers import parse_json_feed, parse_xml_feed
+from tests.feed_helpers import post as sample_post
 
 SITE = "http://127.0.0.1:8080"
 POLL = 10.0                   # seconds any one change may take before the test fails
@@ -307,6 +311,42 @@ async def test_publishing_only_touched_feeds_gives_the_bytes_of_a_full_build(
     assert {path: doc.body for path, doc in live.docs.items()} == {
         path: doc.body for path, doc in full.items()}
     fresh.close()
+
+
+def test_a_revised_catalog_equals_one_built_from_scratch() -> None:
+    """Random additions, edits (dates, categories, tags), removals: the feeds a revision
+    gives are the feeds a full Catalog gives, post for post, in order."""
+    rng = random.Random(5)
+    site = Site.from_settings(load_settings(env={}).replace(site__url=SITE))
+    terms = ["甲", "乙", "丙", "丁"]
+
+    def random_post(n: int) -> Post:
+        return sample_post(n % 50, key=f"p{n}.md", id=f"{SITE}/{n}", url=f"{SITE}/{n}.html",
+                           published=sample_post(rng.randrange(30)).published,
+                           categories=tuple(rng.sample(["a", "b", "c"], rng.randrange(3))),
+                           tags=tuple(rng.sample(terms, rng.randrange(4))))
+
+    posts = {f"p{n}.md": random_post(n) for n in range(60)}
+
+    def ordered() -> list[Post]:
+        return sorted(posts.values(), key=lambda p: (p.published, p.key), reverse=True)
+
+    catalog = Catalog(site, ordered())
+    for step in range(200):
+        changes: dict[str, Post | None] = {}
+        for _ in range(rng.randrange(1, 4)):
+            n = rng.randrange(80)
+            changes[f"p{n}.md"] = None if rng.random() < 0.3 else random_post(n)
+        for key, changed in changes.items():
+            if changed is None:
+                posts.pop(key, None)
+            else:
+                posts[key] = changed
+        catalog, _ = catalog.revised(site, ordered(), changes)
+        expected = Catalog(site, ordered())
+        assert [(f.kind, f.term, f.name, [p.key for p in f.posts]) for f in catalog] == [
+            (f.kind, f.term, f.name, [p.key for p in f.posts]) for f in expected], step
+        assert catalog.by_key == expected.by_key
 
 
 def feeds_app(settings: Settings, **hooks: Any) -> web.Application:
