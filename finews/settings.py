@@ -229,9 +229,6 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "feeds.description": _check_pattern("site", "name", url=False),
     "feeds.archive_cache": lambda v: None if v >= 0 else "expected 0 or more pages",
     "feeds.first_build_wait": lambda v: None if v > 0 else "expected more than 0 seconds",
-    "feeds.role": lambda v: None if v in ("builder", "follower")
-    else "expected builder or follower",
-    "feeds.watch_debounce": lambda v: None if v >= 1 else "expected 1 or more milliseconds",
     "log.level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
     else "expected DEBUG, INFO, WARNING or ERROR",
     "shortlinks.prefix": lambda v: None if re.fullmatch(r"[A-Z]{1,8}", v)
@@ -248,6 +245,9 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "feeds.permalink": _check_permalink,
     "feeds.summary_length": lambda v: None if v > 0 else "expected a positive integer",
     "feeds.parse_workers": lambda v: None if v >= 0 else "expected 0 (one per CPU) or more",
+    "feeds.role": lambda v: None if v in ("builder", "follower")
+    else "expected builder or follower",
+    "feeds.watch_debounce": lambda v: None if v >= 1 else "expected 1 or more milliseconds",
 }
 
 
