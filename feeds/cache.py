@@ -104,11 +104,6 @@ class DocumentStore:
     def __init__(self, redis: AnyRedis) -> None:
         self.redis = redis
 
-    async def load(self) -> dict[str, Document]:
-        """Every current document, as the last build left them; {} when there are none."""
-        _, index = await self.snapshot()
-        return await self.documents(sorted(index))
-
     async def snapshot(self) -> tuple[int, dict[str, str]]:
         """The current version and the ETag of every current document, read atomically."""
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -20,6 +20,7 @@ from feeds.model import Post
 from finews.settings import Settings
 
 FORMATS = ("rss", "atom", "json")
+VIEWS = (*FORMATS, "html")           # every format and the HTML view of a page
 KINDS = ("all", "category", "tag")
 FeedKey = tuple[str, str]            # (kind, term): ("all", ""), ("tag", "民生")
 ALL: FeedKey = ("all", "")

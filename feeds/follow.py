@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from feeds.cache import (
@@ -30,7 +30,7 @@ from feeds.cache import (
     Document,
     DocumentStore,
 )
-from feeds.catalog import FORMATS, page_path
+from feeds.catalog import VIEWS, page_path
 from feeds.publish import Pager, PageUnavailable, Publisher
 from feeds.text import log_quote
 from finews.appkeys import REDIS_BYTES
@@ -39,10 +39,10 @@ log = logging.getLogger("finews.feeds")
 
 CHECK_SECONDS = 5.0     # a follower compares versions this often without news
 RETRY_SECONDS = 1.0     # pause after a Redis error before subscribing again
+MAX_RETRY_SECONDS = 30.0
 PAGE_WAIT = 5.0         # a follower waits this long for the builder to hand a page over
 PAGE_TTL = 60           # seconds a handed-over page stays in Redis
 SYNC_ATTEMPTS = 3       # reads of the stored set before taking it as it is
-VIEWS = (*FORMATS, "html")
 
 PageKey = tuple[str, str, int]           # kind, term, page number
 
@@ -60,17 +60,22 @@ async def _next_message(pubsub: Any, timeout: float | None) -> dict[str, Any] | 
     return message
 
 
-async def _subscribed(publisher: Publisher, channels: tuple[str, ...], session: Any) -> None:
-    """Run `session(pubsub)` on a subscription to `channels`, again after each Redis error."""
+async def _subscribed(publisher: Publisher, channels: tuple[str, ...],
+                      session: Callable[[Any], Awaitable[None]]) -> None:
+    """Run `session(pubsub)` on a subscription to `channels`, again after each Redis error
+    (waiting RETRY_SECONDS, doubled while Redis stays away, up to MAX_RETRY_SECONDS)."""
+    delay = RETRY_SECONDS
     while True:
         pubsub = publisher.app[REDIS_BYTES].pubsub()
         try:
             await pubsub.subscribe(*channels)
+            delay = RETRY_SECONDS
             await session(pubsub)
         except Exception as exc:  # Redis went away: keep serving what we have, retry
-            log.warning("event=feeds_subscription_failed channels=%s error=%r",
-                        ",".join(channels), exc)
-            await asyncio.sleep(RETRY_SECONDS)
+            log.warning("event=feeds_subscription_failed channels=%s retry_in=%g error=%r",
+                        ",".join(channels), delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
         finally:
             await pubsub.aclose()
 

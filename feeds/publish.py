@@ -28,7 +28,7 @@ from aiohttp import web
 
 from feeds import html
 from feeds.cache import Document, DocumentStore
-from feeds.catalog import FORMATS, Catalog, Feed, FeedKey, Site
+from feeds.catalog import FORMATS, VIEWS, Catalog, Feed, FeedKey, Site
 from feeds.documents import Page, content_type, feed_documents, make_page, opml
 from feeds.model import Post, PostSource
 from feeds.posts import LoadResult, load_posts
@@ -107,7 +107,7 @@ def render_revision(site: Site, source: PostSource, shares: Mapping[str, str],
         before, after = previous.feeds.get(key), catalog.feeds.get(key)
         if after is None:
             assert before is not None  # a touched feed existed before or after
-            for view in (*FORMATS, "html"):
+            for view in VIEWS:
                 revised.pop(before.page_path(1, view), None)
         elif _first_page_may_differ(before, after, changes.keys(), site.items_per_feed):
             revised.update(render_feeds(site, source, shares, [after]))
@@ -236,14 +236,17 @@ class Publisher:
 
     async def restore(self) -> None:
         """Serve the previous build from Redis while the first build of this process runs."""
+        store = DocumentStore(self.app[REDIS_BYTES])
         try:
-            docs = await DocumentStore(self.app[REDIS_BYTES]).load()
+            version, index = await store.snapshot()
+            docs = await store.documents(index)
         except Exception as exc:  # Redis down: the first build will serve from memory
             log.warning("event=feeds_restore_failed error=%r", exc)
             return
         if docs and self.edition is None:
             self.adopt(docs)
-            log.info("event=feeds_restored documents=%d", len(docs))
+            self.version = version    # a first build that changes nothing keeps it
+            log.info("event=feeds_restored version=%d documents=%d", version, len(docs))
 
     async def build_from_disk(self) -> LoadResult:
         """Load the posts on the render thread, then publish them."""

@@ -428,3 +428,17 @@ async def test_a_follower_serves_what_the_builder_publishes(
     assert os.listdir(posts)                                 # the builder's dir, untouched
     assert json.loads(await (await follower.get("/feeds/all/page/9.json")).read())["error"] == (
         "the feed of all posts has no page 9")
+
+
+async def test_a_restarted_builder_that_changed_nothing_still_hands_over_pages(
+        aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
+        live_settings: Settings, tmp_path: Path) -> None:
+    settings = live_settings.replace(feeds__items_per_feed=2, feeds__watch=False)
+    first = await aiohttp_client(feeds_app(settings))
+    assert titles(await items(first, "/feeds/all/page/2.json")) == ["第一篇"]
+    await first.close()
+    again = await aiohttp_client(feeds_app(settings))          # same posts: stores nothing
+    assert titles(await items(again, "/feeds/all/page/2.json")) == ["第一篇"]
+    follower = await aiohttp_client(feeds_app(make_settings(
+        site__url=SITE, feeds__role="follower", data__dir=str(tmp_path / "follower-data"))))
+    assert titles(await items(follower, "/feeds/all/page/2.json")) == ["第一篇"]
