@@ -373,9 +373,8 @@ class Publisher:
                 log.exception("event=feeds_build_failed")
 
         if watch:
-            settings = self.settings
-            self.spawn(PostsWatcher(Path(settings.posts.dir), settings.feeds.watch_debounce,
-                                          apply).run())
+            posts_dir, debounce = Path(self.settings.posts.dir), self.settings.feeds.watch_debounce
+            self.spawn(PostsWatcher(posts_dir, debounce, apply).run())
         self.spawn(first_build())
 
     async def close(self) -> None:
