@@ -2,10 +2,10 @@
 
 A poll is answered from a Document in process memory: no rendering, no compression and no
 Redis round trip on the hot path. Redis holds the same Documents so that a restart serves
-the previous build at once and so that worker processes that do not build (a later issue:
-"one builds, all serve") can load them: every build writes the documents that changed, the
-index of current documents and a new version number in one transaction, then publishes the
-version on CHANNEL.
+the previous build at once and so that processes that do not build (followers, see
+feeds/follow.py) can load them: every build writes the documents that changed, the index of
+current documents and a new version number in one transaction, then publishes the version
+on CHANNEL.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -34,11 +34,23 @@ PREFIX = "finews:feeds:{docs}"
 INDEX = f"{PREFIX}:index"            # hash: URL path -> ETag of every current document
 VERSION = f"{PREFIX}:version"        # counter, bumped by each build that changed anything
 CHANNEL = f"{PREFIX}:changed"        # pub/sub: the new version, after each such build
+# Archive pages for followers: a follower asks on PAGE_WANTED, the builder writes the page
+# under its version (keys expire: a hand-over, not a cache) and answers on PAGE_READY.
+PAGE_WANTED = f"{PREFIX}:page-wanted"
+PAGE_READY = f"{PREFIX}:page-ready"
 FIELDS = ("body", "gzip", "br", "etag", "modified", "content_type", "links")
 
 
 def doc_key(path: str) -> str:
     return f"{PREFIX}:doc:{path}"
+
+
+def page_key(version: int, path: str) -> str:
+    return f"{PREFIX}:page:{version}:{path}"
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +104,22 @@ class DocumentStore:
     def __init__(self, redis: AnyRedis) -> None:
         self.redis = redis
 
-    async def load(self) -> dict[str, Document]:
-        """Every current document, as the last build left them; {} when there are none."""
-        index = await self.redis.hgetall(INDEX)
-        paths = sorted(path.decode() if isinstance(path, bytes) else path for path in index)
+    async def snapshot(self) -> tuple[int, dict[str, str]]:
+        """The current version and the ETag of every current document, read atomically."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(VERSION)
+            pipe.hgetall(INDEX)
+            version, index = await pipe.execute()
+        return int(version or 0), {_text(path): _text(etag) for path, etag in index.items()}
+
+    async def documents(self, paths: Iterable[str], key: Callable[[str], str] = doc_key
+                        ) -> dict[str, Document]:
+        """The stored documents of `paths`; a path without one (deleted since) is left out."""
+        paths = list(paths)
         async with self.redis.pipeline(transaction=False) as pipe:
             for path in paths:
-                pipe.hgetall(doc_key(path))
-            rows = await pipe.execute()
+                pipe.hgetall(key(path))
+            rows = await pipe.execute() if paths else []
         return {path: Document.from_redis(row) for path, row in zip(paths, rows, strict=True)
                 if all(field.encode() in row for field in FIELDS)}
 
@@ -119,3 +139,15 @@ class DocumentStore:
         version = int(results[-1])
         await self.redis.publish(CHANNEL, str(version))
         return version
+
+    async def save_page(self, version: int, docs: Mapping[str, Document], ttl: int) -> None:
+        """An archive page's documents for followers, kept `ttl` seconds."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for path, doc in docs.items():
+                pipe.hset(page_key(version, path), mapping=doc.to_redis())
+                pipe.expire(page_key(version, path), ttl)
+            await pipe.execute()
+
+    async def page(self, version: int, paths: Iterable[str]) -> dict[str, Document]:
+        """The archive page documents the builder wrote for `version`, by path."""
+        return await self.documents(paths, lambda path: page_key(version, path))

@@ -11,13 +11,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from itertools import chain
+from operator import attrgetter
 from urllib.parse import quote
 
 from feeds.model import Post
 from finews.settings import Settings
 
 FORMATS = ("rss", "atom", "json")
+VIEWS = (*FORMATS, "html")           # every format and the HTML view of a page
 KINDS = ("all", "category", "tag")
+FeedKey = tuple[str, str]            # (kind, term): ("all", ""), ("tag", "民生")
+ALL: FeedKey = ("all", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,12 @@ def term_path(kind: str, term: str) -> str:
     return f"/feeds/{kind}/{name}"
 
 
+def page_path(kind: str, term: str, number: int, fmt: str) -> str:
+    """Page 1 is the subscription document; later pages live under /page/."""
+    base = term_path(kind, term)
+    return f"{base}.{fmt}" if number == 1 else f"{base}/page/{number}.{fmt}"
+
+
 @dataclass(frozen=True, slots=True)
 class Feed:
     """One feed: all posts, or those of one category or tag, newest first."""
@@ -85,8 +97,7 @@ class Feed:
         return self.posts[(page - 1) * per_page:page * per_page]
 
     def page_path(self, page: int, fmt: str) -> str:
-        """Page 1 is the subscription document; later pages live under /page/."""
-        return f"{self.path}.{fmt}" if page == 1 else f"{self.path}/page/{page}.{fmt}"
+        return page_path(self.kind, self.term, page, fmt)
 
     def title(self, site: Site) -> str:
         return f"{site.name} | {self.name}"
@@ -104,21 +115,92 @@ class Feed:
         return site.url + "/"
 
 
+def feed_keys(post: Post) -> set[FeedKey]:
+    """The feeds holding `post`: all, each of its categories and each of its tags."""
+    return {ALL, *(("category", slug) for slug in post.categories if slug),
+            *(("tag", tag) for tag in post.tags if tag)}
+
+
+_NEWEST_FIRST = attrgetter("published", "key")   # PostSource.posts() order, reversed
+
+
+def _position(members: Sequence[Post], post: Post) -> int:
+    """Where `post` is, or would go, in `members` (newest first): a binary search."""
+    target = _NEWEST_FIRST(post)
+    low, high = 0, len(members)
+    while low < high:
+        middle = (low + high) // 2
+        if _NEWEST_FIRST(members[middle]) > target:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _holds(key: FeedKey, post: Post) -> bool:
+    kind, term = key
+    return kind == "all" or term in (post.categories if kind == "category" else post.tags)
+
+
 class Catalog:
     """Every feed of one set of posts: all first, then categories, then tags, each by term."""
 
     def __init__(self, site: Site, posts: Sequence[Post]) -> None:
-        by_term: dict[tuple[str, str], list[Post]] = {}
+        members: dict[FeedKey, list[Post]] = {}
         for post in posts:
             for kind, terms in (("category", post.categories), ("tag", post.tags)):
                 for term in dict.fromkeys(terms):
                     if term:
-                        by_term.setdefault((kind, term), []).append(post)
-        self.feeds: dict[tuple[str, str], Feed] = {
-            ("all", ""): Feed("all", "", site.all_name, tuple(posts))}
-        for kind, term in sorted(by_term, key=lambda key: (KINDS.index(key[0]), key[1])):
-            name = site.category_names.get(term, term) if kind == "category" else term
-            self.feeds[(kind, term)] = Feed(kind, term, name, tuple(by_term[(kind, term)]))
+                        members.setdefault((kind, term), []).append(post)
+        self.feeds = self._feeds(site, {ALL: posts, **members})
+        self.by_key = {post.key: post for post in posts}   # file key -> post
+
+    @staticmethod
+    def _feeds(site: Site, members: Mapping[FeedKey, Sequence[Post]]) -> dict[FeedKey, Feed]:
+        """Feeds in catalog order; `all` is always there, other feeds only with posts."""
+        feeds: dict[FeedKey, Feed] = {ALL: Feed("all", "", site.all_name, tuple(members[ALL]))}
+        for kind, term in sorted(members.keys() - {ALL},
+                                 key=lambda key: (KINDS.index(key[0]), key[1])):
+            if members[(kind, term)]:
+                name = site.category_names.get(term, term) if kind == "category" else term
+                feeds[(kind, term)] = Feed(kind, term, name, tuple(members[(kind, term)]))
+        return feeds
+
+    def revised(self, site: Site, posts: Sequence[Post],
+                changes: Mapping[str, Post | None]) -> tuple[Catalog, set[FeedKey]]:
+        """The catalog after the posts of some files changed, and the keys of the feeds
+        that held one of them before or after.
+
+        `changes`: file key -> its post now (None: it has none any more); `posts`: every
+        post now, newest first. Only the feeds touched are recomputed, each by taking the
+        old posts out of and the new ones into its sorted list (binary searches), so a
+        live update costs little however large the site; the result equals
+        Catalog(site, posts).
+        """
+        old = [self.by_key[key] for key in changes if key in self.by_key]
+        new = [post for post in changes.values() if post is not None]
+        touched: set[FeedKey] = set().union(*map(feed_keys, chain(old, new)))
+        members: dict[FeedKey, Sequence[Post]] = {
+            key: feed.posts for key, feed in self.feeds.items() if key not in touched}
+        members[ALL] = posts
+        for key in touched - {ALL}:
+            listed = list(self.feeds[key].posts) if key in self.feeds else []
+            for post in filter(partial(_holds, key), old):
+                at = _position(listed, post)
+                if at < len(listed) and listed[at].key == post.key:
+                    del listed[at]
+            for post in filter(partial(_holds, key), new):
+                listed.insert(_position(listed, post), post)
+            members[key] = listed
+        catalog = Catalog.__new__(Catalog)
+        catalog.feeds = self._feeds(site, members)
+        catalog.by_key = dict(self.by_key)
+        for key, post in changes.items():
+            if post is None:
+                catalog.by_key.pop(key, None)
+            else:
+                catalog.by_key[key] = post
+        return catalog, touched
 
     def get(self, kind: str, term: str) -> Feed | None:
         return self.feeds.get((kind, term))

@@ -36,6 +36,10 @@ class PostSource(Protocol):
         """Every published post, newest first (published desc, then key)."""
         ...
 
+    def post(self, key: str) -> Post | None:
+        """The published post read from file `key`; None when that file gives none."""
+        ...
+
     def content_html(self, post: Post) -> str:
         """The sanitized body HTML, URLs absolute, XML-safe."""
         ...

@@ -124,6 +124,10 @@ class LoadResult:
         """Every published post, newest first by (published, key)."""
         return self._sorted
 
+    def post(self, key: str) -> Post | None:
+        """The published post of file `key`: not one skipped as a duplicate."""
+        return None if key in self._duplicates else self._posts.get(key)
+
     def content_html(self, post: Post) -> str:
         """The sanitized body HTML, rendered on first use and cached in the index."""
         cached = self._index.html(post.key)

@@ -12,16 +12,17 @@ type) gets the feed's HTML view at the same URL; hence `Vary: Accept, Accept-Enc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from feeds import html
 from feeds.cache import Document
-from feeds.catalog import FORMATS, Site, term_path
+from feeds.catalog import FORMATS, Site, page_path
+from feeds.follow import Follower, PageResponder
 from feeds.model import PostSource
-from feeds.publish import Edition, OnChange, Publisher, ShareLinks
+from feeds.publish import Edition, OnChange, PageUnavailable, Publisher, ShareLinks
 from feeds.serve import respond, wants_html
 from finews.appkeys import SETTINGS
 
@@ -39,8 +40,7 @@ class Target:
     number: int
 
     def path(self, view: str) -> str:
-        base = term_path(self.kind, self.term)
-        return f"{base}.{view}" if self.number == 1 else f"{base}/page/{self.number}.{view}"
+        return page_path(self.kind, self.term, self.number, view)
 
 
 def _site(request: web.Request) -> Site:
@@ -57,9 +57,10 @@ def _not_found(request: web.Request, message: str) -> web.Response:
                               "opml": site.absolute("/feeds.opml")}, status=404)
 
 
-def _unavailable() -> web.Response:
-    return web.json_response({"error": "the feeds are being built for the first time; retry"},
-                             status=503, headers={"Retry-After": RETRY_AFTER})
+def _unavailable(message: str = "the feeds are being built for the first time; retry"
+                 ) -> web.Response:
+    return web.json_response({"error": message}, status=503,
+                             headers={"Retry-After": RETRY_AFTER})
 
 
 def _split_format(name: str) -> tuple[str, str] | None:
@@ -102,19 +103,19 @@ async def feed(request: web.Request) -> web.StreamResponse:
     view = "html" if wants_html(request.headers.get("Accept")) else target.fmt
     doc = edition.docs.get(target.path(view))
     if doc is None and target.number > 1:
-        doc = await _archive_document(edition, target, view)
+        try:
+            doc = await _archive_document(edition, target, view)
+        except PageUnavailable as exc:
+            return _unavailable(f"{exc}; retry")
     if doc is None:
         return _not_found(request, _missing(edition, target))
     return respond(request, doc, max_age=settings.feeds.max_age, vary="Accept, Accept-Encoding")
 
 
 async def _archive_document(edition: Edition, target: Target, view: str) -> Document | None:
-    if edition.pager is None:
+    if edition.archive is None:
         return None
-    feed = edition.pager.catalog.get(target.kind, target.term)
-    if feed is None:
-        return None
-    docs = await edition.pager.documents(feed, target.number)
+    docs = await edition.archive.documents(target.kind, target.term, target.number)
     return docs.get(target.path(view)) if docs else None
 
 
@@ -143,18 +144,26 @@ async def opml(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application, *, share_links: ShareLinks | None = None,
           on_change: OnChange | None = None) -> None:
-    """Register the routes and build the feeds at start-up.
+    """Register the routes; a builder (`feeds.role`) builds the feeds at start-up and
+    watches posts.dir (`feeds.watch`), a follower serves what the builder stores in Redis.
 
-    share_links(app, posts) -> {post.url: public share URL} is awaited before each build.
+    share_links(app, posts) -> {post.url: public share URL} is awaited before each build
+    (for the posts that changed, on a live update).
     on_change(app, feed URL, new bytes, content type) is awaited in a background task for
-    each subscription document whose bytes changed since the previous build (WebSub).
+    each subscription document whose bytes changed since the previous build (WebSub); only
+    the builder calls it.
     """
     app[PUBLISHER] = Publisher(app, share_links=share_links, on_change=on_change)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        app[PUBLISHER].start()
+        publisher, settings = app[PUBLISHER], app[SETTINGS].feeds
+        if settings.role == "follower":
+            publisher.spawn(Follower(publisher).run())
+        else:
+            publisher.start(watch=settings.watch)
+            publisher.spawn(PageResponder(publisher).run())
         yield
-        await app[PUBLISHER].close()
+        await publisher.close()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/", index)
@@ -165,6 +174,8 @@ def setup(app: web.Application, *, share_links: ShareLinks | None = None,
     app.router.add_get("/feeds/{kind:category|tag}/{term}/page/{page}", feed)
 
 
-async def publish(app: web.Application, source: PostSource) -> list[str]:
-    """Rebuild every feed from a new LoadResult; returns the URLs of the changed feeds."""
-    return await app[PUBLISHER].publish(source)
+async def publish(app: web.Application, source: PostSource,
+                  touched: Collection[str] | None = None) -> list[str]:
+    """Rebuild the feeds from a new LoadResult (only those holding the `touched` post keys,
+    when given); returns the URLs of the changed feeds."""
+    return await app[PUBLISHER].publish(source, touched)

@@ -264,6 +264,9 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "feeds.permalink": _check_permalink,
     "feeds.summary_length": lambda v: None if v > 0 else "expected a positive integer",
     "feeds.parse_workers": lambda v: None if v >= 0 else "expected 0 (one per CPU) or more",
+    "feeds.role": lambda v: None if v in ("builder", "follower")
+    else "expected builder or follower",
+    "feeds.watch_debounce": lambda v: None if v >= 1 else "expected 1 or more milliseconds",
 }
 
 

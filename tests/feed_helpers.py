@@ -55,6 +55,9 @@ class Source:
     def posts(self) -> Sequence[Post]:
         return self.items
 
+    def post(self, key: str) -> Post | None:
+        return next((post for post in self.items if post.key == key), None)
+
     def content_html(self, post: Post) -> str:
         return self.bodies[post.key]
 

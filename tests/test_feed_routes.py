@@ -255,7 +255,7 @@ async def test_built_documents_are_shared_through_redis(
         await publisher.restore()
         edition = await publisher.current()
         assert edition is not None and edition.docs[f"{MINSHENG}.rss"].body == body
-        assert (await DocumentStore(store).load()).keys() == edition.docs.keys()
+        assert (await DocumentStore(store).snapshot())[1].keys() == edition.docs.keys()
         await publisher.close()
     finally:
         await store.aclose()
