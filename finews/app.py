@@ -94,6 +94,8 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, worker_index: int = 0) -> web.Application:
     """The app; `worker_index` is this process's number under `serve --workers` (0 alone)."""
     app = web.Application(middlewares=[edge])
+    if worker_index > 0:  # one process builds and watches the posts; the others follow Redis
+        settings = settings.replace(feeds__role="follower")
     app[SETTINGS] = settings
     app[WORKER_INDEX] = worker_index
     app.cleanup_ctx.append(redis_context)
