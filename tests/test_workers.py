@@ -80,6 +80,11 @@ def test_workers_share_the_port_are_restarted_and_stop_cleanly(tmp_path: Path) -
         assert sorted(workers.values()) == [0, 1]
         assert master.pid not in workers
 
+        def same_feed_everywhere() -> bool:  # 10 requests reach both workers
+            answers = {get(port, "/feeds/all.json") for _ in range(10)}
+            return len(answers) == 1 and (answers.pop() or (0,))[0] == 200
+        until(same_feed_everywhere, "both workers serve the same feed", tries=100)
+
         # Every worker's requests are in one scrape (multiprocess mode).
         status, text = get(port, "/metrics") or (0, b"")
         assert status == 200
@@ -114,6 +119,9 @@ def test_workers_share_the_port_are_restarted_and_stop_cleanly(tmp_path: Path) -
             master.wait()
     log = master.stderr.read().decode()
     assert "event=worker_exit index=1" in log and "event=master_stop" in log
+    # One process reads the posts and builds; worker 1 (twice started) only follows Redis.
+    assert log.count("event=posts_loaded") == 2  # the reader's line and the publisher's
+    assert "event=feeds_followed" in log
     for pid in [*workers, *replaced, valkey]:
         assert not alive(pid), f"process {pid} outlived the master"
     assert get(port, "/healthz", timeout=1) is None
