@@ -34,6 +34,7 @@ from feeds.catalog import VIEWS, page_path
 from feeds.publish import Pager, PageUnavailable, Publisher
 from feeds.text import log_quote
 from finews.appkeys import REDIS_BYTES
+from finews.metrics import FEED_CACHE_HITS, FEED_CACHE_MISSES
 
 log = logging.getLogger("finews.feeds")
 
@@ -144,7 +145,9 @@ class RemotePages:
         key, version = (kind, term, number), self._follower.version
         if (version, key) in self._pages:
             self._pages.move_to_end((version, key))
+            FEED_CACHE_HITS.inc()
             return self._pages[(version, key)]
+        FEED_CACHE_MISSES.inc()
         paths = [page_path(kind, term, number, view) for view in VIEWS]
         store = self._follower.store
         docs = await store.page(version, paths)

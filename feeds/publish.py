@@ -34,6 +34,7 @@ from feeds.model import Post, PostSource
 from feeds.posts import LoadResult, load_posts
 from feeds.watch import PostsWatcher
 from finews.appkeys import REDIS_BYTES, SETTINGS
+from finews.metrics import FEED_BUILD_SECONDS, FEED_CACHE_HITS, FEED_CACHE_MISSES
 from finews.settings import Settings
 
 log = logging.getLogger("finews.feeds")
@@ -143,7 +144,9 @@ class Pager:
         key = (feed.kind, feed.term, number)
         if key in self._pages:
             self._pages.move_to_end(key)
+            FEED_CACHE_HITS.inc()
             return self._pages[key]
+        FEED_CACHE_MISSES.inc()
         task = self._pending.get(key)
         if task is None:
             task = asyncio.create_task(self._build(feed, number))
@@ -294,9 +297,11 @@ class Publisher:
                 keep_from=pager if touched is not None else None, touched=feeds))
             self._served.set()
             self._built.set()
+            seconds = time.monotonic() - started
+            FEED_BUILD_SECONDS.observe(seconds)
             log.info("event=feeds_built feeds=%d touched=%d documents=%d changed=%d removed=%d"
                      " seconds=%.2f", len(catalog.feeds), len(feeds), len(docs), len(changed),
-                     len(removed), time.monotonic() - started)
+                     len(removed), seconds)
             await self._store(docs, changed, removed)
             updates = [path for path in changed if path in subscriptions]
             if self._on_change and updates:

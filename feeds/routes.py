@@ -25,6 +25,7 @@ from feeds.model import PostSource
 from feeds.publish import Edition, OnChange, PageUnavailable, Publisher, ShareLinks
 from feeds.serve import respond, wants_html
 from finews.appkeys import SETTINGS
+from finews.metrics import FEED_CACHE_HITS
 
 PUBLISHER = web.AppKey("feeds_publisher", Publisher)
 RETRY_AFTER = "5"
@@ -102,7 +103,9 @@ async def feed(request: web.Request) -> web.StreamResponse:
         return _unavailable()
     view = "html" if wants_html(request.headers.get("Accept")) else target.fmt
     doc = edition.docs.get(target.path(view))
-    if doc is None and target.number > 1:
+    if doc is not None:
+        FEED_CACHE_HITS.inc()
+    elif target.number > 1:
         try:
             doc = await _archive_document(edition, target, view)
         except PageUnavailable as exc:

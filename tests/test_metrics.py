@@ -63,3 +63,25 @@ async def test_the_shared_metric_objects_are_exported(
                        ("finews_redis_errors_total", "counter")]:
         assert f"# TYPE {name} {kind}" in text
     assert "_created" not in text  # no creation-time gauges doubling every series
+
+
+async def test_feed_builds_cache_hits_misses_and_redirects_are_counted(
+        aiohttp_client: Callable[..., Awaitable[TestClient]],
+        make_settings: Callable[..., Settings]) -> None:
+    client = await aiohttp_client(create_app(make_settings(feeds__items_per_feed=1)))
+    assert (await client.get("/feeds/all.rss")).status == 200  # waits for the first build
+    before = await scrape(client)
+    assert value(before, "finews_feed_build_duration_seconds_count") >= 1
+    assert (await client.get("/feeds/all.atom")).status == 200       # built: a hit
+    assert (await client.get("/feeds/all/page/2.rss")).status == 200  # rendered: a miss
+    assert (await client.get("/feeds/all/page/2.rss")).status == 200  # then kept: a hit
+    code = (await (await client.get("/feeds/all.json")).json())["items"][0]["_finews"][
+        "share_url"].rpartition("=")[2]
+    assert (await client.get(f"/s/{code}", allow_redirects=False)).status == 302
+    after = await scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+    assert delta("finews_feed_cache_hits_total") == 3  # atom, page 2 again, json
+    assert delta("finews_feed_cache_misses_total") == 1
+    assert delta("finews_redirects_total", status="302") == 1
