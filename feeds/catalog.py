@@ -8,6 +8,7 @@ URLs (`/feeds/tag/民生/page/2.atom`), so that a static build can mirror every 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ def term_path(kind: str, term: str) -> str:
     return f"/feeds/{kind}/{name}"
 
 
+@functools.lru_cache(maxsize=8192)  # on every feed request: quote the term once, not each time
 def page_path(kind: str, term: str, number: int, fmt: str) -> str:
     """Page 1 is the subscription document; later pages live under /page/."""
     base = term_path(kind, term)

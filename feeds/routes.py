@@ -12,6 +12,7 @@ type) gets the feed's HTML view at the same URL; hence `Vary: Accept, Accept-Enc
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 
@@ -72,16 +73,18 @@ def _split_format(name: str) -> tuple[str, str] | None:
 def _target(request: web.Request) -> Target | str:
     """The Target of a feed URL, or a message saying why there is none."""
     info = request.match_info
-    kind = info.get("kind", "all")
-    if "page" in info:
-        term, number_ext = info.get("term", ""), info["page"]
-    else:
-        number_ext, term = info["name"], ""
+    return _parse_target(info.get("kind", "all"), info.get("name"), info.get("term", ""),
+                         info.get("page"))
+
+
+@functools.lru_cache(maxsize=4096)  # aggregators poll the same few hundred URLs all day
+def _parse_target(kind: str, name: str | None, term: str, page: str | None) -> Target | str:
+    number_ext = page if page is not None else name or ""
     parts = _split_format(number_ext)
     if parts is None:
         return f"feeds come as {', '.join('.' + fmt for fmt in FORMATS)}"
     head, fmt = parts
-    if "page" in info:
+    if page is not None:
         if not (head.isascii() and head.isdigit() and len(head) < 10 and head[0] != "0"):
             return f"no page {head!r}: pages are numbered 2, 3, ..."
         return Target(kind, term, fmt, int(head))
