@@ -10,9 +10,14 @@ from typing import Any
 
 import feedparser
 import jsonschema
+from aiohttp import web
 from lxml import etree
 
+import feeds
 from feeds.model import Post, PostSource
+from finews.app import redis_context
+from finews.appkeys import SETTINGS
+from finews.settings import Settings
 
 CST = timezone(timedelta(hours=8))
 SITE = "https://news.example.cn"
@@ -103,3 +108,12 @@ def parse_json_feed(body: bytes) -> dict[str, Any]:
 def xml_tree(body: bytes) -> etree._Element:
     """lxml's reading: fails on an undeclared namespace prefix or a forbidden character."""
     return etree.fromstring(body, etree.XMLParser(resolve_entities=False))
+
+
+def feeds_app(settings: Settings, **hooks: Any) -> web.Application:
+    """The feeds package alone, wired as finews wires it, with the hooks under test."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(redis_context)
+    feeds.setup(app, **hooks)
+    return app

@@ -11,7 +11,15 @@ from lxml import etree
 from feeds.catalog import Catalog, Site
 from feeds.documents import feed_documents, make_page, opml
 from finews.settings import load
-from tests.feed_helpers import NS, SITE, Source, parse_json_feed, parse_xml_feed, post, xml_tree
+from tests.feed_helpers import (
+    NS,
+    SITE,
+    Source,
+    parse_json_feed,
+    parse_xml_feed,
+    post,
+    xml_tree,
+)
 
 SHARE = "https://news.example.cn/html_News/NewsShare.html?infoCode=NW202205031234567890"
 

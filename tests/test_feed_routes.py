@@ -23,10 +23,17 @@ from feeds.catalog import term_path
 from feeds.model import Post
 from feeds.posts import load_posts
 from feeds.publish import Publisher
-from finews.app import create_app, redis_context
+from finews.app import create_app
 from finews.appkeys import REDIS_BYTES, SETTINGS
 from finews.settings import Settings
-from tests.feed_helpers import NS, Source, parse_json_feed, parse_xml_feed, xml_tree
+from tests.feed_helpers import (
+    NS,
+    Source,
+    feeds_app,
+    parse_json_feed,
+    parse_xml_feed,
+    xml_tree,
+)
 
 SITE = "http://127.0.0.1:8080"
 MINSHENG = "/feeds/tag/%E6%B0%91%E7%94%9F"          # 民生
@@ -42,15 +49,6 @@ CONTENT_TYPES = {"rss": "application/rss+xml; charset=utf-8",
 @pytest.fixture
 def feed_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(site__url=SITE, feeds__items_per_feed=2)
-
-
-def feeds_app(settings: Settings, **hooks: Any) -> web.Application:
-    """The feeds package alone, wired as finews wires it, with the hooks under test."""
-    app = web.Application()
-    app[SETTINGS] = settings
-    app.cleanup_ctx.append(redis_context)
-    feeds.setup(app, **hooks)
-    return app
 
 
 @pytest.fixture

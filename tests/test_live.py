@@ -21,7 +21,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from watchfiles import Change
 
-import feeds
 import shortlinks
 from feeds.catalog import Catalog, Site
 from feeds.model import Post
@@ -29,11 +28,10 @@ from feeds.posts import load_posts
 from feeds.publish import render_edition
 from feeds.routes import PUBLISHER
 from feeds.watch import PostFilter, PostsWatcher
-from finews.app import create_app, redis_context
-from finews.appkeys import SETTINGS
+from finews.app import create_app
 from finews.settings import Settings
 from finews.settings import load as load_settings
-from tests.feed_helpers import parse_json_feed, parse_xml_feed
+from tests.feed_helpers import feeds_app, parse_json_feed, parse_xml_feed
 from tests.feed_helpers import post as sample_post
 
 SITE = "http://127.0.0.1:8080"
@@ -347,14 +345,6 @@ def test_a_revised_catalog_equals_one_built_from_scratch() -> None:
         assert [(f.kind, f.term, f.name, [p.key for p in f.posts]) for f in catalog] == [
             (f.kind, f.term, f.name, [p.key for p in f.posts]) for f in expected], step
         assert catalog.by_key == expected.by_key
-
-
-def feeds_app(settings: Settings, **hooks: Any) -> web.Application:
-    app = web.Application()
-    app[SETTINGS] = settings
-    app.cleanup_ctx.append(redis_context)
-    feeds.setup(app, **hooks)
-    return app
 
 
 async def test_on_change_fires_for_the_changed_documents_of_touched_feeds_only(

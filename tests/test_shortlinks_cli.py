@@ -16,7 +16,14 @@ from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis, ping
 from finews.settings import Settings
 from shortlinks import keys
-from tests.shortlinks_support import ARTICLE, CHROME_UA, SITE, WECHAT_UA, create, service
+from tests.shortlinks_support import (
+    ARTICLE,
+    CHROME_UA,
+    SITE,
+    WECHAT_UA,
+    create,
+    service,
+)
 
 
 def finews(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
