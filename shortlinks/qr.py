@@ -42,7 +42,7 @@ async def handle(request: web.Request, service: Service) -> web.Response:
         return redirector.error(request, 400, "bad_scale",
                                 f"scale must be a whole number from 1 to {conf.qr_max_scale}")
     try:
-        entry = await redirector.lookup(raw)
+        entry = redirector.fresh(raw) or await redirector.lookup(raw)
     except codes.MalformedCode as exc:
         return redirector.error(request, 400, "malformed_code", str(exc))
     if entry is None:

@@ -77,12 +77,17 @@ class Redirector:
         """Drop a changed link from this process's cache."""
         self.cache.pop(code, None)
 
-    async def lookup(self, raw: str) -> Entry | None:
-        """The fresh cached entry for a code, else one Redis read; the stale entry when Redis
-        is unreachable (the last known answer beats a 503). Raises MalformedCode."""
+    def fresh(self, raw: str) -> Entry | None:
+        """The cached entry while it is fresh: the hot path, with no coroutine and no Redis."""
         cached = self.cache.get(raw)
         if cached is not None and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
+        return None
+
+    async def lookup(self, raw: str) -> Entry | None:
+        """One Redis read for a code; the stale cached entry when Redis is unreachable (the
+        last known answer beats a 503). Raises MalformedCode."""
+        cached = self.cache.get(raw)
         code = str(codes.parse(raw))
         try:
             link = await self.service.store.get(code)
@@ -117,7 +122,7 @@ class Redirector:
                 return self.too_many(request, wait)
             del self.blocked[address]
         try:
-            entry = await self.lookup(raw)
+            entry = self.fresh(raw) or await self.lookup(raw)
         except RedisError as exc:
             log.error("event=redirect_redis_error path=%s reason=%s", request.path, exc)
             return self.error(request, 503, "unavailable",
