@@ -65,10 +65,16 @@ class Document:
     content_type: str
     links: str = ""        # HTTP Link header (WebSub self and hub), "" for none
     last_modified: str = field(init=False, default="")   # `modified` as an HTTP-date
+    # coding -> (body, ETag), made once here rather than on every request
+    variants: dict[str, tuple[bytes, str]] = field(init=False, default_factory=dict,
+                                                   compare=False, repr=False)
 
     def __post_init__(self) -> None:
         stamp = datetime.fromtimestamp(self.modified, UTC)
         object.__setattr__(self, "last_modified", format_datetime(stamp, usegmt=True))
+        self.variants.update({"identity": (self.body, self.etag),
+                              "gzip": (self.gzip, f'{self.etag[:-1]}-gzip"'),
+                              "br": (self.br, f'{self.etag[:-1]}-br"')})
 
     @classmethod
     def build(cls, body: bytes, content_type: str, modified: datetime,
@@ -81,9 +87,7 @@ class Document:
 
     def coded(self, coding: str) -> tuple[bytes, str]:
         """The body and the ETag for a content coding: identity, gzip or br."""
-        if coding == "identity":
-            return self.body, self.etag
-        return getattr(self, coding), f'{self.etag[:-1]}-{coding}"'
+        return self.variants[coding]
 
     def to_redis(self) -> dict[EncodableT, EncodableT]:
         return {"body": self.body, "gzip": self.gzip, "br": self.br,
