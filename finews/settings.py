@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+# A link to config/default.toml in a checkout, the file itself in an installed wheel.
+DEFAULTS_FILE = Path(__file__).resolve().parent / "default.toml"
 ENV_PREFIX = "FINEWS_"
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
