@@ -173,8 +173,9 @@ class Redirector:
             return self.error(request, 410, "gone", f"share link {raw} has expired")
         if request.method == "GET":
             headers = request.headers
+            address = client_address(request, self.trust_forwarded)
             self.service.writer.record(Visit(
-                entry.code, now, client_address(request, self.trust_forwarded), headers.get("User-Agent", ""),
+                entry.code, now, address, headers.get("User-Agent", ""),
                 headers.get("Referer", ""), request.query.get("from", "") if request.query_string
                 else "", qr))
         self.counted.inc()
