@@ -18,7 +18,7 @@ import websub
 from finews import metrics
 from finews.appkeys import EMBEDDED, REDIS, REDIS_BYTES, SETTINGS, WORKER_INDEX
 from finews.embedded_redis import supervised
-from finews.redis_client import UNREACHABLE, connect, redact
+from finews.redis_client import UNREACHABLE, Limits, connect, redact
 from finews.settings import Settings
 
 log = logging.getLogger("finews.app")
@@ -36,9 +36,10 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
             url = embedded.url
         log.info("event=redis_connect url=%s embedded=%s", redact(url), embedded is not None)
         app[EMBEDDED] = embedded
-        app[REDIS] = await connect(url)
+        limits = Limits.of(settings.redis)
+        app[REDIS] = await connect(url, limits)
         stack.push_async_callback(app[REDIS].aclose)
-        app[REDIS_BYTES] = await connect(url, decode_responses=False)
+        app[REDIS_BYTES] = await connect(url, limits, decode_responses=False)
         stack.push_async_callback(app[REDIS_BYTES].aclose)
         yield
 

@@ -22,7 +22,7 @@ from feeds.posts import load_posts
 from finews import logs, workers
 from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
-from finews.redis_client import AnyRedis, connect
+from finews.redis_client import AnyRedis, Limits, connect
 from finews.settings import Settings, SettingsError, load
 from shortlinks import keys, targets, transfer
 from shortlinks.codes import PREFIX_RE
@@ -79,7 +79,7 @@ async def cli_redis(settings: Settings, *, decode_responses: bool = True
         else:
             await embedded.start_async()
             url = embedded.url
-    client = await connect(url, decode_responses=decode_responses)
+    client = await connect(url, Limits.of(settings.redis), decode_responses=decode_responses)
     try:
         yield client
     finally:

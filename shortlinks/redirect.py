@@ -6,13 +6,20 @@ and a retarget or disable made elsewhere shows within that time. The target is c
 again when a link enters the cache: a bad target that reached Redis answers 410 and is
 logged, it never redirects. Counting is a queue append; the writer does the rest later.
 
+Concurrent requests for one uncached code share one Redis read. When Redis fails or
+stalls (`redis.command_timeout`), the process's breaker opens: a known link then
+redirects from memory at once (its last known target beats a 503), and a background read
+every `redis.breaker_interval` finds out when Redis is back.
+
 Unknown and malformed codes are rate limited per client address (scanning for codes);
-an address over the limit is also remembered in the process, so its next requests get
-429 without touching Redis.
+an address over the limit is also remembered in the process. Only those answers are
+limited: a known code redirects whoever asks, since readers behind carrier NAT share one
+address with whoever scans.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -22,6 +29,7 @@ from aiohttp import web
 from cachetools import LRUCache
 from redis.exceptions import RedisError
 
+from finews.breaker import BreakerOpen
 from finews.metrics import REDIRECTS, REDIS_ERRORS
 from finews.redis_client import UNREACHABLE
 from shortlinks import codes, pages, targets
@@ -72,6 +80,8 @@ class Redirector:
                         "Referrer-Policy": conf.referrer_policy,
                         "X-Robots-Tag": "noindex", "X-Content-Type-Options": "nosniff"}
         self.blocked: dict[str, float] = {}   # address -> monotonic time it may come back
+        self.breaker = service.breaker
+        self.reading: dict[str, asyncio.Task[Entry | None]] = {}  # raw code -> its one read
 
     def forget(self, code: str) -> None:
         """Drop a changed link from this process's cache."""
@@ -85,18 +95,47 @@ class Redirector:
         return None
 
     async def lookup(self, raw: str) -> Entry | None:
-        """One Redis read for a code; the stale cached entry when Redis is unreachable (the
-        last known answer beats a 503). Raises MalformedCode."""
-        cached = self.cache.get(raw)
+        """The link for a code, from Redis unless the breaker is open and the link known.
+        Raises MalformedCode, and RedisError when Redis cannot answer for an unknown link."""
         code = str(codes.parse(raw))
+        cached = self.cache.get(raw)
+        if cached is not None and not self.breaker.closed:
+            if self.breaker.allow():  # probe (and refresh) in the background
+                self.read(raw, code)
+            return cached[1]
+        if not self.breaker.allow():
+            raise BreakerOpen(f"Redis failed within {self.breaker.interval:g}s")
+        # Shielded: a client that goes away does not cancel the read others wait for.
+        return await asyncio.shield(self.read(raw, code))
+
+    def read(self, raw: str, code: str) -> asyncio.Task[Entry | None]:
+        """The one read of `code` in flight, started if none is."""
+        task = self.reading.get(raw)
+        if task is None:
+            task = asyncio.ensure_future(self._read(raw, code))
+            self.reading[raw] = task
+            task.add_done_callback(lambda done: self._read_done(raw, done))
+        return task
+
+    def _read_done(self, raw: str, task: asyncio.Task[Entry | None]) -> None:
+        del self.reading[raw]
+        if not task.cancelled():
+            task.exception()  # retrieved: a background read may have had no one awaiting it
+
+    async def _read(self, raw: str, code: str) -> Entry | None:
+        """One Redis read; the stale cached entry when Redis is unreachable."""
         try:
             link = await self.service.store.get(code)
-        except UNREACHABLE:
+        except UNREACHABLE as exc:
+            self.breaker.failed(f"{type(exc).__name__}:{exc}")
+            REDIS_ERRORS.labels("shortlinks").inc()
+            cached = self.cache.get(raw)
             if cached is None:
                 raise
-            REDIS_ERRORS.labels("shortlinks").inc()
             return cached[1]
+        self.breaker.succeeded()
         if link is None:
+            self.cache.pop(raw, None)  # deleted: never answered from memory again
             return None
         try:
             location: str | None = targets.location_header(
@@ -115,12 +154,6 @@ class Redirector:
                            lang=self.lang, headers=headers)
 
     async def handle(self, request: web.Request, raw: str, *, qr: bool) -> web.StreamResponse:
-        address = client_address(request, self.trust_forwarded)
-        if self.blocked and address in self.blocked:
-            wait = self.blocked[address] - time.monotonic()
-            if wait > 0:
-                return self.too_many(request, wait)
-            del self.blocked[address]
         try:
             entry = self.fresh(raw) or await self.lookup(raw)
         except RedisError as exc:
@@ -129,9 +162,9 @@ class Redirector:
                               "share links are unavailable for a moment",
                               headers={"Retry-After": "1"})
         except codes.MalformedCode as exc:
-            return await self.miss(request, address, 400, "malformed_code", str(exc))
+            return await self.miss(request, 400, "malformed_code", str(exc))
         if entry is None:
-            return await self.miss(request, address, 404, "unknown_code",
+            return await self.miss(request, 404, "unknown_code",
                                    f"no share link has the code {raw}")
         if entry.disabled or entry.location is None:
             return self.error(request, 410, "gone", f"share link {raw} is disabled")
@@ -140,6 +173,7 @@ class Redirector:
             return self.error(request, 410, "gone", f"share link {raw} has expired")
         if request.method == "GET":
             headers = request.headers
+            address = client_address(request, self.trust_forwarded)
             self.service.writer.record(Visit(
                 entry.code, now, address, headers.get("User-Agent", ""),
                 headers.get("Referer", ""), request.query.get("from", "") if request.query_string
@@ -148,15 +182,16 @@ class Redirector:
         return web.Response(status=self.status, headers={**self.headers,
                                                          "Location": entry.location})
 
-    async def miss(self, request: web.Request, address: str, status: int, kind: str,
+    async def miss(self, request: web.Request, status: int, kind: str,
                    message: str) -> web.Response:
-        """An unknown or malformed code: count it against the address, then answer."""
-        try:
-            limiter = self.service.limiter
-            wait = await limiter.hit("scan", await limiter.address_id(address), self.scan_limit)
-        except Exception as exc:  # a limiter outage must not turn a 404 into a 500
-            log.error("event=rate_limit_failed scope=scan reason=%s", exc)
-            wait = 0
+        """An unknown or malformed code: count it against the address, then answer. An
+        address already over the limit gets 429 without another count in Redis."""
+        address = client_address(request, self.trust_forwarded)
+        wait = self.blocked.get(address, 0) - time.monotonic()
+        if wait > 0:
+            return self.too_many(request, wait)
+        self.blocked.pop(address, None)
+        wait = await self.count_scan(address)
         if wait:
             if len(self.blocked) >= BLOCKED_MAX:
                 self.blocked.clear()
@@ -164,6 +199,20 @@ class Redirector:
             log.warning("event=scan_blocked seconds=%d", wait)
             return self.too_many(request, wait)
         return self.error(request, status, kind, message)
+
+    async def count_scan(self, address: str) -> int:
+        """Count one unknown code against the address: the seconds it must wait, or 0.
+        Not counted while the breaker is open: a limiter outage must not delay a 404."""
+        if not self.breaker.closed:
+            return 0
+        try:
+            limiter = self.service.limiter
+            return await limiter.hit("scan", await limiter.address_id(address), self.scan_limit)
+        except Exception as exc:  # nor turn it into a 500
+            log.error("event=rate_limit_failed scope=scan reason=%s", exc)
+            if isinstance(exc, UNREACHABLE):
+                self.breaker.failed(f"{type(exc).__name__}:{exc}")
+            return 0
 
     def too_many(self, request: web.Request, wait: float) -> web.Response:
         seconds = max(1, int(wait + 0.999))

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from finews.breaker import Breaker
 from finews.settings import Settings
 from shortlinks import targets
 from shortlinks.counting import Salts, VisitWriter
@@ -26,6 +27,7 @@ class Service:
         self.hosts = targets.allowed_hosts(settings.site.url, conf.allowed_hosts)
         self.store = LinkStore(redis, self.zone, attempts=conf.claim_attempts)
         self.salts = Salts(redis)
+        self.breaker = Breaker(settings.redis.breaker_interval)   # this process's, for redirects
         self.limiter = RateLimiter(redis, self.salts, self.zone, conf.rate_window)
         self.writer = VisitWriter(
             redis, self.salts, self.zone, (urlsplit(self.site).hostname or "").lower(),

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
+
 from finews.app import create_app
 from finews.embedded_redis import server_binary
 from finews.redis_client import connect
@@ -56,7 +58,7 @@ async def test_links_visits_stats_and_transfer_on_a_cluster(
     assert (await client.delete(f"/api/links/{links[2]['code']}", headers=AUTH)).status == 204
 
     raw = await connect(cluster_url, decode_responses=False)
-    assert type(raw).__name__ == "RedisCluster"
+    assert isinstance(raw, RedisCluster)
     slots = {await raw.cluster_keyslot(key) for key in (
         keys.link(code), keys.stats(code), keys.visitors(code, stats["days"][-1]["date"]
                                                          .replace("-", "")))}
