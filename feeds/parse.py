@@ -295,6 +295,11 @@ def _split(text: str, max_nodes: int) -> tuple[dict[str, Any], str]:
         meta = _load_yaml(head, max_nodes)
     except yaml.YAMLError as exc:
         raise PostProblem(f"broken YAML front matter: {_yaml_reason(exc)}") from None
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        # PyYAML's constructors raise these for some values: `!!timestamp` on nothing,
+        # `!!int` past any range, a date with month 13
+        raise PostProblem(f"broken YAML front matter: {type(exc).__name__}: "
+                          f"{one_line(str(exc))}") from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
