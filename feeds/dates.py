@@ -3,6 +3,12 @@
 YAML turns `2022-05-24 13:46:42 +08:00` into a datetime but leaves Jekyll's usual
 `2022-05-24 13:46:42 +0800` a string, and a date without an offset means the site's
 timezone (labelling it UTC would move Chinese news by eight hours).
+
+Every date handed out is one every output can carry (`carried`): a year from 1000 to 9999
+both in UTC and at its own offset (RFC 3339 and RFC 822 write four digits, and the RSS
+writer writes years below 1000 with fewer; share codes need YYYYMMDD), an offset of whole
+minutes (local mean time before standard zones had seconds: rounded), and a round trip
+through the index (`to_epoch`/`from_epoch`) that gives it back unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ _FILE_NAME_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})-")
 _ZONES: dict[int, timezone] = {0: timezone.utc}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+MIN_YEAR, MAX_YEAR = 1000, 9999
 
 
 def _zone(offset_seconds: int) -> timezone:
@@ -49,6 +56,32 @@ def _local(moment: datetime, zone: tzinfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
+class DateOutOfRange(ValueError):
+    """A real date that a feed or the index cannot carry."""
+
+
+def carried(moment: datetime) -> datetime:
+    """`moment` (aware) if every feed format and the index can carry it, with an offset of
+    whole minutes; DateOutOfRange ("date out of range: ...") if not."""
+    offset = moment.utcoffset()
+    if offset is None:
+        raise DateOutOfRange(f"date out of range: {moment.isoformat()} has no UTC offset")
+    if offset % timedelta(minutes=1):  # +08:05:43 (LMT): RFC 3339 has no seconds there
+        minutes = round(offset / timedelta(minutes=1))
+        moment = moment.replace(tzinfo=_zone(minutes * 60))
+    try:
+        utc = moment.astimezone(timezone.utc)
+        back = from_epoch(*to_epoch(moment))
+    except (ValueError, OverflowError, OSError):
+        utc = back = None
+    years = (utc.year, moment.year) if utc else (0,)
+    if (back != moment or back.utcoffset() != moment.utcoffset()
+            or not all(MIN_YEAR <= year <= MAX_YEAR for year in years)):
+        raise DateOutOfRange(f"date out of range: {moment.isoformat()} (feeds carry years "
+                         f"{MIN_YEAR} to {MAX_YEAR}, in UTC and at the written offset)")
+    return moment
+
+
 def _offset(text: str) -> timezone | None:
     if not text:
         return None
@@ -73,14 +106,16 @@ def _from_text(text: str, zone: tzinfo) -> datetime:
 def parse_date(value: object, zone: tzinfo) -> datetime:
     """A front-matter date value as an aware datetime; ValueError saying why not."""
     if isinstance(value, datetime):
-        return _local(value, zone)
+        return carried(_local(value, zone))
     if isinstance(value, date):
-        return _local(datetime(value.year, value.month, value.day), zone)
+        return carried(_local(datetime(value.year, value.month, value.day), zone))
     if isinstance(value, str) and value.strip():
         try:
-            return _from_text(value, zone)
+            moment = _from_text(value, zone)
         except (ValueError, TypeError, OverflowError):
             pass
+        else:
+            return carried(moment)
     raise ValueError(f"{value!r} is not a date (expected e.g. 2022-05-24 13:46:42 +0800)")
 
 

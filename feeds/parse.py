@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from stat import S_ISREG
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -22,13 +23,13 @@ import nh3
 import yaml
 
 from feeds import permalink
-from feeds.dates import file_name_date, parse_date, to_epoch
+from feeds.dates import DateOutOfRange, carried, file_name_date, parse_date, to_epoch
 from feeds.render import absolute_url, plain_text, summary, uri
 from feeds.text import one_line, xml_safe
 from finews.settings import Settings
 
 # Bump when reading changes what a record holds: every index is then rebuilt.
-RECORD_FORMAT = 2
+RECORD_FORMAT = 3
 POST, DRAFT, PROBLEM = "post", "draft", "problem"  # record states; drafts: published: false
 LIST_SEPARATOR = "\x1f"  # XML forbids it, so no cleaned value can contain it
 
@@ -77,13 +78,19 @@ class ReadConfig:
     permalink: str
     timezone: str
     summary_length: int
+    max_bytes: int
+    max_front_matter_nodes: int
+    follow_external_symlinks: bool
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReadConfig:
         return cls(posts_dir=str(os.path.abspath(settings.posts.dir)),
                    site_url=settings.site.url.rstrip("/"), permalink=settings.feeds.permalink,
                    timezone=settings.site.timezone,
-                   summary_length=settings.feeds.summary_length)
+                   summary_length=settings.feeds.summary_length,
+                   max_bytes=settings.posts.max_bytes,
+                   max_front_matter_nodes=settings.posts.max_front_matter_nodes,
+                   follow_external_symlinks=settings.posts.follow_external_symlinks)
 
     def fingerprint(self) -> str:
         """Changes with these settings, the record format and the rendering libraries."""
@@ -130,18 +137,31 @@ def _date(meta: dict[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
         return None
     try:
         return parse_date(value, zone)
+    except DateOutOfRange as exc:
+        raise PostProblem(str(exc) if key == "date" else f"{key}: {exc}") from None
     except ValueError as exc:
         raise PostProblem(f"{key}: {exc}") from None
 
 
+def _file_name_date(stem: str, zone: ZoneInfo) -> datetime:
+    found = file_name_date(stem, zone)
+    if found is None:
+        raise PostProblem("no date (no `date` in front matter, no YYYY-MM-DD- file name)")
+    try:
+        return carried(found)
+    except ValueError as exc:
+        raise PostProblem(f"file name: {exc}") from None
+
+
 def _person(value: Any) -> str | None:
     """An author as text: a name, a {name: ...} mapping, or a list of those."""
-    if isinstance(value, dict):
-        value = value.get("name")
-    if isinstance(value, list):
-        names = [_person(item) for item in value]
-        value = ", ".join(name for name in names if name)
-    return plain_text(_scalar(value, "author")) or None
+    names = []
+    for item in value if isinstance(value, list) else [value]:
+        name = plain_text(_scalar(item.get("name") if isinstance(item, dict) else item,
+                                  "author"))
+        if name:
+            names.append(name)
+    return ", ".join(names) or None
 
 
 def _image(value: Any, base: str) -> str | None:
@@ -218,12 +238,68 @@ def _split_text(text: str) -> tuple[str, str]:
     return head, _LEADING_BLANK_LINES.sub("", body, count=1)
 
 
-def _split(text: str) -> tuple[dict[str, Any], str]:
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node, limit: int) -> None:
+    """Refuse a node graph that would expand into more than `limit` nodes: an alias
+    (`*a`) repeats its anchor's whole subtree, so ten nested lists of ten aliases each
+    ("billion laughs") are 10^10 nodes in a few hundred bytes. Each distinct node is
+    sized once (sizes are memoized), so the check is linear in the text."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > limit:
+                raise PostProblem(f"front matter aliases expand to more than {limit} YAML "
+                                  "nodes (posts.max_front_matter_nodes)")
+        elif key in open_nodes:  # reached again from inside itself
+            raise PostProblem("front matter has a recursive YAML alias (an anchor used "
+                              "inside itself)")
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+
+
+def _load_yaml(head: str, max_nodes: int) -> Any:
+    """The front matter's YAML value. Text without `*` has no alias, so nothing in it
+    repeats and the plain load is safe: only text that has one is composed first and
+    its expanded size checked before anything is built."""
+    if "*" not in head:
+        return _HANDLER.load(head, Loader=_YAML_LOADER)
+    loader = _YAML_LOADER(head)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, max_nodes)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _split(text: str, max_nodes: int) -> tuple[dict[str, Any], str]:
     head, body = _split_text(text)
     try:
-        meta = _HANDLER.load(head, Loader=_YAML_LOADER)
+        meta = _load_yaml(head, max_nodes)
     except yaml.YAMLError as exc:
         raise PostProblem(f"broken YAML front matter: {_yaml_reason(exc)}") from None
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        # PyYAML's constructors raise these for some values: `!!timestamp` on nothing,
+        # `!!int` past any range, a date with month 13
+        raise PostProblem(f"broken YAML front matter: {type(exc).__name__}: "
+                          f"{one_line(str(exc))}") from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
@@ -233,7 +309,7 @@ def _split(text: str) -> tuple[dict[str, Any], str]:
 
 def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[Any, ...] | None:
     """The Post fields of a record (id .. info_code), or None for a draft."""
-    meta, body = _split(_decode(data))
+    meta, body = _split(_decode(data), config.max_front_matter_nodes)
     if meta.get("published") is False:
         return None
     title = plain_text(_scalar(meta.get("title"), "title"))
@@ -241,9 +317,7 @@ def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[Any, ...] | None
         raise PostProblem("no title")
     zone = ZoneInfo(config.timezone)
     stem = key.rpartition("/")[2].rpartition(".")[0]
-    published = _date(meta, "date", zone) or file_name_date(stem, zone)
-    if published is None:
-        raise PostProblem("no date (no `date` in front matter, no YYYY-MM-DD- file name)")
+    published = _date(meta, "date", zone) or _file_name_date(stem, zone)
     updated = max(published, _date(meta, "last_modified_at", zone) or published)
     categories = _jekyll_list(meta, "category", "categories")
     tags = _jekyll_list(meta, "tag", "tags")
@@ -260,9 +334,34 @@ def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[Any, ...] | None
             _image(meta.get("image"), url), _info_code(meta, body))
 
 
+def read_file(path: str, max_bytes: int) -> tuple[tuple[int, int], bytes]:
+    """A post file's (mtime_ns, size) and bytes; PostProblem when it is no regular file or
+    larger than `max_bytes`. Opened without blocking, so a FIFO named like a post cannot
+    hang a load."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb") as fh:
+        stat = os.fstat(fd)
+        signature = (stat.st_mtime_ns, stat.st_size)
+        if not S_ISREG(stat.st_mode):
+            raise PostProblem("not a regular file")
+        data = fh.read(max_bytes + 1) if stat.st_size <= max_bytes else b""
+        if stat.st_size > max_bytes or len(data) > max_bytes:
+            raise PostProblem(f"file too large: {max(stat.st_size, len(data))} bytes, more "
+                              f"than posts.max_bytes = {max_bytes}")
+    return signature, data
+
+
 def read_body(data: bytes) -> str:
     """The body (after front matter) of a file's bytes, cleaned as for parsing."""
     return _split_text(_decode(data))[1]
+
+
+def problem_record(record: Record | str, reason: str) -> Record:
+    """A PROBLEM record of `record`'s file (its signature kept), or of file key `record`
+    with a signature no scan matches."""
+    if isinstance(record, str):
+        return Record(record, -1, -1, b"", PROBLEM, reason, *_NO_FIELDS)
+    return Record(*record[:4], PROBLEM, one_line(reason), *_NO_FIELDS)
 
 
 def read_post(path: str, key: str, config: ReadConfig) -> Record:
@@ -270,10 +369,7 @@ def read_post(path: str, key: str, config: ReadConfig) -> Record:
     signature: tuple[int, int] = (-1, -1)  # never matches a later scan: retried next load
     content_digest = b""
     try:
-        with open(path, "rb") as fh:
-            stat = os.fstat(fh.fileno())
-            signature = (stat.st_mtime_ns, stat.st_size)
-            data = fh.read()
+        signature, data = read_file(path, config.max_bytes)
         content_digest = digest(data)
         fields = _fields(data, key, config)
     except PostProblem as exc:

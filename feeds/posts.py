@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
+from typing import NamedTuple
 
 from feeds.dates import from_epoch
 from feeds.index import PostIndex
@@ -33,11 +34,13 @@ from feeds.parse import (
     ReadConfig,
     Record,
     digest,
+    problem_record,
     read_body,
+    read_file,
     read_post,
 )
 from feeds.render import render_html
-from feeds.text import log_quote
+from feeds.text import log_quote, one_line
 from finews.settings import Settings
 
 log = logging.getLogger("finews.posts")
@@ -52,35 +55,63 @@ _BY_KEY = attrgetter("key")
 _BY_PUBLISHED = attrgetter("published")
 
 
-def scan(posts_dir: Path) -> dict[str, tuple[int, int]]:
-    """Post files under `posts_dir` (dot files and dot folders skipped): key -> (mtime_ns, size).
+OUTSIDE = "symlink leads outside posts.dir"
 
-    A folder that cannot be listed is logged and skipped, a file that vanishes meanwhile
-    is left out: a scan never fails.
+
+def _inside(real: str, root: str) -> bool:
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class Scan(NamedTuple):
+    """What a scan found: post files (key -> (mtime_ns, size)) and refused entries (key ->
+    reason: symlinks leading outside posts.dir)."""
+
+    found: dict[str, tuple[int, int]]
+    refused: dict[str, str]
+
+
+def scan(folder: Path, root: Path | None = None, *, follow_external: bool = False) -> Scan:
+    """Post files under `folder` (dot files and dot folders skipped), keys relative to it.
+
+    `root`: posts.dir (default `folder`): symlinks whose target is outside it are refused
+    unless `follow_external`. A symlinked folder that leads back to one of its own
+    ancestors (a loop) is not entered again, broken symlinks are passed over, a folder that
+    cannot be listed is logged and skipped, a file that vanishes meanwhile is left out:
+    a scan never fails.
     """
+    root_real = os.path.realpath(root or folder)
     found: dict[str, tuple[int, int]] = {}
-    folders = [(str(posts_dir), "")]
+    refused: dict[str, str] = {}
+    folders = [(str(folder), "", os.path.realpath(folder))]
     while folders:
-        folder, prefix = folders.pop()
+        path, prefix, real = folders.pop()
         try:
-            entries = list(os.scandir(folder))
+            entries = list(os.scandir(path))
         except OSError as exc:
-            log.warning("event=posts_folder_unreadable dir=%s reason=%s", log_quote(folder),
+            log.warning("event=posts_folder_unreadable dir=%s reason=%s", log_quote(path),
                         log_quote(exc.strerror or str(exc)))
             continue
         for entry in entries:
             name = entry.name
             if name[0] == ".":
                 continue
+            is_post = name.lower().endswith(POST_SUFFIXES)
             try:
-                if name.lower().endswith(POST_SUFFIXES) and entry.is_file():
+                target = os.path.join(real, name)
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path, strict=True)
+                    if not follow_external and not _inside(target, root_real):
+                        if is_post or entry.is_dir():
+                            refused[prefix + name] = OUTSIDE
+                        continue
+                if is_post and entry.is_file():
                     stat = entry.stat()
                     found[prefix + name] = (stat.st_mtime_ns, stat.st_size)
-                elif entry.is_dir():
-                    folders.append((entry.path, f"{prefix}{name}/"))
-            except OSError:  # gone since the listing
+                elif entry.is_dir() and not _inside(real, target):  # not back up: a loop
+                    folders.append((entry.path, f"{prefix}{name}/", target))
+            except OSError:  # gone since the listing, a broken symlink or a symlink loop
                 continue
-    return found
+    return Scan(found, refused)
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
@@ -134,14 +165,14 @@ class LoadResult:
         if cached is not None:
             return cached
         try:
-            data = (self._dir / post.key).read_bytes()
-            body = read_body(data)
-        except (OSError, PostProblem) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
+            data = read_file(str(self._dir / post.key), self._config.max_bytes)[1]
+            html = render_html(read_body(data), post.url)
+        except Exception as exc:  # noqa: BLE001 - one body must never stop a feed's build
+            reason = (getattr(exc, "strerror", None) or str(exc) if isinstance(
+                exc, (OSError, PostProblem)) else f"unexpected {type(exc).__name__}: {exc}")
             log.warning("event=post_body_unreadable file=%s reason=%s",
-                        log_quote(str(self._dir / post.key)), log_quote(reason))
+                        log_quote(str(self._dir / post.key)), log_quote(one_line(reason)))
             return ""
-        html = render_html(body, post.url)
         self._index.set_html(post.key, digest(data), html)
         return html
 
@@ -175,13 +206,20 @@ class LoadResult:
             names = self._lists[joined] = tuple(joined.split(LIST_SEPARATOR))
         return names
 
-    def _take(self, record: Record) -> None:
-        """Make `record` the current state of its file."""
+    def _take(self, record: Record | tuple) -> None:
+        """Make `record` (or an index row) the current state of its file. A record that
+        does not make a Post (whatever the reason: an index written by other code, say)
+        becomes a problem of that file alone."""
+        record = Record._make(record)
         self._posts.pop(record.key, None)
         self._file_problems.pop(record.key, None)
         if record.state == POST:
-            self._posts[record.key] = self._post(record)
-        elif record.state == PROBLEM:
+            try:
+                self._posts[record.key] = self._post(record)
+                return
+            except Exception as exc:  # noqa: BLE001 - one record must never stop a load
+                record = problem_record(record, f"unexpected {type(exc).__name__}: {exc}")
+        if record.state == PROBLEM:
             self._file_problems[record.key] = record.problem
             log.warning("event=post_skipped file=%s reason=%s",
                         log_quote(str(self._dir / record.key)), log_quote(record.problem))
@@ -223,7 +261,7 @@ class LoadResult:
             self._dir_problem = "posts directory not found"
             log.warning("event=posts_dir_missing dir=%s", log_quote(str(self._dir)))
             return
-        found = scan(self._dir)
+        found, refused = scan(self._dir, follow_external=self._config.follow_external_symlinks)
         records = self._index.records()
         gone = []
         for record in records:
@@ -234,11 +272,16 @@ class LoadResult:
             elif signature[0] == record[1] and signature[1] == record[2]:
                 del found[key]
                 if record[4] == POST:
-                    self._posts[key] = self._post(record)
+                    try:  # the cheap path: a restart builds 100,000 of them
+                        self._posts[key] = self._post(record)
+                    except Exception:  # noqa: BLE001 - _take names the problem
+                        self._take(record)
                 elif record[4] == PROBLEM:
-                    self._take(Record._make(record))
+                    self._take(record)
         del records
         self._index.delete(gone)
+        for key, reason in refused.items():
+            self._take(problem_record(key, reason))
         changed = sorted(found)
         self._parse_and_store(changed)
         self._rebuild()
@@ -283,6 +326,13 @@ class LoadResult:
                 return None if hidden else relative.as_posix().removeprefix(".")
         return None
 
+    def _refusal(self, full: Path) -> str | None:
+        """Why the changed path `full` is not read (as scan() refuses it), None if it is."""
+        if self._config.follow_external_symlinks or _inside(os.path.realpath(full),
+                                                            os.path.realpath(self._dir)):
+            return None
+        return OUTSIDE
+
     def update(self, changed: Iterable[Path], deleted: Iterable[Path]) -> set[str]:
         """Apply a file watcher's batch; returns the keys of posts added, changed or removed.
 
@@ -294,14 +344,22 @@ class LoadResult:
         """
         to_parse: set[str] = set()
         removed: set[str] = set()
+        refused: dict[str, str] = {}
+        follow = self._config.follow_external_symlinks
         for path in chain(changed, deleted):
             key = self._key(Path(path))
             if key is None:
                 continue
             full = self._dir / key
-            if full.is_dir():
+            reason = self._refusal(full)
+            if reason is not None:
+                refused[key] = reason
+                removed.update([key, *self._index.signatures_under(key)])
+            elif full.is_dir():
                 prefix = f"{key}/" if key else ""
-                found = {prefix + inner: signature for inner, signature in scan(full).items()}
+                inner = scan(full, self._dir, follow_external=follow)
+                found = {prefix + k: signature for k, signature in inner.found.items()}
+                refused.update({prefix + k: why for k, why in inner.refused.items()})
                 indexed = self._index.signatures_under(key)
                 to_parse.update(k for k, signature in found.items()
                                 if indexed.get(k) != signature)
@@ -315,6 +373,8 @@ class LoadResult:
         for key in removed:
             self._drop(key)
         self._index.delete(removed)
+        for key, reason in refused.items():
+            self._take(problem_record(key, reason))
         before = {}
         for key in to_parse:
             record = self._index.record(key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import islice
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -47,8 +47,22 @@ _PARAGRAPH_END = re.compile(r"</p\s*>", re.I)
 # A block opening with a text-only <p>: CommonMark passes it through as raw HTML, so its
 # text is the paragraph's text without rendering or sanitizing anything.
 _PLAIN_FIRST_PARAGRAPH = re.compile(r" {0,3}<p(?:\s[^<>]*)?>([^<]*)</p\s*>", re.I)
+_PLAIN_NEXT_PARAGRAPH = re.compile(r"\s*<p(?:\s[^<>]*)?>([^<]*)</p\s*>", re.I)
 SUMMARY_BLOCKS = 5       # blocks searched for a first paragraph with text
-SUMMARY_PARAGRAPHS = 3   # paragraphs of a long HTML block rendered for the summary
+SUMMARY_PARAGRAPHS = 8   # paragraphs with text looked at (and rendered of a long HTML block)
+# Paragraphs that are no summary, as the papers print them. One of:
+# - nothing but brackets, punctuation and spaces: 【】, [], （）;
+# - a bracketed label alone: 【相关新闻】, [图集];
+# - a photo caption: opening with a caption mark (■ ▲ ▼ ● ◆) or 图片说明 / 图注 / 图为 / 图：,
+#   or ending with the photographer's credit (… 陈嘉新摄, … 鹭江街道供图, （摄影 张三）).
+BOILERPLATE = re.compile(r"""
+    [\W_]*
+  | [【\[［〔][^】\]］〕]{1,12}[】\]］〕]
+  | [■▲▼●◆].*
+  | (?:图片说明|图注|图为|图[：:]).*
+  | .*(?:摄|摄影|供图)[）)]?
+  | [（(][^）)]*(?:摄影|摄|供图)[^）)]*[）)]
+""", re.X | re.S)
 
 
 def uri(url: str) -> str:
@@ -120,27 +134,47 @@ def plain_text(fragment: str) -> str:
     return one_line(xml_safe(fragment))
 
 
-def first_paragraph(body: str) -> str:
-    """Plain text of the body's first paragraph that has text (Jekyll's excerpt idea).
+def _paragraph_texts(body: str) -> Iterator[tuple[str, bool]]:
+    """(plain text, is a paragraph) of the first blocks' paragraphs, in order; a block
+    without paragraphs (a heading, a <div>) gives its whole text, marked False.
 
-    Renders only the first few blocks, and of a long HTML block only its first paragraphs,
-    so a summary costs a fraction of rendering the whole body.
+    Renders only the first few blocks, and of a long HTML block only its first paragraphs
+    (text-only <p>s are read without rendering), so a summary costs a fraction of
+    rendering the whole body.
     """
-    fallback = ""
     for block in islice(_BLOCK_SEPARATOR.split(body, SUMMARY_BLOCKS), SUMMARY_BLOCKS):
-        plain = _PLAIN_FIRST_PARAGRAPH.match(block)
-        if plain and plain_text(plain.group(1)):
-            return plain_text(plain.group(1))
+        plain, end = _PLAIN_FIRST_PARAGRAPH.match(block), 0
+        while plain:
+            yield plain_text(plain.group(1)), True
+            end = plain.end()
+            plain = _PLAIN_NEXT_PARAGRAPH.match(block, end)
+        block = block[end:]
+        if not block.strip():
+            continue
         ends = [m.end() for m in islice(_PARAGRAPH_END.finditer(block), SUMMARY_PARAGRAPHS)]
         if len(ends) == SUMMARY_PARAGRAPHS:
             block = block[:ends[-1]]
         rendered = nh3.clean(_MARKDOWN.render(block), tags={"p"}, attributes={},
                              clean_content_tags=DROP_WITH_CONTENT)
-        for match in _PARAGRAPH.finditer(rendered):
-            text = plain_text(match.group(1))
-            if text:
-                return text
-        fallback = fallback or plain_text(rendered)
+        paragraphs = [plain_text(match.group(1)) for match in _PARAGRAPH.finditer(rendered)]
+        yield from ((text, True) for text in paragraphs)
+        if not paragraphs:
+            yield plain_text(rendered), False
+
+
+def first_paragraph(body: str) -> str:
+    """Plain text of the body's first real paragraph (Jekyll's excerpt idea): the first
+    of its first SUMMARY_PARAGRAPHS paragraphs with text that is not BOILERPLATE; else the
+    text of the first block without paragraphs (a heading, a <div>) that is not; else ""
+    (feeds then show the title)."""
+    fallback = ""
+    texts = ((text, is_paragraph) for text, is_paragraph in _paragraph_texts(body) if text)
+    for text, is_paragraph in islice(texts, SUMMARY_PARAGRAPHS):
+        if BOILERPLATE.fullmatch(text):
+            continue
+        if is_paragraph:
+            return text
+        fallback = fallback or text
     return fallback
 
 

@@ -7,6 +7,12 @@ applied together afterwards, so there is never more than one publish in flight a
 of 1,000 new files costs a few publishes, not 1,000. Only paths: the applier looks at each
 one again (the file system is the truth), so a file created then deleted, or renamed
 twice, within a batch needs no special case.
+
+A file is handed over only once it has held still for the debounce window: its mtime is
+that old, or its size and mtime have not changed since a look that long ago (an mtime in
+the future). One still being written (an editor or a copy between two writes) stays
+pending and is looked at again when its window ends, so a half-written post is never
+published, and a file that keeps changing is published once it settles.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 import time
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
@@ -64,6 +71,50 @@ class PostsWatcher:
         self._apply = apply
         self._pending: set[str] = set()
         self._arrived = asyncio.Event()
+        self._seen: dict[str, tuple[tuple[int, int], float]] = {}  # unsettled: signature, since
+        self._wake: asyncio.TimerHandle | None = None
+
+    def _settled(self, paths: set[str]) -> tuple[list[str], set[str], float]:
+        """Split `paths` into those to apply now (settled files, folders, paths gone) and
+        files still changing; returns also the seconds until the first of those may settle."""
+        window, now, wall = self.debounce_ms / 1000, time.monotonic(), time.time()
+        ready: list[str] = []
+        waiting: set[str] = set()
+        wait = window
+        for path in sorted(paths):
+            try:
+                info = os.stat(path)
+            except OSError:  # gone (or unreadable): the applier sees that for itself
+                info = None
+            if info is None or not stat.S_ISREG(info.st_mode):
+                self._seen.pop(path, None)
+                ready.append(path)
+                continue
+            signature = (info.st_mtime_ns, info.st_size)
+            age = wall - info.st_mtime_ns / 1e9
+            seen = self._seen.get(path)
+            if seen is None or seen[0] != signature:
+                seen = self._seen[path] = (signature, now)
+            if age >= window or now - seen[1] >= window:
+                del self._seen[path]
+                ready.append(path)
+            else:
+                waiting.add(path)
+                wait = min(wait, window - max(age, now - seen[1]))
+        return ready, waiting, max(wait, STEP_MS / 1000)
+
+    def _wake_in(self, seconds: float) -> None:
+        """Look at the pending paths again in `seconds` (or sooner if already due)."""
+        due = asyncio.get_running_loop().time() + seconds
+        if self._wake is not None and self._wake.when() <= due:
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake = asyncio.get_running_loop().call_at(due, self._woken)
+
+    def _woken(self) -> None:
+        self._wake = None
+        self._arrived.set()
 
     async def run(self) -> None:
         applier = asyncio.create_task(self._apply_batches())
@@ -83,6 +134,8 @@ class PostsWatcher:
                                 "WATCHFILES_FORCE_POLLING=1; restart to see changes"))
         finally:
             stop.set()
+            if self._wake is not None:
+                self._wake.cancel()
             applier.cancel()
             await asyncio.gather(applier, return_exceptions=True)
 
@@ -90,10 +143,15 @@ class PostsWatcher:
         while True:
             await self._arrived.wait()
             self._arrived.clear()
-            paths, self._pending = self._pending, set()
+            ready, self._pending, wait = self._settled(self._pending)
+            if self._pending:
+                self._wake_in(wait)
+            if not ready:
+                continue
+            paths = ready
             started = time.monotonic()
             try:
-                await self._apply([Path(path) for path in sorted(paths)])
+                await self._apply([Path(path) for path in paths])
             except Exception:  # logged with its trace; the next batch is applied anyway
                 log.exception("event=live_update_failed files=%d seconds=%.2f", len(paths),
                               time.monotonic() - started)

@@ -242,9 +242,11 @@ async def test_batches_are_applied_one_at_a_time_and_merge_while_one_runs(
     watcher = PostsWatcher(folder, 50, apply)
     task = asyncio.create_task(watcher.run())
     try:
-        async def first_batch() -> bool:     # written until the watch has started
-            write_post(folder, "a.md", "甲")
-            return bool(batches)
+        attempts = iter(range(1000))
+
+        async def first_batch() -> bool:     # new files until the watch has started (one
+            write_post(folder, f"a{next(attempts)}.md", "甲")  # rewritten this often never
+            return bool(batches)                              # holds still: never applied
 
         await until(first_batch, "the first batch")
         later = {f"{name}.md" for name in "bcde"}
