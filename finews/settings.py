@@ -236,6 +236,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "site.timezone": _check_zone,
     "server.port": lambda v: None if 0 <= v <= 65535 else "expected a port from 0 to 65535",
     "redis.url": _check_redis_url,
+    **{f"posts.{key}": _positive for key in ("max_bytes", "max_front_matter_nodes")},
     **{f"redis.{key}": _positive for key in (
         "pool_size", "pool_timeout", "command_timeout", "breaker_interval")},
     "feeds.items_per_feed": lambda v: None if v >= 1 else "expected 1 or more",
