@@ -421,6 +421,6 @@ def test_any_front_matter_gives_a_post_a_draft_or_a_named_reason(
     if record.state == PROBLEM:
         assert record.problem and not record.problem.startswith("unexpected"), record.problem
     if record.state == POST:
-        post = LoadResult(config, PostIndex(":memory:", "x"), 1)._post(record)
+        post = LoadResult(config, PostIndex(str(scratch / "index"), "x"), 1)._post(record)
         assert post.title and post.url.startswith(SITE)
         assert MIN_YEAR <= post.published.astimezone(UTC).year <= MAX_YEAR
