@@ -94,7 +94,7 @@ async def _serve(app: web.Application, host: str, port: int, *, reuse_port: bool
         listener = await loop.create_server(
             lambda: HeaderTimeoutHandler(manager, loop=loop, header_timeout=header_timeout,
                                          **handler_args),
-            host, port, reuse_port=reuse_port or None, backlog=128)
+            host, port, reuse_port=reuse_port, backlog=128)
         await stop.wait()
     finally:
         if listener is not None:
