@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test check bench clean
+.PHONY: install run test check bench soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "finews needs Python 3.11 or newer")'
@@ -26,6 +26,10 @@ check: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# 60 s of mixed traffic against a real server (not part of `make test`): SOAK_SECONDS=10 to shorten.
+soak: install
+	$(BIN)/python -m bench.soak --seconds $(or $(SOAK_SECONDS),60)
 
 clean:
 	rm -rf $(VENV) var .cache build *.egg-info

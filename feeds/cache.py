@@ -6,6 +6,12 @@ the previous build at once and so that processes that do not build (followers, s
 feeds/follow.py) can load them: every build writes the documents that changed, the index of
 current documents and a new version number in one transaction, then publishes the version
 on CHANNEL.
+
+Last-Modified is the time a document's bytes last changed, kept with the document (here and
+in Redis): a build that makes the same bytes keeps the stored date, one that makes new
+bytes dates them at the build, and always later than the bytes they replace (RFC 9110
+§8.8.2: a reader that sends If-Modified-Since must not be told "not modified" for bytes it
+has not seen). Archive pages, rendered on request, keep their dates in PAGE_DATES.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -38,6 +45,8 @@ CHANNEL = f"{PREFIX}:changed"        # pub/sub: the new version, after each such
 # under its version (keys expire: a hand-over, not a cache) and answers on PAGE_READY.
 PAGE_WANTED = f"{PREFIX}:page-wanted"
 PAGE_READY = f"{PREFIX}:page-ready"
+# hash: archive page path -> "ETag seconds", the bytes last rendered there and their date
+PAGE_DATES = f"{PREFIX}:page-dates"
 FIELDS = ("body", "gzip", "br", "etag", "modified", "content_type", "links")
 
 
@@ -61,7 +70,7 @@ class Document:
     gzip: bytes
     br: bytes
     etag: str              # strong ETag of `body`, quoted; coded twins add -gzip / -br
-    modified: int          # Unix seconds of the newest item change
+    modified: int          # Unix seconds when these bytes were first built: Last-Modified
     content_type: str
     links: str = ""        # HTTP Link header (WebSub self and hub), "" for none
     last_modified: str = field(init=False, default="")   # `modified` as an HTTP-date
@@ -77,13 +86,29 @@ class Document:
                               "br": (self.br, f'{self.etag[:-1]}-br"')})
 
     @classmethod
-    def build(cls, body: bytes, content_type: str, modified: datetime,
-              links: str = "") -> Document:
-        """Hash and compress once; every later request reuses the results."""
+    def build(cls, body: bytes, content_type: str, links: str = "") -> Document:
+        """Hash and compress once; every later request reuses the results. Dated now:
+        `succeeding` gives it the date of the same bytes built before."""
         digest = hashlib.blake2b(body, digest_size=16).hexdigest()
         return cls(body=body, gzip=gzip.compress(body, GZIP_LEVEL, mtime=0),
                    br=brotli.compress(body, quality=BROTLI_QUALITY), etag=f'"{digest}"',
-                   modified=int(modified.timestamp()), content_type=content_type, links=links)
+                   modified=int(time.time()), content_type=content_type, links=links)
+
+    def succeeding(self, etag: str, modified: int) -> Document:
+        """This document as the successor of the bytes tagged `etag`, dated `modified`:
+        the same bytes keep that date; new bytes get a later one (a second later when
+        built within the same second), so the old date never matches them."""
+        if etag == self.etag:
+            return self if modified == self.modified else replace(self, modified=modified)
+        return self if self.modified > modified else replace(self, modified=modified + 1)
+
+    def after(self, previous: Document | None) -> Document:
+        """`succeeding` the document this one replaces: `previous` itself when the bytes
+        are the same (validators and all), else this one dated after it."""
+        if previous is None:
+            return self
+        return previous if previous.etag == self.etag else self.succeeding(
+            previous.etag, previous.modified)
 
     def coded(self, coding: str) -> tuple[bytes, str]:
         """The body and the ETag for a content coding: identity, gzip or br."""
@@ -151,6 +176,26 @@ class DocumentStore:
                 pipe.hset(page_key(version, path), mapping=doc.to_redis())
                 pipe.expire(page_key(version, path), ttl)
             await pipe.execute()
+
+    async def dated(self, docs: Mapping[str, Document]) -> dict[str, Document]:
+        """Freshly rendered archive page documents, dated by PAGE_DATES (which records
+        the dates of the new bytes)."""
+        paths = list(docs)
+        stored = await self.redis.hmget(PAGE_DATES, paths)
+        out: dict[str, Document] = {}
+        new: dict[EncodableT, EncodableT] = {}
+        for path, raw in zip(paths, stored, strict=True):
+            doc = docs[path]
+            if raw:
+                etag, _, seconds = _text(raw).rpartition(" ")
+                doc = doc.succeeding(etag, int(seconds))
+            stamp = f"{doc.etag} {doc.modified}"
+            if raw is None or _text(raw) != stamp:
+                new[path] = stamp
+            out[path] = doc
+        if new:
+            await self.redis.hset(PAGE_DATES, mapping=new)
+        return out
 
     async def page(self, version: int, paths: Iterable[str]) -> dict[str, Document]:
         """The archive page documents the builder wrote for `version`, by path."""

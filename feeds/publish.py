@@ -20,7 +20,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -40,6 +39,7 @@ from finews.settings import Settings
 log = logging.getLogger("finews.feeds")
 
 T = TypeVar("T")
+Dating = Callable[[Mapping[str, Document]], Awaitable[Mapping[str, Document]]]
 ShareLinks = Callable[[web.Application, Sequence[Post]], Awaitable[Mapping[str, str]]]
 OnChange = Callable[[web.Application, str, bytes, str], Awaitable[None]]
 
@@ -47,10 +47,10 @@ OnChange = Callable[[web.Application, str, bytes, str], Awaitable[None]]
 def page_documents(page: Page) -> dict[str, Document]:
     """One page in every format plus its HTML view, keyed by URL path."""
     docs = {page.feed.page_path(page.number, fmt): Document.build(
-                body, content_type(fmt), page.updated, page.links_header(fmt))
+                body, content_type(fmt), page.links_header(fmt))
             for fmt, body in feed_documents(page).items()}
     docs[page.feed.page_path(page.number, "html")] = Document.build(
-        html.feed_view(page), content_type("html"), page.updated)
+        html.feed_view(page), content_type("html"))
     return docs
 
 
@@ -65,13 +65,10 @@ def render_feeds(site: Site, source: PostSource, shares: Mapping[str, str],
     return docs
 
 
-def site_documents(site: Site, catalog: Catalog,
-                   docs: Mapping[str, Document]) -> dict[str, Document]:
-    """The OPML list and the index page, dated by the newest of the feeds' documents."""
-    newest = datetime.fromtimestamp(max(docs[feed.page_path(1, "rss")].modified
-                                        for feed in catalog), UTC)
-    return {"/feeds.opml": Document.build(opml(site, catalog), content_type("opml"), newest),
-            "/": Document.build(html.index(site, catalog), content_type("html"), newest)}
+def site_documents(site: Site, catalog: Catalog) -> dict[str, Document]:
+    """The OPML list and the index page."""
+    return {"/feeds.opml": Document.build(opml(site, catalog), content_type("opml")),
+            "/": Document.build(html.index(site, catalog), content_type("html"))}
 
 
 def render_edition(site: Site, source: PostSource,
@@ -79,7 +76,7 @@ def render_edition(site: Site, source: PostSource,
     """The catalog and every subscription document, the OPML list and the index page."""
     catalog = Catalog(site, source.posts())
     docs = render_feeds(site, source, shares, catalog)
-    docs.update(site_documents(site, catalog, docs))
+    docs.update(site_documents(site, catalog))
     return catalog, docs
 
 
@@ -113,7 +110,7 @@ def render_revision(site: Site, source: PostSource, shares: Mapping[str, str],
         elif _first_page_may_differ(before, after, changes.keys(), site.items_per_feed):
             revised.update(render_feeds(site, source, shares, [after]))
     if touched:
-        revised.update(site_documents(site, catalog, revised))
+        revised.update(site_documents(site, catalog))
     return catalog, revised, touched
 
 
@@ -122,12 +119,14 @@ class Pager:
 
     def __init__(self, site: Site, catalog: Catalog, source: PostSource,
                  shares: Mapping[str, str], render: Callable[..., Awaitable[Any]],
-                 capacity: int, *, keep_from: Pager | None = None,
+                 capacity: int, *, dating: Dating, keep_from: Pager | None = None,
                  touched: Collection[FeedKey] = ()) -> None:
-        """`keep_from`: the previous edition's pager, whose pages of feeds not `touched`
-        are still right and are kept."""
+        """`dating`: gives a rendered page's documents the dates of the same bytes
+        rendered before (Last-Modified). `keep_from`: the previous edition's pager, whose
+        pages of feeds not `touched` are still right and are kept."""
         self.site, self.catalog, self.source, self.shares = site, catalog, source, shares
         self._render = render
+        self._dating = dating
         self._capacity = capacity
         self._pages: OrderedDict[tuple[str, str, int], dict[str, Document]] = OrderedDict()
         self._pending: dict[tuple[str, str, int], asyncio.Task[dict[str, Document]]] = {}
@@ -160,7 +159,7 @@ class Pager:
             assert page is not None  # the range was checked by documents()
             return page_documents(page)
 
-        docs = await self._render(render)
+        docs = dict(await self._dating(await self._render(render)))
         if self._capacity:
             self._pages[(feed.kind, feed.term, number)] = docs
             while len(self._pages) > self._capacity:
@@ -285,16 +284,16 @@ class Publisher:
                 catalog, docs, feeds = await self.run(render_revision, site, source, shares,
                                                       pager.catalog, previous.docs, changes)
             before = previous.docs if previous else {}
-            # A document whose bytes did not change stays as it was, validators included.
-            docs = {path: before[path] if path in before and before[path].etag == doc.etag
-                    else doc for path, doc in docs.items()}
+            # A document whose bytes did not change stays as it was, validators included;
+            # new bytes are dated after the bytes they replace.
+            docs = {path: doc.after(before.get(path)) for path, doc in docs.items()}
             changed = [path for path, doc in docs.items() if before.get(path) is not doc]
             removed = [path for path in before if path not in docs]
             subscriptions = frozenset(feed.page_path(1, fmt) for feed in catalog
                                       for fmt in FORMATS)
             self.edition = Edition(docs, Pager(   # the swap
                 site, catalog, source, shares, self.run, self.settings.feeds.archive_cache,
-                keep_from=pager if touched is not None else None, touched=feeds))
+                dating=self._date_pages, keep_from=pager if touched is not None else None, touched=feeds))
             self._served.set()
             self._built.set()
             seconds = time.monotonic() - started
@@ -316,6 +315,15 @@ class Publisher:
         except Exception as exc:  # feeds without share links beat no feeds
             log.error("event=share_links_failed posts=%d error=%r", len(posts), exc)
             return {}
+
+    async def _date_pages(self, docs: Mapping[str, Document]) -> Mapping[str, Document]:
+        """Archive page documents dated through Redis; dated now when Redis fails (a
+        later date costs readers a download, never an update)."""
+        try:
+            return await DocumentStore(self.app[REDIS_BYTES]).dated(docs)
+        except Exception as exc:
+            log.warning("event=page_dates_failed page=%s error=%r", next(iter(docs), ""), exc)
+            return docs
 
     async def _store(self, docs: Mapping[str, Document], changed: Sequence[str],
                      removed: Sequence[str]) -> None:

@@ -249,6 +249,9 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "feeds.first_build_wait": lambda v: None if v > 0 else "expected more than 0 seconds",
     "server.workers": lambda v: None if 1 <= v <= 256 else "expected 1 to 256 workers",
     "server.shutdown_timeout": lambda v: None if v >= 0 else "expected 0 or more seconds",
+    "server.header_timeout": lambda v: None if 0 < v <= 15 else "expected more than 0 and at "
+    "most 15 seconds",
+    "server.keepalive_timeout": _positive,
     "websub.topic_paths": _check_paths,
     "websub.publish_hubs": _check_urls,
     **{f"websub.{key}": _positive for key in WEBSUB_POSITIVE},

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from finews import logs, metrics
+from finews import logs, metrics, server
 from finews.embedded_redis import die_with_parent, supervised
 from finews.settings import Settings
 
@@ -41,11 +41,14 @@ def worker_index() -> int | None:
 
 def serve(app: web.Application, settings: Settings, host: str, port: int,
           reuse_port: bool = False) -> int:
-    """Serve until SIGTERM or SIGINT: stop accepting, finish requests in flight (bounded)."""
-    web.run_app(app, host=host, port=port, reuse_port=reuse_port, print=None,
-                shutdown_timeout=settings.server.shutdown_timeout,
-                access_log_class=logs.AccessLogger,
-                access_log=logging.getLogger("finews.access") if settings.log.access else None)
+    """Serve until SIGTERM or SIGINT: stop accepting, finish requests in flight (bounded).
+    Slow or idle clients are closed after server.header_timeout / keepalive_timeout."""
+    server.run(app, host, port, reuse_port=reuse_port,
+               shutdown_timeout=settings.server.shutdown_timeout,
+               header_timeout=settings.server.header_timeout,
+               keepalive_timeout=settings.server.keepalive_timeout,
+               access_log_class=logs.AccessLogger,
+               access_log=logging.getLogger("finews.access") if settings.log.access else None)
     log.info("event=stopped pid=%d", os.getpid())
     return 0
 
