@@ -10,7 +10,6 @@ import asyncio
 import inspect
 import json
 import logging
-import os
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
