@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from finews.embedded_redis import EmbeddedRedis
 from finews.settings import Settings, load
@@ -39,11 +40,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def clean_redis(request: pytest.FixtureRequest) -> None:
-    """Flush the shared server before each test that uses it."""
+    """Flush the shared server, and every master of the shared cluster, before each test
+    that uses them."""
     if "redis_url" in request.fixturenames:
         client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
         client.flushall()
         client.close()
+    if "cluster_url" in request.fixturenames:
+        cluster = RedisCluster.from_url(request.getfixturevalue("cluster_url"))
+        cluster.flushall(target_nodes=RedisCluster.PRIMARIES)
+        cluster.close()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 from feeds.build import build_static, disk_path
 from finews.settings import Settings
 from tests.conftest import SAMPLE_POSTS
+from tests.envs import clean_env
 from tests.feed_helpers import parse_json_feed, parse_xml_feed
 
 ODD_POST = """---
@@ -86,7 +87,8 @@ def test_the_command_reports_and_shows_progress(tmp_path: Path) -> None:
                       encoding="utf-8")
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "finews", "build", "--config", str(config),
-                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+                           "--out", str(out)], capture_output=True, text=True, timeout=120,
+                          env=clean_env(FINEWS_DATA__DIR=str(tmp_path / "data")))
     assert done.returncode == 0, done.stderr
     assert f"in {out}" in done.stdout and "pages:" in done.stdout
     assert "page/s]" in done.stderr                            # the tqdm bar

@@ -13,6 +13,7 @@ import frontmatter
 import pytest
 
 from bench.corpus import ADV_KINDS, MANIFEST, POSTS, generate
+from tests.envs import clean_env
 
 N = 600  # six adversarial posts: one of each kind
 REPO = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ def test_same_seed_same_bytes_other_seed_other_posts(corpus: Path, tmp_path: Pat
 def test_cli_writes_a_corpus(tmp_path: Path) -> None:
     out = tmp_path / "cli"
     subprocess.run([sys.executable, "-m", "bench.corpus", str(out), "25", "--categories", "3"],
-                   cwd=REPO, check=True, capture_output=True)
+                   cwd=REPO, check=True, capture_output=True, env=clean_env())
     assert len(list((out / POSTS).iterdir())) == 25
     assert json.loads((out / MANIFEST).read_text(encoding="utf-8"))["k"] == 3
 
@@ -110,6 +111,6 @@ def test_cli_writes_a_corpus(tmp_path: Path) -> None:
 def test_byte_for_byte_equal_to_the_reference_generator(tmp_path: Path) -> None:
     ref = tmp_path / "reference"
     subprocess.run([sys.executable, str(REFERENCE), str(ref), "250", "--categories", "9",
-                    "--seed", "3"], check=True, capture_output=True)
+                    "--seed", "3"], check=True, capture_output=True, env=clean_env())
     generate(tmp_path / "ours", 250, k=9, seed=3)
     assert files(tmp_path / "ours") == files(ref)

@@ -19,6 +19,7 @@ from finews.app import create_app
 from finews.appkeys import EMBEDDED, REDIS
 from finews.embedded_redis import EmbeddedRedis, ping, server_binary
 from finews.settings import Settings
+from tests.envs import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,8 +134,8 @@ def get(port: int, path: str) -> int:
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_serve_leaves_no_redis_process(tmp_path: Path, stop_signal: signal.Signals) -> None:
     port = free_port()
-    env = {**os.environ, "FINEWS_DATA__DIR": str(tmp_path), "FINEWS_REDIS__URL": "",
-           "FINEWS_POSTS__DIR": str(ROOT / "content" / "posts")}
+    env = clean_env(FINEWS_DATA__DIR=str(tmp_path), FINEWS_REDIS__URL="",
+                    FINEWS_POSTS__DIR=str(ROOT / "content" / "posts"))
     proc = subprocess.Popen([sys.executable, "-m", "finews", "serve", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -10,7 +10,6 @@ import asyncio
 import inspect
 import json
 import logging
-import os
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -395,6 +394,12 @@ async def test_archive_pages_of_touched_feeds_are_rebuilt_and_others_kept(
     assert again.headers["ETag"] == untouched.headers["ETag"]
 
 
+def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` by relative path, with its bytes."""
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in folder.rglob("*") if path.is_file()}
+
+
 async def test_a_follower_serves_what_the_builder_publishes(
         aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
         live_settings: Settings, posts: Path, tmp_path: Path) -> None:
@@ -403,6 +408,7 @@ async def test_a_follower_serves_what_the_builder_publishes(
     follower_settings = make_settings(site__url=SITE, feeds__role="follower",
                                       posts__dir=str(tmp_path / "never-read"),
                                       data__dir=str(tmp_path / "follower-data"))
+    builders_files = files_of(posts)
     follower = await aiohttp_client(feeds_app(follower_settings))
     for path in ("/feeds/all.json", f"{MINSHENG}.atom", "/feeds.opml", "/",
                  "/feeds/all/page/2.rss"):
@@ -417,7 +423,9 @@ async def test_a_follower_serves_what_the_builder_publishes(
     await until(showing(follower, f"{MINSHENG}.json", "跟上了"), "its tag feed")
     page2 = await follower.get("/feeds/all/page/2.json")
     assert titles(parse_json_feed(await page2.read())["items"]) == ["第二篇", "第一篇"]
-    assert os.listdir(posts)                                 # the builder's dir, untouched
+    assert files_of(posts) == {**builders_files, "2022-06-09-followed.md":   # the builder's
+                               (posts / "2022-06-09-followed.md").read_bytes()}  # dir, untouched
+    assert not (tmp_path / "never-read").exists()
     assert json.loads(await (await follower.get("/feeds/all/page/9.json")).read())["error"] == (
         "the feed of all posts has no page 9")
 

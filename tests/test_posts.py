@@ -18,6 +18,7 @@ from feeds.names import category_name
 from feeds.posts import LoadResult, load_posts
 from finews.settings import Settings, SettingsError
 from finews.settings import load as load_settings
+from tests.envs import clean_env
 
 SAMPLE_POSTS = Path(__file__).resolve().parent.parent / "content" / "posts"
 CST = timezone(timedelta(hours=8))
@@ -303,8 +304,7 @@ def test_broken_links_and_link_loops_do_not_stop_a_load(posts_dir: Path, read: C
 def test_finews_check_lists_problems_and_exits_1(posts_dir: Path, tmp_path: Path) -> None:
     write(posts_dir, "good.md", "title: 好\ndate: 2022-05-24")
     (posts_dir / "bad.md").write_text("---\ntitle: 无日期\n---\n", encoding="utf-8")
-    env = {**os.environ, "FINEWS_POSTS__DIR": str(posts_dir),
-           "FINEWS_DATA__DIR": str(tmp_path / "data")}
+    env = clean_env(FINEWS_POSTS__DIR=str(posts_dir), FINEWS_DATA__DIR=str(tmp_path / "data"))
     result = subprocess.run([sys.executable, "-m", "finews", "check"], capture_output=True,
                             text=True, env=env, timeout=120)
     assert result.returncode == 1, result.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from finews.settings import DEFAULTS_FILE, SettingsError, load
+from tests.envs import clean_env
 
 
 def test_defaults_have_the_documented_keys() -> None:
@@ -72,7 +73,7 @@ def test_bad_settings_name_the_key(tmp_path: Path, content: str, env: dict[str, 
 def test_cli_exits_2_with_one_line_naming_the_problem(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
     result = subprocess.run([sys.executable, "-m", "finews", "check", "--config", str(missing)],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=clean_env())
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"finews: settings error: config file {missing}: not found"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis, ping
 from finews.settings import Settings
 from shortlinks import keys
+from tests.envs import clean_env
 from tests.shortlinks_support import (
     ARTICLE,
     CHROME_UA,
@@ -27,7 +27,7 @@ from tests.shortlinks_support import (
 
 
 def finews(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("FINEWS_")}
+    clean = clean_env()
     return subprocess.run([sys.executable, "-m", "finews", *args], capture_output=True,
                           text=True, timeout=120, env={**clean, "FINEWS_SITE__URL": SITE, **env})
 

@@ -22,10 +22,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import MultiDict
 
 import websub
-from finews.app import create_app
-from finews.appkeys import REDIS
+from finews import metrics
+from finews.app import create_app, redis_context
+from finews.appkeys import REDIS, SETTINGS
 from finews.settings import Settings
+from tests.metric_samples import sample
 from websub.guard import address_problem
+from websub.routes import HUB
 from websub.store import subscription_id
 
 TOPIC = "http://127.0.0.1:8080/feeds/news.xml"
@@ -34,6 +37,7 @@ BODY = "<rss version=\"2.0\"><channel><title>新闻</title></channel></rss>".enc
 RSS = "application/rss+xml; charset=utf-8"
 WAIT = 15.0  # seconds before a missing event fails the test
 QUEUE = "{websub}:queue"
+SECOND_SITE = "http://127.0.0.1:8081"  # a name in Link headers only: never contacted
 
 
 class Subscriber:
@@ -93,6 +97,16 @@ def hub_settings(make_settings: Callable[..., Settings],
                   "posts__dir": str(tmp_path / "no-posts")}
         return make_settings(**{**values, **overrides})
     return make
+
+
+def hub_app(settings: Settings) -> web.Application:
+    """The hub and /metrics alone, wired as finews wires them: no feed build notifies."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(redis_context)
+    metrics.setup(app)
+    websub.setup(app)
+    return app
 
 
 async def post(client: TestClient, **fields: str) -> tuple[int, dict[str, Any] | str]:
@@ -213,11 +227,15 @@ async def test_restart_keeps_subscriptions_and_pending_retries(
         keys = [k async for k in first.app[REDIS].scan_iter(job)]
         return len(keys) == 1 and await first.app[REDIS].hget(keys[0], "attempt") == "1"
     await wait_until(retry_recorded, "the retry of b is stored")
+    old_hub = first.app[HUB]
     await first.close()
+    assert old_hub.closed and old_hub.dispatcher.done() and not old_hub.sending
 
-    second = await aiohttp_client(create_app(settings))
-    _, body, failed = await subscriber.delivery("b")  # the new instance sends the retry
+    # The new instance names another hub URL (site.url): the Link header says who sent it.
+    second = await aiohttp_client(create_app(settings.replace(site__url=SECOND_SITE)))
+    headers, body, failed = await subscriber.delivery("b")
     assert body == BODY and not failed
+    assert headers["Link"].startswith(f'<{SECOND_SITE}/websub>; rel="hub"')
     await websub.notify(second.app, TOPIC, b"<rss/>", RSS)  # and still knows both subscribers
     assert (await subscriber.delivery("a"))[1] == b"<rss/>"
     assert (await subscriber.delivery("b"))[1] == b"<rss/>"
@@ -449,13 +467,16 @@ async def test_with_redis_down_subscribe_gets_503_and_notify_returns(
         aiohttp_client: Callable[..., Awaitable[TestClient]], hub_settings: Callable[..., Settings],
         subscriber: Subscriber, tmp_path: Path) -> None:
     settings = hub_settings(redis__url=f"unix://{tmp_path}/nobody-home.sock")
-    client = await aiohttp_client(create_app(settings))
+    client = await aiohttp_client(hub_app(settings))   # no feeds: no notify but ours
     response = await client.post("/websub", data={
         "hub.mode": "subscribe", "hub.topic": TOPIC, "hub.callback": subscriber.url("x")})
     assert response.status == 503
     assert response.headers["Retry-After"] == "5"
     assert "Redis is unreachable" in (await response.json())["error"]
+    dispatcher = client.app[HUB].dispatcher   # its failing claims count here too: stop it
+    dispatcher.cancel()
+    await asyncio.gather(dispatcher, return_exceptions=True)
+    counted = sample("finews_redis_errors_total", component="websub")
     await websub.notify(client.app, TOPIC, BODY, RSS)  # logged and counted, never raised
-    metrics = await (await client.get("/metrics")).text()
-    assert 'finews_redis_errors_total{component="websub"}' in metrics
+    assert sample("finews_redis_errors_total", component="websub") == counted + 1
     assert subscriber.verifications["x"].empty()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.envs import clean_env
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_POSTS = ROOT / "content" / "posts"
 STOP_WAIT = 60  # seconds a stopping server may take before the test fails
@@ -29,7 +31,7 @@ def free_port() -> int:
 
 
 def environment(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINEWS_")}
+    env = clean_env()
     env.update(FINEWS_DATA__DIR=str(tmp_path / "data"), FINEWS_POSTS__DIR=str(SAMPLE_POSTS),
                FINEWS_LOG__ACCESS="false", FINEWS_SERVER__SHUTDOWN_TIMEOUT="3")
     return env
