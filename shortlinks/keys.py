@@ -25,7 +25,9 @@ Memory per link, measured on the embedded Valkey 8 (100,000 links, 51-byte URLs,
 20-character Chinese title): about 510 bytes in all (`INFO memory` delta / links): the
 record about 300 (`MEMORY USAGE`), the URL binding about 100, the index entry about 100.
 Counters add about 130 bytes per day with visits (six fields: 30 days = 3.8 KB); a day's
-visitor sketch is about 200 bytes for 20 visitors (sparse) and at most 12 KB (dense).
+visitor sketch is about 200 bytes for 20 visitors (sparse) and at most 12 KB (dense). The
+visit writer's batch record is about 90 bytes per link and finews process that counted a
+visit to it in the last day.
 """
 
 from __future__ import annotations
