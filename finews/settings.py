@@ -264,6 +264,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "shortlinks.qr_error": lambda v: None if v in ("L", "M", "Q", "H")
     else "expected L, M, Q or H",
     "shortlinks.allowed_hosts": _check_hosts,
+    "shortlinks.sources_max": _positive,
     **{f"shortlinks.{key}": _positive for key in (
         "cache_size", "cache_ttl", "visit_flush_interval", "visit_batch", "visit_queue_max",
         "repeat_window", "qr_scale", "qr_max_scale", "api_body_max", "rate_create_per_key",

@@ -1,33 +1,54 @@
-"""Counting visits after the response, and reading the counts back.
+"""Counting visits after the response, exactly once, and reading the counts back.
 
 A redirect only appends its visit to an in-memory queue. A background writer drains the
-queue in batches: it classifies each visit, hashes the visitor with the day's salt, and
-writes the whole batch in two pipelined round trips. A failed write never reaches a
-redirect: when Redis is unreachable the batch goes back to the queue and is written when
-Redis answers again (at least once: a pipeline cut mid-way may count some visits twice).
-The queue is bounded: past it the oldest visits are dropped and counted in a log line,
-rather than memory growing without end.
+queue in numbered batches: it classifies each visit, hashes the visitor with the day's
+salt, and applies each link's share of the batch with one Lua script (APPLY_VISITS), all
+links pipelined in one round trip. A failed write never reaches a redirect.
+
+Exactly once: a timeout does not say whether Redis applied a batch (a stalled server runs
+the commands later), so an unanswered batch is kept and sent again with the same number,
+before anything newer, until Redis answers. In the same script that applies the counts,
+each link records the last batch number of this writer it applied (`sl:done:{CODE}:W`,
+kept a day); a replay at or below it applies nothing. One script per link keeps every
+key of a call in the link's hash tag, so this holds on Redis Cluster too. Counts stay
+exact across timeouts and Redis restarts that keep their data; what a finews process held
+in memory is lost if that process dies (logged on shutdown).
+
+The queue is bounded: past `visit_queue_max` the oldest waiting visits are dropped and
+counted in a log line, rather than memory growing without end.
+
+Sources named after a referrer's host are whatever clients send: per link and day at most
+`sources_max` of them get their own field, the rest add to `other` (the fixed source names
+of shortlinks.visits are always kept).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import secrets
 from collections import Counter, deque
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
+
 from finews.metrics import REDIS_ERRORS
 from finews.redis_client import UNREACHABLE
 from shortlinks import keys
-from shortlinks.visits import Visit, bot_name, source, visitor
+from shortlinks.visits import KNOWN_SOURCES, Visit, bot_name, source, visitor
 
 log = logging.getLogger("finews.shortlinks")
 
 SALT_TTL = 2 * 86400  # yesterday's salt must outlive visits queued just before midnight
+REPLAY_TTL = 86400    # a batch held longer than this by an outage could count twice
+SOURCES_TTL = 2 * 86400  # a day's source counter only matters while that day is written
 # Each day's distinct visitors, then the whole range's, in one round trip. One link's
 # sketches share a hash tag, so the script is legal on Cluster (pipelined PFCOUNT is not).
 COUNT_VISITORS = """
@@ -36,6 +57,47 @@ for i, key in ipairs(KEYS) do out[i] = redis.call('PFCOUNT', key) end
 out[#KEYS + 1] = redis.call('PFCOUNT', unpack(KEYS))
 return out
 """
+# One link's share of batch ARGV[1], applied at most once. KEYS: the writer's last applied
+# batch, the stats hash, per day the visitor sketch and the count of host-named sources,
+# then one repeat-window marker per visitor. ARGV: batch number, its marker's TTL, repeat
+# window, sources cap, the source counter's TTL, then JSON {counts: {field: n}, days:
+# [{day, uv: [visitor], sources: [[name, n]]}], seen: [index into days, per marker]}.
+APPLY_VISITS = """
+if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local stats, cap, batch = KEYS[2], tonumber(ARGV[4]), cjson.decode(ARGV[6])
+for name, n in pairs(batch.counts) do redis.call('HINCRBY', stats, name, n) end
+for i, day in ipairs(batch.days) do
+  local sketch, named = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  for j = 1, #day.uv, 1000 do
+    redis.call('PFADD', sketch, unpack(day.uv, j, math.min(j + 999, #day.uv)))
+  end
+  for _, pair in ipairs(day.sources) do
+    local name = day.day .. ':src:' .. pair[1]
+    if redis.call('HEXISTS', stats, name) == 0 then
+      if tonumber(redis.call('GET', named) or '0') < cap then
+        redis.call('INCR', named)
+        redis.call('EXPIRE', named, ARGV[5])
+      else
+        name = day.day .. ':src:other'
+      end
+    end
+    redis.call('HINCRBY', stats, name, pair[2])
+  end
+end
+local first, unique = 2 + 2 * #batch.days, {}
+for i, d in ipairs(batch.seen) do
+  if redis.call('SET', KEYS[first + i], 1, 'NX', 'EX', ARGV[3]) then
+    unique[d] = (unique[d] or 0) + 1
+  end
+end
+for d, n in pairs(unique) do
+  redis.call('HINCRBY', stats, 'u', n)
+  redis.call('HINCRBY', stats, batch.days[d].day .. ':u', n)
+end
+return 1
+"""
+APPLY_SHA = hashlib.sha1(APPLY_VISITS.encode()).hexdigest()
 
 
 class Salts:
@@ -56,21 +118,52 @@ class Salts:
         return salt
 
 
+@dataclass
+class Share:
+    """One link's part of a batch: plain counters, people per day, first day per visitor."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    days: dict[str, tuple[set[str], Counter[str]]] = field(default_factory=dict)
+    seen: dict[str, str] = field(default_factory=dict)
+
+    def call(self, code: str, writer: str, number: int, window: int,
+             sources_max: int) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of APPLY_VISITS for this share."""
+        index = {day: i for i, day in enumerate(self.days, 1)}
+        names = [keys.done(code, writer), keys.stats(code)]
+        for day in self.days:
+            names += [keys.visitors(code, day), keys.source_count(code, day)]
+        names += [keys.seen(code, who) for who in self.seen]
+        payload = {"counts": self.counts,
+                   "days": [{"day": day, "uv": sorted(people), "sources": list(named.items())}
+                            for day, (people, named) in self.days.items()],
+                   "seen": [index[day] for day in self.seen.values()]}
+        return names, [number, REPLAY_TTL, window, sources_max, SOURCES_TTL,
+                       json.dumps(payload, separators=(",", ":"))]
+
+
 class VisitWriter:
     """The background writer of visit counts (see the module docstring)."""
 
     def __init__(self, redis: Any, salts: Salts, zone: ZoneInfo, site_host: str, *,
-                 window: int, batch: int, interval: float, max_pending: int) -> None:
+                 window: int, batch: int, interval: float, max_pending: int,
+                 sources_max: int) -> None:
         self.redis = redis
+        self.cluster = isinstance(redis, RedisCluster)  # its pipelines refuse EVALSHA
         self.salts = salts
         self.zone = zone
         self.site_host = site_host
         self.window = window
         self.batch = batch
         self.interval = interval
+        self.sources_max = sources_max
         self.pending: deque[Visit] = deque()
         self.max_pending = max_pending
         self.dropped = 0
+        self.id = secrets.token_hex(8)   # this writer's batches are (id, number)
+        self.number = 0
+        self.held: list[Visit] = []      # batch `number`, sent and not yet answered
+        self._lock = asyncio.Lock()      # one batch at a time: numbers reach Redis in order
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -94,6 +187,9 @@ class VisitWriter:
         if self._task is not None:
             await self._task
         await self.flush()
+        left = len(self.held) + len(self.pending)
+        if left:
+            log.error("event=visits_lost count=%d reason=redis_unreachable_at_shutdown", left)
 
     async def _run(self) -> None:
         """Flush every `interval` seconds, or sooner when a full batch waits."""
@@ -104,76 +200,88 @@ class VisitWriter:
             await self.flush()
 
     async def flush(self) -> int:
-        """Write the visits queued so far; returns how many were taken. Never raises."""
-        taken, queued = 0, len(self.pending)
-        while taken < queued and self.pending:
-            size = min(self.batch, queued - taken, len(self.pending))
-            batch = [self.pending.popleft() for _ in range(size)]
-            taken += size
-            try:
-                await self._write(batch)
-            except UNREACHABLE as exc:
-                self.pending.extendleft(reversed(batch))  # written when Redis is back
-                while len(self.pending) > self.max_pending:
-                    self.pending.popleft()
-                    self.dropped += 1
-                REDIS_ERRORS.labels("shortlinks").inc()
-                log.warning("event=visits_deferred count=%d reason=%s", len(batch),
-                            type(exc).__name__)
-                break
-            except Exception as exc:  # counting must never take the service down
-                log.error("event=visits_lost count=%d reason=%s", len(batch),
-                          f"{type(exc).__name__}: {exc}")
-        if self.dropped:
-            log.warning("event=visits_dropped count=%d reason=queue_full", self.dropped)
-            self.dropped = 0
-        return taken
+        """Send the held batch again, then the visits queued so far; returns how many visits
+        Redis answered for (written, or lost to an error). Never raises."""
+        async with self._lock:
+            answered, queued = 0, len(self.pending)
+            while self.held or (queued > 0 and self.pending):
+                if not self.held:
+                    size = min(self.batch, queued, len(self.pending))
+                    self.held = [self.pending.popleft() for _ in range(size)]
+                    queued -= size
+                    self.number += 1
+                try:
+                    await self._write(self.number, self.held)
+                except UNREACHABLE as exc:  # kept, and sent again when Redis answers
+                    REDIS_ERRORS.labels("shortlinks").inc()
+                    log.warning("event=visits_deferred count=%d batch=%s:%d reason=%s",
+                                len(self.held), self.id, self.number, type(exc).__name__)
+                    break
+                except Exception as exc:  # counting must never take the service down
+                    log.error("event=visits_lost count=%d reason=%s", len(self.held),
+                              f"{type(exc).__name__}: {exc}")
+                answered += len(self.held)
+                self.held = []
+            if self.dropped:
+                log.warning("event=visits_dropped count=%d reason=queue_full", self.dropped)
+                self.dropped = 0
+            return answered
 
-    async def _write(self, batch: list[Visit]) -> None:
-        """One pipeline: a repeat-window marker per distinct visitor, one PFADD per link
-        and day, one HINCRBY per counter; then the unique clicks those markers decided."""
-        counts: Counter[tuple[str, str]] = Counter()
-        firsts: dict[tuple[str, str], str] = {}          # (code, visitor) -> day
-        sketches: dict[tuple[str, str], set[str]] = {}  # (code, day) -> visitors
-        days: dict[int, str] = {}                       # minute -> day in the site's zone
+    async def _shares(self, batch: list[Visit]) -> dict[str, Share]:
+        """Split a batch by link, classified and counted."""
+        shares: dict[str, Share] = {}
+        days: dict[int, str] = {}    # minute -> day in the site's zone
         salts: dict[str, str] = {}
         for visit in batch:
+            share = shares.get(visit.code) or shares.setdefault(visit.code, Share())
             minute = int(visit.at) // 60
             day = days.get(minute)
             if day is None:
                 day = days[minute] = datetime.fromtimestamp(visit.at, self.zone).strftime("%Y%m%d")
             bot = bot_name(visit.agent)
             if bot is not None:
-                counts.update([(visit.code, "b"), (visit.code, f"{day}:b"),
-                               (visit.code, f"{day}:bot:{bot}")])
+                share.counts.update(("b", f"{day}:b", f"{day}:bot:{bot}"))
                 continue
             if day not in salts:
                 salts[day] = await self.salts.get(day)
             who = visitor(salts[day], visit.address, visit.agent)
-            firsts.setdefault((visit.code, who), day)
-            sketches.setdefault((visit.code, day), set()).add(who)
-            counts.update([(visit.code, "h"), (visit.code, f"{day}:h"),
-                           (visit.code, f"{day}:src:{source(visit, self.site_host)}")])
-        pipe = self.redis.pipeline(transaction=False)
-        for code, who in firsts:
-            pipe.set(keys.seen(code, who), 1, nx=True, ex=self.window)
-        for (code, day), people in sketches.items():
-            pipe.pfadd(keys.visitors(code, day), *people)
-        for (code, field), n in counts.items():
-            pipe.hincrby(keys.stats(code), field, n)
-        replies = await pipe.execute(raise_on_error=False)
-        unique: Counter[tuple[str, str]] = Counter()
-        for ((code, _), day), first in zip(firsts.items(), replies):
-            if first is True:
-                unique.update([(code, "u"), (code, f"{day}:u")])
-        if unique:
-            pipe = self.redis.pipeline(transaction=False)
-            for (code, field), n in unique.items():
-                pipe.hincrby(keys.stats(code), field, n)
-            replies += await pipe.execute(raise_on_error=False)
+            share.seen.setdefault(who, day)
+            people, named = share.days.setdefault(day, (set(), Counter()))
+            people.add(who)
+            share.counts.update(("h", f"{day}:h"))
+            name = source(visit, self.site_host)
+            if name in KNOWN_SOURCES:
+                share.counts[f"{day}:src:{name}"] += 1
+            else:
+                named[name] += 1
+        return shares
+
+    async def _write(self, number: int, batch: list[Visit]) -> None:
+        """Batch `number` as one APPLY_VISITS call per link, pipelined; raises UNREACHABLE
+        when any call went unanswered (the batch is then sent again as a whole)."""
+        calls = [share.call(code, self.id, number, self.window, self.sources_max)
+                 for code, share in (await self._shares(batch)).items()]
+        replies = await self._send(calls)
+        missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:  # a restarted server forgot the script: nothing of these ran
+            await self.redis.script_load(APPLY_VISITS)
+            for n, reply in zip(missing, await self._send([calls[n] for n in missing])):
+                replies[n] = reply
         errors = [r for r in replies if isinstance(r, Exception)]
+        for error in errors:
+            if isinstance(error, UNREACHABLE):
+                raise error
         if errors:
             log.error("event=visits_write_errors count=%d first=%s", len(errors), errors[0])
+
+    async def _send(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        for names, args in calls:
+            if self.cluster:
+                pipe.eval(APPLY_VISITS, len(names), *names, *args)
+            else:
+                pipe.evalsha(APPLY_SHA, len(names), *names, *args)
+        return await pipe.execute(raise_on_error=False)
 
 
 def _days(first: date, last: date) -> list[date]:

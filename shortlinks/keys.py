@@ -12,6 +12,8 @@ multi-key PFCOUNT and DEL stay legal, and links spread evenly over the slots.
 | `sl:stats:{CODE}` | hash | counters: `h` people's clicks, `u` unique clicks, `b` bot hits; per day `YYYYMMDD:h`, `:u`, `:b`, `:src:NAME`, `:bot:NAME` |
 | `sl:uv:{CODE}:YYYYMMDD` | HyperLogLog | distinct visitors that day (salted daily hashes, never addresses) |
 | `sl:seen:{CODE}:V` | string, TTL | visitor V clicked within the repeat window: a repeat is no new unique click |
+| `sl:done:{CODE}:W` | string, TTL 1 day | the last visit batch of writer W applied to this link: a replay at or below it applies nothing |
+| `sl:srcn:{CODE}:YYYYMMDD` | string, TTL 2 days | how many referrer-named sources that day has its own field (at most `shortlinks.sources_max`) |
 | `sl:salt:YYYYMMDD` | string, TTL 2 days | that day's random salt; once it expires a day's hashes cannot be linked to anyone |
 | `sl:rl:SCOPE:ID:WINDOW` | string, TTL | rate-limit counter of one client (hashed address or hashed key) in one window |
 
@@ -23,7 +25,9 @@ Memory per link, measured on the embedded Valkey 8 (100,000 links, 51-byte URLs,
 20-character Chinese title): about 510 bytes in all (`INFO memory` delta / links): the
 record about 300 (`MEMORY USAGE`), the URL binding about 100, the index entry about 100.
 Counters add about 130 bytes per day with visits (six fields: 30 days = 3.8 KB); a day's
-visitor sketch is about 200 bytes for 20 visitors (sparse) and at most 12 KB (dense).
+visitor sketch is about 200 bytes for 20 visitors (sparse) and at most 12 KB (dense). The
+visit writer's batch record is about 90 bytes per link and finews process that counted a
+visit to it in the last day.
 """
 
 from __future__ import annotations
@@ -47,6 +51,14 @@ def visitors(code: str, day: str) -> str:
 
 def seen(code: str, visitor: str) -> str:
     return f"sl:seen:{{{code}}}:{visitor}"
+
+
+def done(code: str, writer: str) -> str:
+    return f"sl:done:{{{code}}}:{writer}"
+
+
+def source_count(code: str, day: str) -> str:
+    return f"sl:srcn:{{{code}}}:{day}"
 
 
 def url(target: str) -> str:

@@ -33,7 +33,7 @@ from finews.breaker import BreakerOpen
 from finews.metrics import REDIRECTS, REDIS_ERRORS
 from finews.redis_client import UNREACHABLE
 from shortlinks import codes, pages, targets
-from shortlinks.visits import Visit
+from shortlinks.visits import Visit, prefetch
 
 if TYPE_CHECKING:
     from shortlinks.service import Service
@@ -171,7 +171,7 @@ class Redirector:
         now = time.time()
         if entry.expires is not None and entry.expires <= now:
             return self.error(request, 410, "gone", f"share link {raw} has expired")
-        if request.method == "GET":
+        if request.method == "GET" and not prefetch(request.headers):
             headers = request.headers
             address = client_address(request, self.trust_forwarded)
             self.service.writer.record(Visit(

@@ -32,7 +32,8 @@ class Service:
         self.writer = VisitWriter(
             redis, self.salts, self.zone, (urlsplit(self.site).hostname or "").lower(),
             window=conf.repeat_window, batch=conf.visit_batch,
-            interval=conf.visit_flush_interval, max_pending=conf.visit_queue_max)
+            interval=conf.visit_flush_interval, max_pending=conf.visit_queue_max,
+            sources_max=conf.sources_max)
         self.redirector = Redirector(self)
 
     def home(self) -> str:

@@ -7,6 +7,11 @@ link scanners, and requests with no user agent at all. WeChat's in-app browser
 
 Sources, first match wins: `qr` (the upper-case `/S/` path printed in QR codes), WeChat's
 own `from=` parameter, the in-app browser (WeChat, Weibo), the referrer's site, `direct`.
+The named sources below are a fixed set; a referrer's host is whatever a client sends, so
+the writer caps those per link and day (`shortlinks.sources_max`).
+
+A browser's speculative fetch (prefetch, prerender, Safari's preview) is nobody's click:
+it still gets the redirect, it is not counted.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -39,6 +45,12 @@ REFERRERS = [
     (("bing.com",), "bing"), (("qq.com",), "qq"), (("zhihu.com",), "zhihu"),
     (("douyin.com",), "douyin"), (("toutiao.com",), "toutiao"),
 ]
+# Every source name that is not a referrer's host: never capped.
+KNOWN_SOURCES = frozenset({"qr", "wechat", "weibo", "site", "google", "direct",
+                           *WECHAT_FROM.values(), *(name for _, name in REFERRERS)})
+# Headers by which browsers mark a speculative fetch, with the first token they then carry.
+PREFETCH_HEADERS = (("Sec-Purpose", "prefetch"), ("Purpose", "prefetch"),
+                    ("X-Moz", "prefetch"), ("X-Purpose", "preview"))
 NAME_RE = re.compile(r"[^a-z0-9.-]+")
 _detector = CrawlerDetect()
 
@@ -100,6 +112,16 @@ def source(visit: Visit, site_host: str) -> str:
     if "__weibo__" in visit.agent or " Weibo " in visit.agent:
         return "weibo"
     return _referrer_source(visit.referrer, site_host) or "direct"
+
+
+def prefetch(headers: Mapping[str, str]) -> bool:
+    """True for a browser's prefetch or prerender (`Sec-Purpose: prefetch;prerender`,
+    `Purpose: prefetch`, `X-Moz: prefetch`, `X-Purpose: preview`)."""
+    for name, token in PREFETCH_HEADERS:
+        value = headers.get(name)
+        if value and value.split(";", 1)[0].strip().lower() == token:
+            return True
+    return False
 
 
 def visitor(salt: str, address: str, agent: str) -> str:
