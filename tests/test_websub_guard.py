@@ -99,8 +99,9 @@ def test_every_special_purpose_range_is_refused_when_a_name_resolves_to_it(
 @pytest.mark.parametrize("network", REGISTRY)
 def test_the_table_covers_every_registry_range_that_is_not_globally_reachable(
         network: str) -> None:
-    wanted = ip_network(network)
-    assert any(wanted.version == known.version and wanted.subnet_of(known)  # type: ignore[arg-type]
+    wanted: Network = ip_network(network)
+    assert any(wanted.version == known.version
+               and wanted.subnet_of(known)  # type: ignore[arg-type]
                for known, _, _ in SPECIAL_PURPOSE)
 
 
