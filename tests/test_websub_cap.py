@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,8 +17,10 @@ from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
 from finews.appkeys import REDIS
+from finews.redis_client import connect
 from finews.settings import Settings
 from websub.routes import HUB
+from websub.store import Subscription, SubscriptionStore
 from tests.test_websub import (  # noqa: F401  (fixtures)
     TOPIC,
     Subscriber,
@@ -174,3 +177,22 @@ async def test_lease_expiry_and_unsubscribe_free_the_slot(
 
 async def _gone(client: TestClient, key: str) -> bool:
     return not await client.app[REDIS].exists(key)
+
+
+async def test_a_renewal_from_a_new_address_frees_the_old_slot(redis_url: str) -> None:
+    """A name re-pointed between subscribe and renewal must not hold two slots."""
+    redis = await connect(redis_url)
+    try:
+        store = SubscriptionStore(redis, 3600)
+        expires = time.time() + 600
+        first = Subscription(TOPIC, "http://reader.test/cb", "", 600, expires, "192.0.2.1")
+        assert await store.save(first, cap=1)
+        moved = Subscription(TOPIC, "http://reader.test/cb", "", 600, expires, "192.0.2.2")
+        assert await store.save(moved, cap=1)
+        assert await redis.zcard("{websub}:addr:192.0.2.1") == 0
+        assert await redis.zrange("{websub}:addr:192.0.2.2", 0, -1) == [moved.id]
+        assert (await store.get(TOPIC, "http://reader.test/cb")) == moved
+        other = Subscription(TOPIC, "http://reader.test/other", "", 600, expires, "192.0.2.2")
+        assert not await store.save(other, cap=1)  # the cap holds at the store too
+    finally:
+        await redis.aclose()

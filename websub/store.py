@@ -108,11 +108,15 @@ class SubscriptionStore:
 
     async def save(self, sub: Subscription, cap: int) -> bool:
         """Add or renew; False when its address has no room left. The hash and its slot
-        expire with the lease, the topic index with the longest lease."""
+        expire with the lease, the topic index with the longest lease; a renewal whose
+        callback now resolves elsewhere gives back its slot under the old address."""
         if await self.claim(sub.id, sub.address, cap, sub.expires) is Claim.FULL:
             return False
+        old = await self.redis.hget(_sub_key(sub.id), "address")
         fields = {k: str(v) for k, v in asdict(sub).items()}
         async with self.redis.pipeline(transaction=False) as pipe:
+            if old and old != sub.address:
+                pipe.zrem(_address_key(old), sub.id)
             pipe.hset(_sub_key(sub.id), mapping=fields)
             pipe.pexpireat(_sub_key(sub.id), int(sub.expires * 1000))
             pipe.zadd(_topic_key(sub.topic), {sub.callback: sub.expires})
