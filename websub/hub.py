@@ -14,7 +14,7 @@ import random
 import secrets
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -24,17 +24,24 @@ from finews.metrics import REDIS_ERRORS, WEBSUB_DELIVERIES
 from finews.redis_client import AnyRedis
 from finews.settings import Settings
 from websub import delivery
-from websub.guard import GuardedResolver, Refused
+from websub.guard import RESOLVE_TIMEOUT, GuardedResolver, Refused, check_callback
 from websub.queue import Job, JobQueue
-from websub.store import Subscription, SubscriptionStore
+from websub.store import Claim, Subscription, SubscriptionStore, subscription_id
 
 log = logging.getLogger("finews.websub")
 
 POLL_SECONDS = 1.0  # how soon a worker sees jobs that another worker queued
+# Seconds a slot claimed for a subscription that awaits verification outlives the longest
+# verification, in case its process dies before it stores or frees it.
+CLAIM_MARGIN = 60.0
 
 
 class Dropped(Exception):
     """Nothing left to send: the subscription ended or the content expired."""
+
+
+class AddressFull(Refused):
+    """The callback's address already holds websub.max_subscriptions_per_host subscriptions."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class Intent:
     callback: str
     lease_seconds: int
     secret: str
+    address: str = ""      # the resolved callback address its subscription counts against
+    new_claim: bool = False  # its slot was claimed for it, and is freed if it fails
 
 
 def hub_url(settings: Settings) -> str:
@@ -72,7 +81,7 @@ class Hub:
         waits = sum(self.backoff(n) for n in range(config.max_attempts))
         self.queue = JobQueue(redis, redis_bytes, visibility=visibility,
                               ttl=int(1.25 * waits + config.max_attempts * visibility + 3600))
-        self.resolver = None if config.allow_private_callbacks else GuardedResolver()
+        self.resolver = GuardedResolver(config.allow_private_callbacks)
         self.callbacks = delivery.session(self.resolver, config.delivery_timeout,
                                           config.concurrency + config.max_pending_verifications)
         self.hubs = delivery.session(None, config.delivery_timeout, config.concurrency)
@@ -92,8 +101,7 @@ class Hub:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.callbacks.close()
         await self.hubs.close()
-        if self.resolver is not None:
-            await self.resolver.close()
+        await self.resolver.close()
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after `attempts` + 1 failed attempts."""
@@ -116,37 +124,64 @@ class Hub:
 
     # Subscribing
 
-    def start_verification(self, intent: Intent) -> bool:
-        """Verify in the background; False when too many verifications already wait."""
+    async def admit(self, intent: Intent) -> bool:
+        """Check the callback, claim its slot under the per-address cap, and verify in the
+        background. False when too many verifications already wait; Refused (AddressFull
+        included) when the callback may not subscribe. A waiting subscription holds its
+        slot, so the cap counts it, and concurrent requests cannot all pass the check."""
+        address = str(await check_callback(intent.callback, self.resolver))
+        intent = replace(intent, address=address)
+        if intent.mode == "subscribe":
+            sub_id = subscription_id(intent.topic, intent.callback)
+            hold = time.time() + self.config.delivery_timeout + RESOLVE_TIMEOUT + CLAIM_MARGIN
+            claim = await self.store.claim(sub_id, address, self.cap, hold, keep_later=True)
+            if claim is Claim.FULL:
+                self.address_full(intent, "subscribe")
+                raise AddressFull(f"hub.callback: its address {address} already holds {self.cap} "
+                                  "subscriptions (websub.max_subscriptions_per_host)")
+            intent = replace(intent, new_claim=claim is Claim.NEW)
         if len(self.verifying) >= self.config.max_pending_verifications:
+            await self._release(intent)
             return False
         self._spawn(self.verifying, self._verify(intent))
         return True
+
+    @property
+    def cap(self) -> int:
+        return self.config.max_subscriptions_per_host
+
+    def address_full(self, intent: Intent, stage: str) -> None:
+        """Log and count a subscription refused by the per-address cap."""
+        WEBSUB_DELIVERIES.labels("subscribe", "address_full").inc()
+        log.warning("event=websub_address_full stage=%s address=%s cap=%d topic=%s callback=%s",
+                    stage, intent.address, self.cap, intent.topic, intent.callback)
+
+    async def _release(self, intent: Intent) -> None:
+        if intent.new_claim:
+            await self.store.release(subscription_id(intent.topic, intent.callback),
+                                     intent.address)
 
     async def _verify(self, intent: Intent) -> None:
         subscribing = intent.mode == "subscribe"
         try:
             problem = await delivery.verify(
-                self.callbacks, self.resolver is None, intent.mode, intent.topic,
+                self.callbacks, self.resolver.allow_private, intent.mode, intent.topic,
                 intent.callback, secrets.token_urlsafe(32),
                 intent.lease_seconds if subscribing else None, self.config.max_response_bytes)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:  # Refused included
             problem = describe(exc)
-        if problem:
-            log.warning("event=websub_verify_failed mode=%s topic=%s callback=%s reason=%s",
-                        intent.mode, intent.topic, intent.callback, problem)
-            return
         try:
+            if problem:
+                log.warning("event=websub_verify_failed mode=%s topic=%s callback=%s reason=%s",
+                            intent.mode, intent.topic, intent.callback, problem)
+                await self._release(intent)
+                return
             if not subscribing:
                 await self.store.delete(intent.topic, intent.callback)
-            elif await self.store.host_has_room(intent.topic, intent.callback,
-                                                self.config.max_subscriptions_per_host):
-                await self.store.save(Subscription(
+            elif not await self.store.save(Subscription(
                     intent.topic, intent.callback, intent.secret, intent.lease_seconds,
-                    time.time() + intent.lease_seconds))
-            else:
-                log.warning("event=websub_host_full topic=%s callback=%s",
-                            intent.topic, intent.callback)
+                    time.time() + intent.lease_seconds, intent.address), self.cap):
+                self.address_full(intent, "verified")  # its claim expired while it waited
                 return
         except RedisError as exc:
             self.redis_error(intent.mode, exc)
@@ -234,8 +269,9 @@ class Hub:
         body = await self.queue.content(job.content)
         if body is None:
             raise Dropped("content expired")
-        status = await delivery.deliver(self.callbacks, self.resolver is None, sub.callback,
-                                        sub.secret, self.url, sub.topic, body, job.content_type)
+        status = await delivery.deliver(self.callbacks, self.resolver.allow_private,
+                                        sub.callback, sub.secret, self.url, sub.topic, body,
+                                        job.content_type)
         if status == 410:
             await self.store.delete(sub.topic, sub.callback)
             raise Dropped("callback answered 410 Gone: subscription removed")

@@ -15,7 +15,7 @@ from yarl import URL
 
 from finews.appkeys import REDIS, REDIS_BYTES, SETTINGS
 from finews.settings import Settings
-from websub.guard import Refused, check_callback
+from websub.guard import Refused
 from websub.hub import Hub, Intent
 
 HUB = web.AppKey("websub_hub", Hub)
@@ -94,22 +94,15 @@ async def subscribe(request: web.Request) -> web.Response:
     form = await request.post()
     try:
         intent = parse(form, request.app[SETTINGS], hub)  # type: ignore[arg-type]
-        await check_callback(intent.callback, hub.resolver)
+        started = await hub.admit(intent)
     except BadRequest as exc:
         return error(400, str(exc))
-    except Refused as exc:
+    except Refused as exc:  # the SSRF guard, or the per-address cap
         return error(403, str(exc))
-    try:
-        room = intent.mode == "unsubscribe" or await hub.store.host_has_room(
-            intent.topic, intent.callback, hub.config.max_subscriptions_per_host)
     except RedisError as exc:
         hub.redis_error("subscribe", exc)
         return error(503, "subscriptions are unavailable: Redis is unreachable", 5)
-    if not room:
-        return error(403, f"hub.callback: its host already holds "
-                          f"{hub.config.max_subscriptions_per_host} subscriptions "
-                          "(websub.max_subscriptions_per_host)")
-    if not hub.start_verification(intent):
+    if not started:
         return error(429, "too many subscriptions waiting for verification; retry later", 30)
     return web.Response(status=202, text="accepted: verification follows\n")
 

@@ -1,24 +1,56 @@
 """Subscriptions in Redis: they survive restarts and every worker sees the same ones.
 
 Keys share the `{websub}` hash tag, so they sit in one Redis Cluster slot:
-  {websub}:sub:<id>        hash (topic, callback, secret, lease_seconds, expires);
-                           Redis deletes it when its lease ends; id = digest(topic, callback)
-  {websub}:topic:<digest>  sorted set: callback URLs subscribed to one topic, by expiry time
-  {websub}:host:<host>     sorted set: subscription ids of one callback host by expiry time
-The sorted sets drop expired members when read, and live as long as the longest lease.
+  {websub}:sub:<id>         hash (topic, callback, secret, lease_seconds, expires, address);
+                            Redis deletes it when its lease ends; id = digest(topic, callback)
+  {websub}:topic:<digest>   sorted set: callback URLs subscribed to one topic, by expiry time
+  {websub}:addr:<address>   sorted set: ids of the subscriptions, verified or waiting for
+                            verification, whose callback resolved to one address, by the
+                            time (ms) their slot frees; never more members than the cap
+The sorted sets drop expired members when read. An address set is only ever grown by
+`CLAIM`, which checks the cap and adds in one step, so concurrent requests cannot overshoot.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import time
 from dataclasses import asdict, dataclass
 
-from yarl import URL
-
 from finews.redis_client import AnyRedis
 
 PREFIX = "{websub}"
+# KEYS[1] an address set. ARGV: id, frees_at_ms, cap, now_ms, keep_later ("1": a held slot
+# keeps its later expiry). Returns 0: full; 1: a new slot; 2: the id already held one.
+CLAIM = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[4])
+local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not held and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+if held and ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+if held then return 2 end
+return 1
+"""
+# KEYS[1] an address set, KEYS[2] the subscription hash. ARGV: id, address. Frees the slot
+# unless a subscription stored under that address holds it.
+RELEASE = """
+if redis.call('HGET', KEYS[2], 'address') ~= ARGV[2] then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+class Claim(enum.IntEnum):
+    FULL = 0
+    NEW = 1
+    HELD = 2
 
 
 def digest(*parts: str) -> str:
@@ -32,23 +64,16 @@ class Subscription:
     secret: str
     lease_seconds: int
     expires: float
+    address: str  # the resolved address its callback counts against
 
     @property
     def id(self) -> str:
         return subscription_id(self.topic, self.callback)
 
-    @property
-    def host(self) -> str:
-        return callback_host(self.callback)
-
 
 def subscription_id(topic: str, callback: str) -> str:
     """One subscription per (topic, callback): subscribing again renews it."""
     return digest(topic, callback)
-
-
-def callback_host(callback: str) -> str:
-    return (URL(callback).raw_host or "").lower()
 
 
 def _sub_key(sub_id: str) -> str:
@@ -59,32 +84,54 @@ def _topic_key(topic: str) -> str:
     return f"{PREFIX}:topic:{digest(topic)}"
 
 
-def _host_key(host: str) -> str:
-    return f"{PREFIX}:host:{host}"
+def _address_key(address: str) -> str:
+    return f"{PREFIX}:addr:{address}"
 
 
 class SubscriptionStore:
     def __init__(self, redis: AnyRedis, max_lease_seconds: int) -> None:
         self.redis = redis
         self.max_lease_seconds = max_lease_seconds
+        self._claim = redis.register_script(CLAIM)
+        self._release = redis.register_script(RELEASE)
 
-    async def save(self, sub: Subscription) -> None:
-        """Add or renew; the hash expires with the lease, the indexes with the longest lease."""
+    async def claim(self, sub_id: str, address: str, cap: int, frees_at: float,
+                    keep_later: bool = False) -> Claim:
+        """Hold a slot under the address's cap for `sub_id` until `frees_at`, if there is room."""
+        args = [sub_id, int(frees_at * 1000), cap, int(time.time() * 1000), int(keep_later)]
+        return Claim(await self._claim(keys=[_address_key(address)], args=args))
+
+    async def release(self, sub_id: str, address: str) -> None:
+        """Give back a slot claimed for a subscription that was not stored."""
+        await self._release(keys=[_address_key(address), _sub_key(sub_id)],
+                            args=[sub_id, address])
+
+    async def save(self, sub: Subscription, cap: int) -> bool:
+        """Add or renew; False when its address has no room left. The hash and its slot
+        expire with the lease, the topic index with the longest lease; a renewal whose
+        callback now resolves elsewhere gives back its slot under the old address."""
+        if await self.claim(sub.id, sub.address, cap, sub.expires) is Claim.FULL:
+            return False
+        old = await self.redis.hget(_sub_key(sub.id), "address")
         fields = {k: str(v) for k, v in asdict(sub).items()}
         async with self.redis.pipeline(transaction=False) as pipe:
+            if old and old != sub.address:
+                pipe.zrem(_address_key(old), sub.id)
             pipe.hset(_sub_key(sub.id), mapping=fields)
             pipe.pexpireat(_sub_key(sub.id), int(sub.expires * 1000))
-            indexes = ((_topic_key(sub.topic), sub.callback), (_host_key(sub.host), sub.id))
-            for key, member in indexes:
-                pipe.zadd(key, {member: sub.expires})
-                pipe.expire(key, self.max_lease_seconds + 60)
+            pipe.zadd(_topic_key(sub.topic), {sub.callback: sub.expires})
+            pipe.expire(_topic_key(sub.topic), self.max_lease_seconds + 60)
             await pipe.execute()
+        return True
 
     async def delete(self, topic: str, callback: str) -> None:
+        """End a subscription and free its slot."""
         sub_id = subscription_id(topic, callback)
+        address = await self.redis.hget(_sub_key(sub_id), "address")
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrem(_topic_key(topic), callback)
-            pipe.zrem(_host_key(callback_host(callback)), sub_id)
+            if address:
+                pipe.zrem(_address_key(address), sub_id)
             pipe.delete(_sub_key(sub_id))
             await pipe.execute()
 
@@ -94,22 +141,15 @@ class SubscriptionStore:
         if not fields or float(fields["expires"]) <= time.time():
             return None
         return Subscription(fields["topic"], fields["callback"], fields["secret"],
-                            int(fields["lease_seconds"]), float(fields["expires"]))
+                            int(fields["lease_seconds"]), float(fields["expires"]),
+                            fields.get("address", ""))
 
-    async def _live(self, key: str) -> list[str]:
-        """Members of an index whose lease still runs, dropping the others."""
+    async def active(self, topic: str) -> list[str]:
+        """Callback URLs subscribed to `topic` whose lease still runs, dropping the others."""
+        key = _topic_key(topic)
         now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zremrangebyscore(key, "-inf", now)
             pipe.zrangebyscore(key, f"({now}", "+inf")
-            _, ids = await pipe.execute()
-        return ids
-
-    async def active(self, topic: str) -> list[str]:
-        """Callback URLs subscribed to `topic` whose lease still runs."""
-        return await self._live(_topic_key(topic))
-
-    async def host_has_room(self, topic: str, callback: str, cap: int) -> bool:
-        """Whether the callback's host may hold this subscription; a renewal always may."""
-        ids = await self._live(_host_key(callback_host(callback)))
-        return subscription_id(topic, callback) in ids or len(ids) < cap
+            _, callbacks = await pipe.execute()
+        return callbacks
