@@ -416,7 +416,7 @@ async def test_a_follower_serves_what_the_builder_publishes(
     page2 = await follower.get("/feeds/all/page/2.json")
     assert titles(parse_json_feed(await page2.read())["items"]) == ["第二篇", "第一篇"]
     assert os.listdir(posts)                                 # the builder's dir, untouched
-    assert json.loads(await (await follower.get("/feeds/all/page/9.json")).read())["error"] == (
+    assert json.loads(await (await follower.get("/feeds/all/page/9.json")).read())["detail"] == (
         "the feed of all posts has no page 9")
 
 

@@ -24,6 +24,7 @@ from multidict import MultiDict
 import websub
 from finews.app import create_app
 from finews.appkeys import REDIS
+from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.settings import Settings
 from websub.guard import address_problem
 from websub.store import subscription_id
@@ -98,7 +99,7 @@ def hub_settings(make_settings: Callable[..., Settings],
 async def post(client: TestClient, **fields: str) -> tuple[int, dict[str, Any] | str]:
     form = {f"hub.{key}": value for key, value in fields.items()}
     response = await client.post("/websub", data=form)
-    if response.content_type == "application/json":
+    if response.content_type == CONTENT_TYPE:
         return response.status, await response.json()
     return response.status, await response.text()
 
@@ -309,9 +310,9 @@ async def test_private_callbacks_are_refused_by_default(
     client = await aiohttp_client(create_app(settings))
     status, body = await post(client, mode="subscribe", topic=TOPIC, callback=callback)
     assert status == 403
-    assert rule in body["error"]
+    assert rule in body["detail"]
     if "scheme" not in rule:
-        assert "websub.allow_private_callbacks is false" in body["error"]
+        assert "websub.allow_private_callbacks is false" in body["detail"]
 
 
 @pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "::ffff:8.8.8.8",
@@ -352,7 +353,7 @@ async def test_subscriptions_per_callback_host_are_capped(
     status, body = await post(client, mode="subscribe", topic=TOPIC,
                               callback=subscriber.url("three"))
     assert status == 403
-    assert "websub.max_subscriptions_per_host" in body["error"]
+    assert "websub.max_subscriptions_per_host" in body["detail"]
     await subscribed(client, subscriber, "one", lease_seconds="7200")  # a renewal still works
     status, _ = await post(client, mode="unsubscribe", topic=TOPIC, callback=subscriber.url("two"))
     assert status == 202
@@ -367,7 +368,8 @@ async def test_subscriptions_per_callback_host_are_capped(
     ({"mode": "subscribe", "topic": "https://evil.example/feeds/news.xml",
       "callback": "http://example.com/cb"}, "hub.topic: not a feed of this site"),
     ({"mode": "subscribe", "topic": "http://127.0.0.1:8080/admin",
-      "callback": "http://example.com/cb"}, "expected a URL under http://127.0.0.1:8080/feeds/"),
+      "callback": "http://example.com/cb"},
+     "hub.topic: not a feed of this site: expected a URL under http://127.0.0.1:8080/feeds/"),
     ({"mode": "subscribe", "topic": "http://127.0.0.1:8080/feeds/../admin",
       "callback": "http://example.com/cb"}, "hub.topic: not a feed of this site"),
     ({"mode": "subscribe", "topic": "http://127.0.0.1:8080/feeds/", "callback": "http://example.com/cb"},
@@ -393,7 +395,9 @@ async def test_bad_requests_get_400_naming_the_field(
     client = await aiohttp_client(create_app(hub_settings()))
     status, body = await post(client, **fields)
     assert status == 400
-    assert message in body["error"]
+    assert message in body["detail"]
+    assert body["status"] == 400 and body["type"] == problem_type("invalid_field")
+    assert [e["field"] for e in body["errors"]] == [message.split(":")[0]]
 
 
 async def test_a_non_form_body_gets_415(aiohttp_client: Callable[..., Awaitable[TestClient]],
@@ -401,7 +405,7 @@ async def test_a_non_form_body_gets_415(aiohttp_client: Callable[..., Awaitable[
     client = await aiohttp_client(create_app(settings))
     response = await client.post("/websub", json={"hub.mode": "subscribe"})
     assert response.status == 415
-    assert "application/x-www-form-urlencoded" in (await response.json())["error"]
+    assert "application/x-www-form-urlencoded" in (await response.json())["detail"]
 
 
 async def test_the_hub_can_be_disabled(aiohttp_client: Callable[..., Awaitable[TestClient]],
@@ -454,7 +458,7 @@ async def test_with_redis_down_subscribe_gets_503_and_notify_returns(
         "hub.mode": "subscribe", "hub.topic": TOPIC, "hub.callback": subscriber.url("x")})
     assert response.status == 503
     assert response.headers["Retry-After"] == "5"
-    assert "Redis is unreachable" in (await response.json())["error"]
+    assert "Redis is unreachable" in (await response.json())["detail"]
     await websub.notify(client.app, TOPIC, BODY, RSS)  # logged and counted, never raised
     metrics = await (await client.get("/metrics")).text()
     assert 'finews_redis_errors_total{component="websub"}' in metrics
