@@ -90,7 +90,11 @@ def check(url: object, hosts: frozenset[str]) -> str:
     `/`), or TargetError naming the first rule it breaks."""
     if not isinstance(url, str) or not url:
         raise TargetError("url", "url must be a non-empty string")
-    if len(url.encode("utf-8")) > MAX_BYTES:
+    try:
+        size = len(url.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise TargetError("unicode", "url holds a lone surrogate, not a character") from None
+    if size > MAX_BYTES:
         raise TargetError("length", f"url is longer than {MAX_BYTES} bytes")
     if CONTROL_RE.search(url):
         raise TargetError("control_characters", "url contains control characters or spaces")

@@ -34,11 +34,13 @@ def check_problem(status: int, headers: Mapping[str, str], body: bytes) -> dict[
     return problem
 
 
-def check_answer(status: int, headers: Mapping[str, str], body: bytes) -> None:
-    """No 5xx but 503; Retry-After on 429 and 503; every JSON error is problem details."""
+def check_answer(status: int, headers: Mapping[str, str], body: bytes, *,
+                 head: bool = False) -> None:
+    """No 5xx but 503; Retry-After on 429 and 503; every JSON error is problem details
+    (checked on the body, which a HEAD answer has not)."""
     assert status < 500 or status == 503, (status, body[:300])
     if status in (429, 503):
         assert int(headers["Retry-After"]) >= 1, headers
     content_type = headers.get("Content-Type", "").split(";")[0].strip()
-    if status >= 400 and content_type.endswith("json"):
+    if status >= 400 and content_type.endswith("json") and not head:
         check_problem(status, headers, body)
