@@ -523,3 +523,44 @@ def test_normalising_twice_changes_nothing_and_no_share_path_passes(path: str, h
         return
     assert targets.check(normal, HOSTS) == normal
     assert not normal.removeprefix(SITE).startswith(targets.SHARE_PATHS)
+
+
+# -- the command line: hostile import lines and dates ------------------------------------
+
+async def test_hostile_import_lines_are_skipped_by_number_and_the_rest_imported(
+        redis_url: str) -> None:
+    from finews.redis_client import connect
+    from shortlinks import keys, transfer
+    good = {"code": "NW202205242389705455", "url": ARTICLE, "title": "", "disabled": False,
+            "created_at": "2022-05-24T10:00:00+08:00", "expires_at": None, "origin": "post",
+            "primary": True, "stats": {"h": 1}, "visitors": {}}
+    other = {**good, "code": "NW202205241111111111", "url": SITE + "/other.html"}
+    lines = ["[" * 100_000 + "]" * 100_000,
+             json.dumps({**other, "title": "\ud800"}),
+             json.dumps(other)[:-1] + ', "stats": {"h": ' + "9" * 5000 + "}}",
+             json.dumps({**other, "created_at": "0001-01-01T00:00:00+14:00"}),
+             json.dumps({**other, "expires_at": "9999-12-31T23:59:59-14:00"}),
+             json.dumps({**other, "stats": {"h": True}}),
+             json.dumps({**other, "visitors": ["x"]}),
+             json.dumps({**other, "code": "NW000101011111111111"}),
+             json.dumps({**other, "url": SITE + "/%73/" + UNKNOWN}),
+             json.dumps(good)]
+    reports: list[str] = []
+    redis = await connect(redis_url, decode_responses=False)
+    try:
+        result = await transfer.import_links(redis, lines, HOSTS, reports.append, lambda n: None)
+        assert await redis.zrange(keys.INDEX, 0, -1) == [good["code"].encode()]
+    finally:
+        await redis.aclose()
+    assert (result.imported, result.skipped) == (1, 9)
+    assert [line.split(":")[0] for line in reports] == [f"line {n}" for n in range(1, 10)]
+
+
+def test_shorten_refuses_a_date_that_cannot_be_in_a_code(capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    from finews.cli import main
+    for day in ("0999-12-31", "0001-01-01"):
+        with pytest.raises(SystemExit) as exited:
+            main(["shorten", ARTICLE, "--date", day])
+        assert exited.value.code == 2
+        assert "codes are dated from year 1000 to 9999" in capsys.readouterr().err
