@@ -55,14 +55,15 @@ def netloc(host: str, port: int | None, scheme: str) -> str:
 
 
 def _escapes(text: str) -> str:
-    """Percent escapes of unreserved characters decoded, the others upper-case."""
+    """Percent escapes of unreserved characters decoded, the others upper-case; a `%`
+    that starts no escape is a literal percent sign, `%25`."""
     def one(match: re.Match[str]) -> str:
         char = chr(int(match.group(1), 16))
         return char if char in UNRESERVED else "%" + match.group(1).upper()
-    return PERCENT_RE.sub(one, text)
+    return PERCENT_RE.sub(one, BAD_PERCENT_RE.sub("%25", text))
 
 
-def remove_dot_segments(path: str) -> str:
+def _remove_dot_segments(path: str) -> str:
     """`.` and `..` segments resolved as RFC 3986 section 5.2.4 does (`path` starts with /)."""
     out: list[str] = []
     segments = path.split("/")
@@ -86,8 +87,8 @@ def allowed_hosts(site_url: str, extra: Iterable[str]) -> frozenset[str]:
 
 def check(url: object, hosts: frozenset[str]) -> str:
     """The target normalised (scheme and host lower-case, IDNA host, no default port,
-    unreserved escapes decoded and the others upper-case, no dot segments, empty path
-    `/`), or TargetError naming the first rule it breaks."""
+    unreserved escapes decoded and the others upper-case, a stray `%` as `%25`, no dot
+    segments, empty path `/`), or TargetError naming the first rule it breaks."""
     if not isinstance(url, str) or not url:
         raise TargetError("url", "url must be a non-empty string")
     try:
@@ -100,8 +101,6 @@ def check(url: object, hosts: frozenset[str]) -> str:
         raise TargetError("control_characters", "url contains control characters or spaces")
     if "\\" in url:
         raise TargetError("backslash", "url contains a backslash")
-    if BAD_PERCENT_RE.search(url):
-        raise TargetError("percent", "url has a % not followed by two hex digits")
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. an unclosed [IPv6 literal
@@ -121,7 +120,7 @@ def check(url: object, hosts: frozenset[str]) -> str:
     if location not in hosts:
         raise TargetError("host", f"host {location!r} is not allowed; allowed: "
                                   f"{', '.join(sorted(hosts))}")
-    path = remove_dot_segments(_escapes(parts.path) or "/")
+    path = _remove_dot_segments(_escapes(parts.path) or "/")
     if path.startswith(SHARE_PATHS):
         raise TargetError("loop", "url is itself a share link")
     normal = urlunsplit((scheme, location, path, _escapes(parts.query), _escapes(parts.fragment)))
