@@ -26,10 +26,11 @@ from feeds.model import PostSource
 from feeds.publish import Edition, OnChange, PageUnavailable, Publisher, ShareLinks
 from feeds.serve import respond, wants_html
 from finews.appkeys import SETTINGS
+from finews.core.errors import problem
 from finews.metrics import FEED_CACHE_HITS
 
 PUBLISHER = web.AppKey("feeds_publisher", Publisher)
-RETRY_AFTER = "5"
+RETRY_AFTER = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,19 +51,18 @@ def _site(request: web.Request) -> Site:
 
 
 def _not_found(request: web.Request, message: str) -> web.Response:
-    """404 saying what is missing and where the list of feeds is, as HTML or JSON."""
+    """404 saying what is missing and where the list of feeds is, as HTML or problem details."""
     site = _site(request)
     if wants_html(request.headers.get("Accept")):
         return web.Response(status=404, body=html.not_found(site, message),
                             content_type="text/html", charset="utf-8")
-    return web.json_response({"error": message, "feeds": site.url + "/",
-                              "opml": site.absolute("/feeds.opml")}, status=404)
+    return problem(404, "not_found", message, feeds=site.url + "/",
+                   opml=site.absolute("/feeds.opml"))
 
 
 def _unavailable(message: str = "the feeds are being built for the first time; retry"
                  ) -> web.Response:
-    return web.json_response({"error": message}, status=503,
-                             headers={"Retry-After": RETRY_AFTER})
+    return problem(503, "unavailable", message, retry_after=RETRY_AFTER)
 
 
 def _split_format(name: str) -> tuple[str, str] | None:

@@ -17,6 +17,7 @@ import shortlinks
 import websub
 from finews import metrics
 from finews.appkeys import EMBEDDED, REDIS, REDIS_BYTES, SETTINGS, WORKER_INDEX
+from finews.core.errors import problem
 from finews.embedded_redis import supervised
 from finews.redis_client import UNREACHABLE, Limits, connect, redact
 from finews.settings import Settings
@@ -64,9 +65,8 @@ async def edge(request: web.Request, handler: web.Handler) -> web.StreamResponse
         log.warning("event=redis_unavailable path=%s error=%s", request.path, type(exc).__name__)
         metrics.REDIS_ERRORS.labels("request").inc()
         status = 503
-        return web.json_response(
-            {"error": "service_unavailable", "reason": "storage is unreachable, retry shortly"},
-            status=503, headers={"Retry-After": "5"})
+        return problem(503, "unavailable", "storage is unreachable, retry shortly",
+                       retry_after=5)
     except asyncio.CancelledError:
         status = 499  # the client went away before the answer
         raise
@@ -81,14 +81,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Redis answers PING: the service can do its work."""
+    """Redis answers PING: the service can do its work; else 503 problem details."""
     try:
         await asyncio.wait_for(request.app[REDIS].ping(), timeout=2.0)
     except Exception as exc:  # any failure to reach Redis means not ready
         metrics.REDIS_ERRORS.labels("readyz").inc()
         reason = f"redis: {type(exc).__name__}: {exc}".strip(": ")
-        return web.json_response({"status": "unavailable", "reason": reason}, status=503,
-                                 headers={"Retry-After": "1"})
+        return problem(503, "unavailable", reason, retry_after=1)
     return web.json_response({"status": "ok"})
 
 

@@ -24,7 +24,7 @@ from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
 from finews.redis_client import AnyRedis, Limits, connect
 from finews.settings import Settings, SettingsError, load
-from shortlinks import keys, targets, transfer
+from shortlinks import codes, keys, targets, transfer
 from shortlinks.codes import PREFIX_RE
 from shortlinks.service import Service
 from shortlinks.store import IssueError
@@ -158,7 +158,8 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 lines.seek(0)
                 result = await transfer.import_links(
                     redis, lines, hosts, lambda problem: print(problem, file=sys.stderr),
-                    progress)
+                    progress, max_depth=settings.api.json_max_depth,
+                    max_number_length=settings.api.json_max_number_length)
             progress.close()
             return result
     result = run_command(run())
@@ -170,6 +171,14 @@ def _prefix(text: str) -> str:
     if not PREFIX_RE.fullmatch(text):
         raise argparse.ArgumentTypeError("expected 1 to 8 uppercase letters A-Z")
     return text
+
+
+def _code_date(text: str) -> date:
+    """A YYYY-MM-DD date that can be a code's date part (years 1000 to 9999)."""
+    try:
+        return codes.check_day(date.fromisoformat(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
@@ -205,7 +214,7 @@ def parser() -> argparse.ArgumentParser:
     shorten = sub.add_parser("shorten", parents=[common],
                              help="print the share code and URL for a URL (made if needed)")
     shorten.add_argument("url", help="absolute URL on an allowed host")
-    shorten.add_argument("--date", type=date.fromisoformat,
+    shorten.add_argument("--date", type=_code_date,
                          help="date part of a new code, YYYY-MM-DD (default: today)")
     shorten.add_argument("--prefix", type=_prefix, help="prefix of a new code (shortlinks.prefix)")
     shorten.set_defaults(run=cmd_shorten)

@@ -1,17 +1,17 @@
 """The JSON API under /api/links: bearer keys, one JSON error shape, rate-limited creation.
 
-Errors are `{"error": KIND, "message": TEXT, ...}`: 400 malformed request (bad JSON, bad
-query parameter, malformed code), 401 missing or wrong key, 404 unknown code, 409 a
-retarget onto a URL that has its own link, 413 body too large, 422 a field breaks a rule
-(`field` and, for targets, `rule` name it), 429 rate limited (with Retry-After), 503
-Redis unavailable.
+Errors are RFC 9457 problem details (finews.core.errors), `type` ending in the kind:
+400 malformed request (malformed_json, malformed_request, bad_parameter, malformed_code),
+401 unauthorized, 404 unknown_code, 409 url_taken (a retarget onto a URL that has its
+own link), 413 too_large, 422 invalid_field (`errors` lists each field, rule and detail),
+429 rate_limited and 503 unavailable (both with Retry-After). Bodies are parsed by
+finews.core.strict_json, so no JSON a client sends can fail later as a 500.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta, timezone
@@ -20,6 +20,8 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from finews.core import strict_json
+from finews.core.errors import Problem
 from shortlinks import codes, targets
 from shortlinks.counting import read_stats
 from shortlinks.redirect import client_address
@@ -39,96 +41,87 @@ API_KEY = web.RequestKey("api_key", str)
 Handler = Callable[[web.Request, Service], Awaitable[web.Response]]
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, kind: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.extra = status, kind, extra
-        self.headers: dict[str, str] = {}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.kind, "message": str(self), **self.extra}
-
-    def response(self) -> web.Response:
-        return web.json_response(self.body(), status=self.status, headers=self.headers)
-
-
-def _too_many(wait: int, what: str) -> ApiError:
-    error = ApiError(429, "rate_limited", f"too many {what}; try again in {wait} s",
-                     retry_after=wait)
-    error.headers["Retry-After"] = str(wait)
-    return error
+def _too_many(wait: int, what: str) -> Problem:
+    return Problem(429, "rate_limited", f"too many {what}; try again in {wait} s",
+                   retry_after=wait)
 
 
 def authenticate(request: web.Request, keys: list[str]) -> str:
     """The caller's key; every configured key is compared in constant time."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    given = given.strip()
+    # header bytes that are not UTF-8 arrive as surrogate escapes; they match no key
+    given = given.strip().encode("utf-8", "surrogateescape")
     matched = ""
     for key in keys:
-        if hmac.compare_digest(given.encode(), key.encode()):
+        if hmac.compare_digest(given, key.encode()):
             matched = key
     if scheme.lower() != "bearer" or not given or not matched:
         reason = ("the API is disabled: no api.keys are configured" if not keys else
                   "send Authorization: Bearer <key> with a valid key")
-        error = ApiError(401, "unauthorized", reason)
-        error.headers["WWW-Authenticate"] = 'Bearer realm="finews"'
-        raise error
+        raise Problem(401, "unauthorized", reason,
+                      headers={"WWW-Authenticate": 'Bearer realm="finews"'})
     return matched
 
 
 def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Authenticate, run, and turn every failure into a JSON error."""
+    """Authenticate, run, and turn every failure into problem details."""
     @functools.wraps(handler)
     async def run(request: web.Request) -> web.Response:
         service = request.app[SERVICE]
         try:
             request[API_KEY] = authenticate(request, service.settings.api.keys)
             return await handler(request, service)
-        except ApiError as exc:
+        except Problem as exc:
             return exc.response()
         except RedisError as exc:
             log.error("event=api_redis_error path=%s reason=%s", request.path, exc)
-            return web.json_response({"error": "unavailable", "message": "storage unavailable"},
-                                     status=503, headers={"Retry-After": "1"})
+            return Problem(503, "unavailable", "storage unavailable", retry_after=1).response()
     return run
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
-    """The request body as JSON, refusing bodies over `limit` bytes before reading them."""
+async def read_json(request: web.Request, service: Service) -> Any:
+    """The request body as JSON, refusing bodies over api_body_max bytes before reading
+    them, and documents strict_json refuses (too deep, huge numbers, lone surrogates)."""
+    limit = service.settings.shortlinks.api_body_max
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "too_large", f"request body is over {limit} bytes")
+        raise Problem(413, "too_large", f"request body is over {limit} bytes")
     data = bytearray()
     while chunk := await request.content.read(65536):
         data += chunk
         if len(data) > limit:
-            raise ApiError(413, "too_large", f"request body is over {limit} bytes")
+            raise Problem(413, "too_large", f"request body is over {limit} bytes")
+    conf = service.settings.api
     try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
+        return strict_json.loads(bytes(data), max_depth=conf.json_max_depth,
+                                 max_number_length=conf.json_max_number_length)
+    except strict_json.JsonRefused as exc:
+        raise exc.problem() from None
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ApiError(400, "malformed_request", f"{what} must be a JSON object")
+        raise Problem(400, "malformed_request", f"{what} must be a JSON object")
     return value
 
 
-def _invalid(field: str, message: str, **extra: Any) -> ApiError:
-    return ApiError(422, "invalid_field", f"{field}: {message}", field=field, **extra)
+def _invalid(field: str, rule: str, detail: str) -> Problem:
+    """422 naming the field and the rule it broke."""
+    return Problem(422, "invalid_field", f"{field}: {detail}",
+                   errors=[{"field": field, "rule": rule, "detail": detail}])
 
 
 def _unknown_fields(data: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise _invalid(unknown[0], f"unknown field; known: {', '.join(sorted(allowed))}")
+        raise _invalid(unknown[0], "unknown_field",
+                       f"unknown field; known: {', '.join(sorted(allowed))}")
 
 
 def _target(service: Service, value: Any) -> str:
     try:
         return targets.check(value, service.hosts)
     except targets.TargetError as exc:
-        raise _invalid("url", str(exc), rule=exc.rule) from None
+        raise _invalid("url", exc.rule, str(exc)) from None
 
 
 def _expiry(value: Any) -> datetime | None:
@@ -136,19 +129,21 @@ def _expiry(value: Any) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
+        if when is not None and when.tzinfo is not None:
+            when.astimezone(timezone.utc)   # years 1 and 9999 can leave the calendar in UTC
+    except (ValueError, OverflowError):
         when = None
     if when is None or when.tzinfo is None:
-        raise _invalid("expires_at", "expected an ISO 8601 time with offset, "
-                                     "e.g. 2026-12-31T23:59:59+08:00, or null")
+        raise _invalid("expires_at", "iso8601", "expected an ISO 8601 time with offset, "
+                       "e.g. 2026-12-31T23:59:59+08:00, or null")
     if when <= datetime.now(timezone.utc):
-        raise _invalid("expires_at", "is in the past")
+        raise _invalid("expires_at", "future", "is in the past")
     return when
 
 
 def _title(value: Any) -> str:
     if not isinstance(value, str) or len(value) > TITLE_MAX:
-        raise _invalid("title", f"expected a string of at most {TITLE_MAX} characters")
+        raise _invalid("title", "string", f"expected a string of at most {TITLE_MAX} characters")
     return value
 
 
@@ -162,16 +157,20 @@ def parse_create(service: Service, data: Any) -> Want:
         except ValueError:
             pass
         if day is None:
-            raise _invalid("date", "expected a real date YYYY-MM-DD")
+            raise _invalid("date", "date", "expected a real date YYYY-MM-DD")
+        try:
+            codes.check_day(day)
+        except codes.DayOutOfRange as exc:
+            raise _invalid("date", "year", str(exc)) from None
     prefix = data.get("prefix")
     if prefix is not None and not (isinstance(prefix, str) and codes.PREFIX_RE.fullmatch(prefix)):
-        raise _invalid("prefix", "expected 1 to 8 uppercase letters A-Z")
+        raise _invalid("prefix", "pattern", "expected 1 to 8 uppercase letters A-Z")
     try:
         return service.want(data.get("url"), day=day, prefix=prefix,
                             title=_title(data.get("title", "")),
                             expires_at=_expiry(data.get("expires_at")))
     except targets.TargetError as exc:
-        raise _invalid("url", str(exc), rule=exc.rule) from None
+        raise _invalid("url", exc.rule, str(exc)) from None
 
 
 def link_json(service: Service, link: Link) -> dict[str, Any]:
@@ -200,45 +199,45 @@ def _code(request: web.Request) -> str:
     try:
         return str(codes.parse(request.match_info["code"]))
     except codes.MalformedCode as exc:
-        raise ApiError(400, "malformed_code", str(exc)) from None
+        raise Problem(400, "malformed_code", str(exc)) from None
 
 
 async def _existing(service: Service, code: str) -> Link:
     link = await service.store.get(code)
     if link is None:
-        raise ApiError(404, "unknown_code", f"no share link has the code {code}")
+        raise Problem(404, "unknown_code", f"no share link has the code {code}")
     return link
 
 
 @endpoint
 async def create(request: web.Request, service: Service) -> web.Response:
-    data = await read_json(request, service.settings.shortlinks.api_body_max)
+    data = await read_json(request, service)
     await _limit_creation(request, service, 1)
     [result] = await service.store.issue([parse_create(service, data)])
     if isinstance(result, IssueError):
-        raise ApiError(503, "unavailable", str(result))
+        raise Problem(503, "unavailable", str(result))
     return web.json_response(link_json(service, result.link), status=201 if result.created else 200)
 
 
 @endpoint
 async def create_batch(request: web.Request, service: Service) -> web.Response:
-    data = _object(await read_json(request, service.settings.shortlinks.api_body_max), "body")
+    data = _object(await read_json(request, service), "body")
     items = data.get("links")
     if not isinstance(items, list) or not 1 <= len(items) <= BATCH_MAX:
-        raise _invalid("links", f"expected a list of 1 to {BATCH_MAX} links")
+        raise _invalid("links", "count", f"expected a list of 1 to {BATCH_MAX} links")
     await _limit_creation(request, service, len(items))
     results: list[dict[str, Any] | None] = [None] * len(items)
     wants: list[tuple[int, Want]] = []
     for index, item in enumerate(items):
         try:
             wants.append((index, parse_create(service, item)))
-        except ApiError as exc:
-            results[index] = {"index": index, "status": exc.status, **exc.body()}
+        except Problem as exc:
+            results[index] = {"index": index, **exc.body()}
     issued = await service.store.issue([want for _, want in wants])
     for (index, _), result in zip(wants, issued):
         if isinstance(result, IssueError):
-            results[index] = {"index": index, "status": 503, "error": "unavailable",
-                              "message": str(result)}
+            results[index] = {"index": index,
+                              **Problem(503, "unavailable", str(result)).body()}
         else:
             results[index] = {"index": index, "status": 201 if result.created else 200,
                               "link": link_json(service, result.link)}
@@ -253,14 +252,14 @@ async def show(request: web.Request, service: Service) -> web.Response:
 @endpoint
 async def change(request: web.Request, service: Service) -> web.Response:
     code = _code(request)
-    data = _object(await read_json(request, service.settings.shortlinks.api_body_max), "body")
+    data = _object(await read_json(request, service), "body")
     _unknown_fields(data, PATCH_FIELDS)
     changes: dict[str, Any] = {}
     if "url" in data:
         changes["url"] = _target(service, data["url"])
     if "disabled" in data:
         if not isinstance(data["disabled"], bool):
-            raise _invalid("disabled", "expected true or false")
+            raise _invalid("disabled", "boolean", "expected true or false")
         changes["disabled"] = data["disabled"]
     if "expires_at" in data:
         changes["expires_at"] = _expiry(data["expires_at"])
@@ -269,9 +268,9 @@ async def change(request: web.Request, service: Service) -> web.Response:
     try:
         link = await service.store.update(code, **changes)
     except UrlTaken as exc:
-        raise ApiError(409, "url_taken", str(exc), code=exc.code) from None
+        raise Problem(409, "url_taken", str(exc), code=exc.code) from None
     if link is None:
-        raise ApiError(404, "unknown_code", f"no share link has the code {code}")
+        raise Problem(404, "unknown_code", f"no share link has the code {code}")
     service.redirector.forget(code)
     return web.json_response(link_json(service, link))
 
@@ -280,7 +279,7 @@ async def change(request: web.Request, service: Service) -> web.Response:
 async def remove(request: web.Request, service: Service) -> web.Response:
     code = _code(request)
     if not await service.store.delete(code):
-        raise ApiError(404, "unknown_code", f"no share link has the code {code}")
+        raise Problem(404, "unknown_code", f"no share link has the code {code}")
     service.redirector.forget(code)
     return web.Response(status=204)
 
@@ -291,7 +290,7 @@ def _query_int(request: web.Request, name: str, default: int, low: int, high: in
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise ApiError(400, "bad_parameter", f"{name} must be a whole number from {low} to {high}")
+        raise Problem(400, "bad_parameter", f"{name} must be a whole number from {low} to {high}")
     return value
 
 
@@ -303,7 +302,7 @@ async def listing(request: web.Request, service: Service) -> web.Response:
         try:
             codes.parse(cursor)
         except codes.MalformedCode:
-            raise ApiError(400, "bad_parameter", "cursor must be a next_cursor value") from None
+            raise Problem(400, "bad_parameter", "cursor must be a next_cursor value") from None
     links, after = await service.store.page(cursor, limit)
     return web.json_response({"links": [link_json(service, link) for link in links],
                               "next_cursor": after})
@@ -316,7 +315,7 @@ def _query_date(request: web.Request, name: str, default: date) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise ApiError(400, "bad_parameter", f"{name} must be a date YYYY-MM-DD") from None
+        raise Problem(400, "bad_parameter", f"{name} must be a date YYYY-MM-DD") from None
 
 
 @endpoint
@@ -324,10 +323,14 @@ async def stats(request: web.Request, service: Service) -> web.Response:
     code = _code(request)
     await _existing(service, code)
     last = _query_date(request, "to", datetime.now(service.zone).date())
-    first = _query_date(request, "from", last - timedelta(days=29))
+    try:
+        month_before = last - timedelta(days=29)
+    except OverflowError:   # `to` in the first days of year 1
+        month_before = date.min
+    first = _query_date(request, "from", month_before)
     if first > last or (last - first).days >= STATS_DAYS_MAX:
-        raise ApiError(400, "bad_parameter",
-                       f"from must not be after to, and the range at most {STATS_DAYS_MAX} days")
+        raise Problem(400, "bad_parameter",
+                      f"from must not be after to, and the range at most {STATS_DAYS_MAX} days")
     return web.json_response(await read_stats(service.store.redis, code, first, last))
 
 

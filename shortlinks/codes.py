@@ -3,6 +3,9 @@
 The prefix names the issuer (uppercase letters), the date is the article's publication day
 in the site's timezone, and the ten digits come from shortuuid over the digit alphabet
 (it draws from `secrets`, i.e. os.urandom), so codes cannot be enumerated.
+
+The date part is always eight digits, so only years 1000 to 9999 make codes: a code the
+parser would refuse is never issued (`make` raises DayOutOfRange for other years).
 """
 
 from __future__ import annotations
@@ -19,8 +22,23 @@ CODE_RE = re.compile(r"([A-Z]{1,8})([0-9]{8})([0-9]{10})")
 _DIGITS = shortuuid.ShortUUID(alphabet="0123456789")
 
 
+FIRST_YEAR, LAST_YEAR = 1000, 9999
+
+
 class MalformedCode(ValueError):
     """Text that is not a share code; the message says which part is wrong."""
+
+
+class DayOutOfRange(MalformedCode):
+    """A date whose year has not four digits: it cannot be the date part of a code."""
+
+
+def check_day(day: date) -> date:
+    """`day`, or DayOutOfRange when its year is outside 1000 to 9999."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise DayOutOfRange(f"date {day.isoformat()}: codes are dated from year {FIRST_YEAR} "
+                            f"to {LAST_YEAR}")
+    return day
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +57,11 @@ def random_digits() -> str:
 
 
 def make(prefix: str, day: date, digits: str | None = None) -> str:
-    """A new code for `day`; `digits` defaults to fresh random ones."""
+    """A new code for `day`; `digits` defaults to fresh random ones. Raises MalformedCode
+    for a bad prefix, DayOutOfRange for a year outside 1000 to 9999."""
     if not PREFIX_RE.fullmatch(prefix):
         raise MalformedCode(f"prefix {prefix!r}: expected 1 to 8 uppercase letters A-Z")
-    return str(Code(prefix, day, digits or random_digits()))
+    return str(Code(prefix, check_day(day), digits or random_digits()))
 
 
 def parse(text: str) -> Code:
@@ -57,4 +76,7 @@ def parse(text: str) -> Code:
         real_day = datetime.strptime(day, "%Y%m%d").date()
     except ValueError:
         raise MalformedCode(f"{text!r}: {day} is not a real date (YYYYMMDD)") from None
-    return Code(prefix, real_day, digits)
+    try:
+        return Code(prefix, check_day(real_day), digits)
+    except DayOutOfRange as exc:
+        raise MalformedCode(f"{text!r}: {exc}") from None

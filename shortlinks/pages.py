@@ -1,4 +1,9 @@
-"""Small answers for people and programs: error pages (HTML, or JSON when asked)."""
+"""Small answers for people and programs: error pages (HTML, or problem details when asked).
+
+A browser gets a small HTML page; a client whose Accept names `application/json` or
+`application/problem+json` (and not `text/html`) gets RFC 9457 problem details, the shape
+every JSON error of the service has.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import html
 from http import HTTPStatus
 
 from aiohttp import web
+
+from finews.core.errors import Problem
 
 NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex",
             "X-Content-Type-Options": "nosniff"}
@@ -17,9 +24,12 @@ PAGE = """<!doctype html>
 """
 
 
+JSON_TYPES = ("application/json", "application/problem+json")
+
+
 def wants_json(request: web.Request) -> bool:
     accept = request.headers.get("Accept", "")
-    return "application/json" in accept and "text/html" not in accept
+    return "text/html" not in accept and any(kind in accept for kind in JSON_TYPES)
 
 
 def page(title: str, body: str, lang: str, *, status: int = 200,
@@ -32,11 +42,13 @@ def page(title: str, body: str, lang: str, *, status: int = 200,
 
 def error(request: web.Request, status: int, kind: str, message: str, *, home: str,
           lang: str = "en", headers: dict[str, str] | None = None) -> web.Response:
-    """A small error page linking to the site's home, or JSON when the client asks."""
+    """A small error page linking to the site's home, or problem details (with `home`)
+    when the client asks for JSON. A Retry-After in `headers` goes to both."""
     all_headers = {**NO_STORE, **(headers or {})}
     if wants_json(request):
-        return web.json_response({"error": kind, "message": message, "home": home},
-                                 status=status, headers=all_headers)
+        retry = all_headers.pop("Retry-After", None)
+        return Problem(status, kind, message, headers=all_headers, home=home,
+                       retry_after=int(retry) if retry else None).response()
     body = (f"<p>{html.escape(message)}</p>"
             f'<p><a href="{html.escape(home)}">{html.escape(home)}</a></p>')
     return page(f"{status} {HTTPStatus(status).phrase}", body, lang, status=status,

@@ -6,6 +6,8 @@ Every post gets a code when posts are loaded: a post whose front matter carries 
 or a new one dated on the day they were published (in the site's timezone).
 When two posts carry the same legacy code, the earlier published (then the first by file
 name) keeps it; `code_conflicts` names both files for `finews check`.
+A post dated outside the years 1000 to 9999 gets no new code (its date cannot be a code's
+eight date digits); the line `event=share_link_skipped` names its file.
 """
 
 from __future__ import annotations
@@ -74,12 +76,14 @@ async def share_links(service: Service, posts: Sequence[SharedPost]) -> dict[str
                 log.warning("event=legacy_code_skipped file=%s reason=%s", post.key, exc)
                 legacy = None
         try:
-            asked.append((post, service.want(
-                post.url, day=post.published.astimezone(service.zone).date(), title=post.title,
-                origin="post", legacy=legacy)))
+            day = codes.check_day(post.published.astimezone(service.zone).date())
+            asked.append((post, service.want(post.url, day=day, title=post.title,
+                                             origin="post", legacy=legacy)))
         except targets.TargetError as exc:
             log.warning("event=share_link_skipped file=%s rule=%s reason=%s",
                         post.key, exc.rule, exc)
+        except (codes.DayOutOfRange, OverflowError) as exc:
+            log.warning("event=share_link_skipped file=%s rule=date reason=%s", post.key, exc)
     out: dict[str, str] = {}
     issued = await service.store.issue([want for _, want in asked])
     for (post, _), result in zip(asked, issued):

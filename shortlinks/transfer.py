@@ -3,7 +3,8 @@
 A line holds the link record, whether it is its URL's primary link (the one issuance
 returns), every counter, and each day's visitor sketch as base64 (the HyperLogLog's own
 bytes, so unique-visitor counts survive exactly). Export then import gives back the same
-lines; importing twice changes nothing; a bad line is reported by number and skipped.
+lines; importing twice changes nothing; a bad line is reported by number and skipped
+(lines are parsed by finews.core.strict_json: no line can stop the import half-way).
 Both functions take a Redis client with decode_responses=False (sketches are bytes).
 """
 
@@ -15,9 +16,10 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import IO, Any
 
+from finews.core import strict_json
 from shortlinks import codes, keys, targets
 from shortlinks.store import Link
 
@@ -81,10 +83,20 @@ async def export_links(redis: Any, out: IO[str], progress: Callable[[int], None]
     return written
 
 
-def _parse_line(text: str, hosts: frozenset[str]) -> tuple[Link, bool, dict[str, int],
-                                                           dict[str, bytes]]:
+def _time(value: str, name: str) -> datetime:
+    """An ISO 8601 time that also exists in UTC (years 1 and 9999 can leave the calendar)."""
+    try:
+        when = datetime.fromisoformat(value)
+        when.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{name}: {value!r} is out of range") from None
+    return when
+
+
+def _parse_line(text: str, hosts: frozenset[str], limits: dict[str, int]
+                ) -> tuple[Link, bool, dict[str, int], dict[str, bytes]]:
     """A line's link, primary flag, counters and sketches, or ValueError saying why not."""
-    data = json.loads(text)
+    data = strict_json.loads(text, **limits)
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     code = str(codes.parse(str(data.get("code", ""))))
@@ -95,16 +107,19 @@ def _parse_line(text: str, hosts: frozenset[str]) -> tuple[Link, bool, dict[str,
     created, expires = data.get("created_at"), data.get("expires_at")
     if not isinstance(created, str) or not isinstance(expires, (str, type(None))):
         raise ValueError("created_at and expires_at: expected ISO 8601 times")
-    link = Link(code=code, url=url, created_at=datetime.fromisoformat(created),
+    link = Link(code=code, url=url, created_at=_time(created, "created_at"),
                 title=str(data.get("title", "")), disabled=bool(data.get("disabled", False)),
-                expires_at=datetime.fromisoformat(expires) if expires else None,
+                expires_at=_time(expires, "expires_at") if expires else None,
                 origin=str(data.get("origin", "import")))
     stats = data.get("stats", {})
     if not isinstance(stats, dict) or not all(
-            FIELD_RE.fullmatch(k) and isinstance(v, int) and v >= 0 for k, v in stats.items()):
+            FIELD_RE.fullmatch(k) and type(v) is int and v >= 0 for k, v in stats.items()):
         raise ValueError("stats: expected counter names mapped to whole numbers >= 0")
     sketches: dict[str, bytes] = {}
-    for day, value in (data.get("visitors") or {}).items():
+    visitors = data.get("visitors") or {}
+    if not isinstance(visitors, dict):
+        raise ValueError("visitors: expected an object of day: base64 HyperLogLog")
+    for day, value in visitors.items():
         try:
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, TypeError):
@@ -116,16 +131,18 @@ def _parse_line(text: str, hosts: frozenset[str]) -> tuple[Link, bool, dict[str,
 
 
 async def import_links(redis: Any, lines: Iterable[str], hosts: frozenset[str],
-                       report: Callable[[str], None],
-                       progress: Callable[[int], None]) -> ImportResult:
+                       report: Callable[[str], None], progress: Callable[[int], None], *,
+                       max_depth: int = strict_json.MAX_DEPTH,
+                       max_number_length: int = strict_json.MAX_NUMBER_LENGTH) -> ImportResult:
     """Write each line's link and statistics, replacing what the same link had."""
+    limits = {"max_depth": max_depth, "max_number_length": max_number_length}
     result = ImportResult()
     batch: list[tuple[int, Link, bool, dict[str, int], dict[str, bytes]]] = []
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         try:
-            batch.append((number, *_parse_line(text, hosts)))
+            batch.append((number, *_parse_line(text, hosts, limits)))
         except (ValueError, KeyError, TypeError) as exc:
             report(f"line {number}: skipped: {exc}")
             result.skipped += 1

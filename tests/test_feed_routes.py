@@ -25,6 +25,7 @@ from feeds.posts import load_posts
 from feeds.publish import Publisher
 from finews.app import create_app
 from finews.appkeys import REDIS_BYTES, SETTINGS
+from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.settings import Settings
 from tests.feed_helpers import (
     NS,
@@ -113,8 +114,9 @@ async def test_chinese_tags_work_however_the_url_is_encoded(client: TestClient) 
 async def test_unknown_feeds_and_pages_are_404_saying_where_the_feeds_are(
         client: TestClient, path: str, message: str) -> None:
     status, headers, body = await fetch(client, path, **IDENTITY)
-    assert status == 404 and headers["Content-Type"].startswith("application/json")
-    assert json.loads(body) == {"error": message, "feeds": f"{SITE}/",
+    assert status == 404 and headers["Content-Type"].startswith(CONTENT_TYPE)
+    assert json.loads(body) == {"type": problem_type("not_found"), "title": "Not Found",
+                                "status": 404, "detail": message, "feeds": f"{SITE}/",
                                 "opml": f"{SITE}/feeds.opml"}
     status, headers, body = await fetch(client, path, Accept=BROWSER, **IDENTITY)
     assert status == 404 and headers["Content-Type"] == "text/html; charset=utf-8"
@@ -378,7 +380,8 @@ async def test_with_nothing_built_yet_a_request_gets_503_with_retry_after(
     client = await aiohttp_client(feeds_app(settings, share_links=share_links))
     response = await client.get("/feeds/all.rss")
     assert response.status == 503 and response.headers["Retry-After"] == "5"
-    assert "being built" in (await response.json())["error"]
+    body = await response.json()
+    assert body["status"] == 503 and "being built" in body["detail"]
 
 
 async def test_feeds_are_served_from_memory_when_redis_is_unreachable(

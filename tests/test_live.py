@@ -426,7 +426,7 @@ async def test_a_follower_serves_what_the_builder_publishes(
     assert files_of(posts) == {**builders_files, "2022-06-09-followed.md":   # the builder's
                                (posts / "2022-06-09-followed.md").read_bytes()}  # dir, untouched
     assert not (tmp_path / "never-read").exists()
-    assert json.loads(await (await follower.get("/feeds/all/page/9.json")).read())["error"] == (
+    assert json.loads(await (await follower.get("/feeds/all/page/9.json")).read())["detail"] == (
         "the feed of all posts has no page 9")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from aiohttp.test_utils import TestClient, TestServer
 
 from finews.app import create_app
+from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.logs import AccessLogger
 from finews.settings import Settings
 
@@ -33,8 +34,9 @@ async def test_readyz_is_503_with_a_reason_when_redis_is_unreachable(
     assert response.status == 503
     assert response.headers["Retry-After"] == "1"
     body = await response.json()
-    assert body["status"] == "unavailable"
-    assert "redis" in body["reason"] and "Error" in body["reason"]
+    assert response.content_type == CONTENT_TYPE
+    assert body["status"] == 503 and body["type"] == problem_type("unavailable")
+    assert "redis" in body["detail"] and "Error" in body["detail"]
 
 
 async def test_access_log_has_one_line_per_request(aiohttp_client: Callable[..., TestClient],
@@ -66,4 +68,5 @@ async def test_a_request_that_needs_a_dead_redis_gets_503_with_retry_after(
     response = await client.get("/needs-redis")
     assert response.status == 503
     assert response.headers["Retry-After"] == "5"
-    assert (await response.json())["error"] == "service_unavailable"
+    assert response.content_type == CONTENT_TYPE
+    assert (await response.json())["type"] == problem_type("unavailable")

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
+from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.settings import Settings
 from shortlinks import codes, keys
 from tests.shortlinks_support import ARTICLE, AUTH, KEY, SITE, create, service
@@ -57,7 +58,8 @@ async def test_missing_or_wrong_key_is_401(client: TestClient, headers: dict[str
         assert response.status == 401
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         body = await response.json()
-        assert body["error"] == "unauthorized" and message in body["message"]
+        assert body["type"] == problem_type("unauthorized") and message in body["detail"]
+        assert response.content_type == CONTENT_TYPE and body["status"] == 401
     assert await service(client).store.redis.zcard(keys.INDEX) == before
 
 
@@ -66,7 +68,7 @@ async def test_api_without_configured_keys_refuses_everyone(
     client = await aiohttp_client(create_app(sl_settings.replace(api__keys=[])))
     response = await client.post("/api/links", json={"url": ARTICLE}, headers=AUTH)
     assert response.status == 401
-    assert "no api.keys" in (await response.json())["message"]
+    assert "no api.keys" in (await response.json())["detail"]
 
 
 @pytest.mark.parametrize(("url", "rule"), [
@@ -84,7 +86,8 @@ async def test_bad_target_is_422_naming_the_rule(client: TestClient, url: Any, r
     response = await client.post("/api/links", json={"url": url}, headers=AUTH)
     assert response.status == 422
     body = await response.json()
-    assert body["error"] == "invalid_field" and body["field"] == "url" and body["rule"] == rule
+    assert body["type"] == problem_type("invalid_field") and body["status"] == 422
+    assert [(e["field"], e["rule"]) for e in body["errors"]] == [("url", rule)]
 
 
 async def test_allowed_hosts_setting_adds_hosts(aiohttp_client: Callable[..., Any],
@@ -109,24 +112,24 @@ async def test_bad_fields_are_422_naming_the_field(client: TestClient, body: dic
                                                    field: str) -> None:
     response = await client.post("/api/links", json=body, headers=AUTH)
     assert response.status == 422
-    assert (await response.json())["field"] == field
+    assert [e["field"] for e in (await response.json())["errors"]] == [field]
 
 
 async def test_malformed_json_and_non_objects_are_400(client: TestClient) -> None:
     for data in (b"{not json", b"\xff\xfe", b""):
         response = await client.post("/api/links", data=data, headers=AUTH)
         assert response.status == 400
-        assert (await response.json())["error"] == "malformed_json"
+        assert (await response.json())["type"] == problem_type("malformed_json")
     response = await client.post("/api/links", json=["a"], headers=AUTH)
     assert response.status == 400
-    assert (await response.json())["error"] == "malformed_request"
+    assert (await response.json())["type"] == problem_type("malformed_request")
 
 
 async def test_oversized_body_is_413(client: TestClient) -> None:
     big = {"url": ARTICLE, "title": "x" * 300_000}
     response = await client.post("/api/links", json=big, headers=AUTH)
     assert response.status == 413
-    assert (await response.json())["error"] == "too_large"
+    assert (await response.json())["type"] == problem_type("too_large")
 
     async def chunks():  # no Content-Length: the limit holds while reading
         for _ in range(40):
@@ -146,7 +149,8 @@ async def test_creation_is_rate_limited_per_key_and_per_address(
     response = await client.post("/api/links", json={"url": f"{SITE}/x.html"}, headers=AUTH)
     assert response.status == 429
     assert 1 <= int(response.headers["Retry-After"]) <= 86400
-    assert (await response.json())["error"] == "rate_limited"
+    body = await response.json()
+    assert body["type"] == problem_type("rate_limited") and body["status"] == 429
     other = {"Authorization": "Bearer second-key"}
     response = await client.post("/api/links", json={"url": f"{SITE}/x.html"}, headers=other)
     assert response.status == 201
@@ -178,10 +182,13 @@ async def test_batch_has_a_result_per_item(client: TestClient) -> None:
     assert results[0]["link"]["code"] == existing["code"]
     assert results[1]["link"]["code"][2:10] == "20210102"
     assert results[3]["link"]["code"] == results[1]["link"]["code"]
-    assert results[2]["rule"] == "host"
+    assert results[2]["errors"] == [{"field": "url", "rule": "host",
+                                     "detail": results[2]["errors"][0]["detail"]}]
+    assert results[4]["type"] == problem_type("malformed_request")
     too_many = {"links": [{"url": f"{SITE}/{n}.html"} for n in range(101)]}
     response = await client.post("/api/links/batch", json=too_many, headers=AUTH)
-    assert response.status == 422 and (await response.json())["field"] == "links"
+    assert response.status == 422
+    assert (await response.json())["errors"][0]["field"] == "links"
 
 
 async def test_patch_retarget_disable_expiry_and_conflicts(client: TestClient) -> None:
@@ -196,7 +203,8 @@ async def test_patch_retarget_disable_expiry_and_conflicts(client: TestClient) -
     assert response.status == 409
     assert (await response.json())["code"] == other
     response = await client.patch(path, json={"url": "https://evil.example/"}, headers=AUTH)
-    assert response.status == 422 and (await response.json())["rule"] == "host"
+    assert response.status == 422
+    assert (await response.json())["errors"][0]["rule"] == "host"
     response = await client.patch(path, json={"disabled": "yes"}, headers=AUTH)
     assert response.status == 422
     response = await client.patch(path, json={"url": f"{SITE}/moved.html"}, headers=AUTH)
@@ -244,7 +252,8 @@ async def test_cursor_paging_lists_every_link_once(client: TestClient) -> None:
     assert seen == sorted(made)
     for query in ("limit=0", "limit=101", "limit=x", "cursor=nope"):
         response = await client.get(f"/api/links?{query}", headers=AUTH)
-        assert response.status == 400 and (await response.json())["error"] == "bad_parameter"
+        assert response.status == 400
+        assert (await response.json())["type"] == problem_type("bad_parameter")
 
 
 async def test_stats_parameters(client: TestClient) -> None:
@@ -269,7 +278,7 @@ async def test_redis_outage_is_a_json_503(aiohttp_client: Callable[..., Any],
     response = await client.post("/api/links", json={"url": ARTICLE}, headers=AUTH)
     assert response.status == 503
     assert response.headers["Retry-After"] == "1"
-    assert (await response.json())["error"] == "unavailable"
+    assert (await response.json())["type"] == problem_type("unavailable")
 
 
 async def test_concurrent_requests_for_one_url_get_one_link(client: TestClient) -> None:

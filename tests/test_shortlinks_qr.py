@@ -8,6 +8,7 @@ import re
 import segno
 from aiohttp.test_utils import TestClient
 
+from finews.core.errors import problem_type
 from tests.shortlinks_support import create
 
 
@@ -52,4 +53,4 @@ async def test_qr_errors(client: TestClient) -> None:
         response = await client.get(f"/qr/{code}.png?scale={scale}",
                                     headers={"Accept": "application/json"})
         assert response.status == 400
-        assert (await response.json())["error"] == "bad_scale"
+        assert (await response.json())["type"] == problem_type("bad_scale")

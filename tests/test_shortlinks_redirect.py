@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
+from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.settings import Settings
 from shortlinks import keys
 from tests.shortlinks_support import ARTICLE, AUTH, SITE, create, service
@@ -63,8 +64,10 @@ async def test_unknown_code_is_a_404_page_linking_home(client: TestClient) -> No
         assert response.headers["Cache-Control"] == "no-store"
     response = await client.get(f"/s/{UNKNOWN}", headers={"Accept": "application/json"})
     assert response.status == 404
-    assert await response.json() == {"error": "unknown_code", "home": f"{SITE}/",
-                                      "message": f"no share link has the code {UNKNOWN}"}
+    assert response.content_type == CONTENT_TYPE
+    assert await response.json() == {"type": problem_type("unknown_code"), "title": "Not Found",
+                                      "status": 404, "home": f"{SITE}/",
+                                      "detail": f"no share link has the code {UNKNOWN}"}
     response = await client.head(f"/s/{UNKNOWN}", allow_redirects=False)
     assert response.status == 404
 
@@ -78,7 +81,7 @@ async def test_malformed_code_is_a_400_page(client: TestClient) -> None:
         assert "<script>" not in await response.text()
     response = await client.get("/s/NW202202302389705455", headers={"Accept": "application/json"})
     body = await response.json()
-    assert body["error"] == "malformed_code" and "not a real date" in body["message"]
+    assert body["type"] == problem_type("malformed_code") and "not a real date" in body["detail"]
 
 
 async def test_disabled_and_expired_links_are_410(client: TestClient) -> None:
@@ -98,7 +101,7 @@ async def test_disabled_and_expired_links_are_410(client: TestClient) -> None:
     await stored.redis.set(keys.link(other), past.dumps())
     response = await client.get(f"/s/{other}", headers={"Accept": "application/json"})
     assert response.status == 410
-    assert (await response.json())["message"].endswith("has expired")
+    assert (await response.json())["detail"].endswith("has expired")
 
 
 async def test_a_stored_off_host_target_never_redirects(client: TestClient, caplog) -> None:
@@ -126,7 +129,8 @@ async def test_scanning_unknown_codes_is_rate_limited(
     response = await client.get("/s/NW202205240000000009", headers={"Accept": "application/json"})
     assert response.status == 429
     assert 1 <= int(response.headers["Retry-After"]) <= 86400
-    assert (await response.json())["error"] == "rate_limited"
+    body = await response.json()
+    assert body["type"] == problem_type("rate_limited") and body["status"] == 429
     # unknown codes stay refused until the window ends; a real code never is (shared NAT)
     assert (await client.get("/s/NW202205240000000008")).status == 429
     assert (await client.get(f"/s/{code}", allow_redirects=False)).status == 302

@@ -25,6 +25,7 @@ import websub
 from finews import metrics
 from finews.app import create_app, redis_context
 from finews.appkeys import REDIS, SETTINGS
+from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.settings import Settings
 from tests.metric_samples import sample
 from websub.guard import address_problem
@@ -112,7 +113,7 @@ def hub_app(settings: Settings) -> web.Application:
 async def post(client: TestClient, **fields: str) -> tuple[int, dict[str, Any] | str]:
     form = {f"hub.{key}": value for key, value in fields.items()}
     response = await client.post("/websub", data=form)
-    if response.content_type == "application/json":
+    if response.content_type == CONTENT_TYPE:
         return response.status, await response.json()
     return response.status, await response.text()
 
@@ -327,9 +328,9 @@ async def test_private_callbacks_are_refused_by_default(
     client = await aiohttp_client(create_app(settings))
     status, body = await post(client, mode="subscribe", topic=TOPIC, callback=callback)
     assert status == 403
-    assert rule in body["error"]
+    assert rule in body["detail"]
     if "scheme" not in rule:
-        assert "websub.allow_private_callbacks is false" in body["error"]
+        assert "websub.allow_private_callbacks is false" in body["detail"]
 
 
 @pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "::ffff:8.8.8.8",
@@ -370,7 +371,7 @@ async def test_subscriptions_per_callback_host_are_capped(
     status, body = await post(client, mode="subscribe", topic=TOPIC,
                               callback=subscriber.url("three"))
     assert status == 403
-    assert "websub.max_subscriptions_per_host" in body["error"]
+    assert "websub.max_subscriptions_per_host" in body["detail"]
     await subscribed(client, subscriber, "one", lease_seconds="7200")  # a renewal still works
     status, _ = await post(client, mode="unsubscribe", topic=TOPIC, callback=subscriber.url("two"))
     assert status == 202
@@ -385,7 +386,8 @@ async def test_subscriptions_per_callback_host_are_capped(
     ({"mode": "subscribe", "topic": "https://evil.example/feeds/news.xml",
       "callback": "http://example.com/cb"}, "hub.topic: not a feed of this site"),
     ({"mode": "subscribe", "topic": "http://127.0.0.1:8080/admin",
-      "callback": "http://example.com/cb"}, "expected a URL under http://127.0.0.1:8080/feeds/"),
+      "callback": "http://example.com/cb"},
+     "hub.topic: not a feed of this site: expected a URL under http://127.0.0.1:8080/feeds/"),
     ({"mode": "subscribe", "topic": "http://127.0.0.1:8080/feeds/../admin",
       "callback": "http://example.com/cb"}, "hub.topic: not a feed of this site"),
     ({"mode": "subscribe", "topic": "http://127.0.0.1:8080/feeds/", "callback": "http://example.com/cb"},
@@ -411,7 +413,9 @@ async def test_bad_requests_get_400_naming_the_field(
     client = await aiohttp_client(create_app(hub_settings()))
     status, body = await post(client, **fields)
     assert status == 400
-    assert message in body["error"]
+    assert message in body["detail"]
+    assert body["status"] == 400 and body["type"] == problem_type("invalid_field")
+    assert [e["field"] for e in body["errors"]] == [message.split(":")[0]]
 
 
 async def test_a_non_form_body_gets_415(aiohttp_client: Callable[..., Awaitable[TestClient]],
@@ -419,7 +423,7 @@ async def test_a_non_form_body_gets_415(aiohttp_client: Callable[..., Awaitable[
     client = await aiohttp_client(create_app(settings))
     response = await client.post("/websub", json={"hub.mode": "subscribe"})
     assert response.status == 415
-    assert "application/x-www-form-urlencoded" in (await response.json())["error"]
+    assert "application/x-www-form-urlencoded" in (await response.json())["detail"]
 
 
 async def test_the_hub_can_be_disabled(aiohttp_client: Callable[..., Awaitable[TestClient]],
@@ -472,7 +476,7 @@ async def test_with_redis_down_subscribe_gets_503_and_notify_returns(
         "hub.mode": "subscribe", "hub.topic": TOPIC, "hub.callback": subscriber.url("x")})
     assert response.status == 503
     assert response.headers["Retry-After"] == "5"
-    assert "Redis is unreachable" in (await response.json())["error"]
+    assert "Redis is unreachable" in (await response.json())["detail"]
     dispatcher = client.app[HUB].dispatcher   # its failing claims count here too: stop it
     dispatcher.cancel()
     await asyncio.gather(dispatcher, return_exceptions=True)
