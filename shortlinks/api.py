@@ -26,7 +26,7 @@ from shortlinks import codes, targets
 from shortlinks.counting import read_stats
 from shortlinks.redirect import client_address
 from shortlinks.service import SERVICE, Service
-from shortlinks.store import IssueError, Link, UrlTaken, Want
+from shortlinks.store import Contended, IssueError, Link, UrlTaken, Want
 
 log = logging.getLogger("finews.shortlinks")
 
@@ -269,6 +269,8 @@ async def change(request: web.Request, service: Service) -> web.Response:
         link = await service.store.update(code, **changes)
     except UrlTaken as exc:
         raise Problem(409, "url_taken", str(exc), code=exc.code) from None
+    except Contended as exc:
+        raise Problem(409, "edit_conflict", str(exc), retry_after=1) from None
     if link is None:
         raise Problem(404, "unknown_code", f"no share link has the code {code}")
     service.redirector.forget(code)

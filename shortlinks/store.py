@@ -7,9 +7,11 @@ the data model. Every command touches one key, so the same code runs on Redis Cl
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,7 +24,8 @@ log = logging.getLogger("finews.shortlinks")
 
 CLAIM_MS = 30_000        # a claim not bound to its URL within this long disappears
 CHUNK = 1000             # wants per pipelined round
-CAS_ATTEMPTS = 5
+CAS_ATTEMPTS = 8
+CAS_BACKOFF = 0.002  # seconds; the longest wait doubles per attempt, 0.5 s in all at most
 # Single-key scripts (legal on Cluster): compare-and-set and compare-and-delete.
 CAS_SET = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
            "redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0")
@@ -94,6 +97,14 @@ class UrlTaken(Exception):
 
     def __init__(self, code: str) -> None:
         super().__init__(f"that url already has link {code}")
+        self.code = code
+
+
+class Contended(Exception):
+    """Other writers kept changing the link while this change was being applied."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"link {code} kept changing while this change was applied; try again")
         self.code = code
 
 
@@ -237,7 +248,9 @@ class LinkStore:
 
     async def update(self, code: str, **changes: Any) -> Link | None:
         """Change url, title, disabled or expires_at atomically (compare-and-set)."""
-        for _ in range(CAS_ATTEMPTS):
+        for attempt in range(CAS_ATTEMPTS):
+            if attempt:  # writers that collided spread out instead of colliding again
+                await asyncio.sleep(random.uniform(0, CAS_BACKOFF * 2 ** attempt))
             text = await self.redis.get(keys.link(code))
             if not text:
                 return None
@@ -254,7 +267,7 @@ class LinkStore:
                 if new.url != old.url:
                     await self.redis.eval(CAS_DEL, 1, keys.url(old.url), code)
                 return new
-        raise RuntimeError(f"link {code} kept changing; try again")
+        raise Contended(code)
 
     async def delete(self, code: str) -> bool:
         """Remove the link, its URL binding, index entry and statistics."""
