@@ -26,7 +26,7 @@ from feeds.cache import GZIP_LEVEL
 from feeds.catalog import Catalog, Site
 from feeds.documents import feed_documents, make_page, opml
 from feeds.posts import load_posts
-from finews.settings import Settings
+from finews.core.settings import Settings
 
 log = logging.getLogger("finews.feeds")
 

@@ -28,7 +28,7 @@ from email.utils import format_datetime
 import brotli
 from redis.typing import EncodableT
 
-from finews.redis_client import AnyRedis
+from finews.core.redis_client import AnyRedis
 
 log = logging.getLogger("finews.feeds")
 

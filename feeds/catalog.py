@@ -18,7 +18,7 @@ from operator import attrgetter
 from urllib.parse import quote
 
 from feeds.model import Post
-from finews.settings import Settings
+from finews.core.settings import Settings
 
 FORMATS = ("rss", "atom", "json")
 VIEWS = (*FORMATS, "html")           # every format and the HTML view of a page

@@ -33,8 +33,8 @@ from feeds.cache import (
 from feeds.catalog import VIEWS, page_path
 from feeds.publish import Pager, PageUnavailable, Publisher
 from feeds.text import log_quote
-from finews.appkeys import REDIS_BYTES
-from finews.metrics import FEED_CACHE_HITS, FEED_CACHE_MISSES
+from finews.core.appkeys import REDIS_BYTES
+from feeds.metrics import FEED_CACHE_HITS, FEED_CACHE_MISSES
 
 log = logging.getLogger("finews.feeds")
 

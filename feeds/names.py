@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finews.settings import Settings
+from finews.core.settings import Settings
 
 
 def category_name(settings: Settings, slug: str) -> str:

@@ -26,7 +26,7 @@ from feeds import permalink
 from feeds.dates import DateOutOfRange, carried, file_name_date, parse_date, to_epoch
 from feeds.render import absolute_url, plain_text, summary, uri
 from feeds.text import one_line, xml_safe
-from finews.settings import Settings
+from finews.core.settings import Settings
 
 # Bump when reading changes what a record holds: every index is then rebuilt.
 RECORD_FORMAT = 3

@@ -41,7 +41,7 @@ from feeds.parse import (
 )
 from feeds.render import render_html
 from feeds.text import log_quote, one_line
-from finews.settings import Settings
+from finews.core.settings import Settings
 
 log = logging.getLogger("finews.posts")
 

@@ -32,9 +32,9 @@ from feeds.documents import Page, content_type, feed_documents, make_page, opml
 from feeds.model import Post, PostSource
 from feeds.posts import LoadResult, load_posts
 from feeds.watch import PostsWatcher
-from finews.appkeys import REDIS_BYTES, SETTINGS
-from finews.metrics import FEED_BUILD_SECONDS, FEED_CACHE_HITS, FEED_CACHE_MISSES
-from finews.settings import Settings
+from finews.core.appkeys import REDIS_BYTES, SETTINGS
+from feeds.metrics import FEED_BUILD_SECONDS, FEED_CACHE_HITS, FEED_CACHE_MISSES
+from finews.core.settings import Settings
 
 log = logging.getLogger("finews.feeds")
 

@@ -25,9 +25,9 @@ from feeds.follow import Follower, PageResponder
 from feeds.model import PostSource
 from feeds.publish import Edition, OnChange, PageUnavailable, Publisher, ShareLinks
 from feeds.serve import respond, wants_html
-from finews.appkeys import SETTINGS
+from finews.core.appkeys import SETTINGS
 from finews.core.errors import problem
-from finews.metrics import FEED_CACHE_HITS
+from feeds.metrics import FEED_CACHE_HITS
 
 PUBLISHER = web.AppKey("feeds_publisher", Publisher)
 RETRY_AFTER = 5

@@ -15,14 +15,19 @@ from aiohttp import web
 import feeds
 import shortlinks
 import websub
-from finews import metrics
-from finews.appkeys import EMBEDDED, REDIS, REDIS_BYTES, SETTINGS, WORKER_INDEX
+from finews.core import metrics
+from finews.core.appkeys import REDIS, REDIS_BYTES, SETTINGS
 from finews.core.errors import problem
-from finews.embedded_redis import supervised
-from finews.redis_client import UNREACHABLE, Limits, connect, redact
-from finews.settings import Settings
+from finews.embedded_redis import EmbeddedRedis, supervised
+from finews.core.redis_client import UNREACHABLE, Limits, connect, redact
+from finews.core.settings import Settings
 
 log = logging.getLogger("finews.app")
+
+# Keys only the root reads: the embedded server it started, and this worker's number
+# (0 alone; 0..N-1 under `finews serve --workers N`, from FINEWS_WORKER_INDEX).
+EMBEDDED = web.AppKey("embedded_redis", EmbeddedRedis | None)
+WORKER_INDEX = web.AppKey("worker_index", int)
 
 
 async def redis_context(app: web.Application) -> AsyncIterator[None]:

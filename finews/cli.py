@@ -19,11 +19,13 @@ from tqdm import tqdm
 import shortlinks
 from feeds.build import build_static
 from feeds.posts import load_posts
-from finews import logs, workers
+from finews import workers
+from finews.core import logs
 from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
-from finews.redis_client import AnyRedis, Limits, connect
-from finews.settings import Settings, SettingsError, load
+from finews.core.redis_client import AnyRedis, Limits, connect
+from finews.config import load
+from finews.core.settings import Settings, SettingsError
 from shortlinks import codes, keys, targets, transfer
 from shortlinks.codes import PREFIX_RE
 from shortlinks.service import Service

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from finews import logs, metrics, server
+from finews import server
+from finews.core import logs, metrics
 from finews.embedded_redis import die_with_parent, supervised
-from finews.settings import Settings
+from finews.core.settings import Settings
 
 log = logging.getLogger("finews.workers")
 

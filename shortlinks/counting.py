@@ -39,8 +39,8 @@ from zoneinfo import ZoneInfo
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from finews.metrics import REDIS_ERRORS
-from finews.redis_client import UNREACHABLE
+from finews.core.metrics import REDIS_ERRORS
+from finews.core.redis_client import UNREACHABLE
 from shortlinks import keys
 from shortlinks.visits import KNOWN_SOURCES, Visit, bot_name, source, visitor
 

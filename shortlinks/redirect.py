@@ -29,14 +29,19 @@ from aiohttp import web
 from cachetools import LRUCache
 from redis.exceptions import RedisError
 
-from finews.breaker import BreakerOpen
-from finews.metrics import REDIRECTS, REDIS_ERRORS
-from finews.redis_client import UNREACHABLE
+from finews.core.breaker import BreakerOpen
+from finews.core.metrics import REDIS_ERRORS
+from shortlinks.metrics import REDIRECTS
+from finews.core.redis_client import UNREACHABLE
 from shortlinks import codes, pages, targets
 from shortlinks.visits import Visit, prefetch
 
 if TYPE_CHECKING:
-    from shortlinks.service import Service
+    from finews.core.breaker import Breaker
+    from finews.core.settings import Settings
+    from shortlinks.counting import VisitWriter
+    from shortlinks.limits import RateLimiter
+    from shortlinks.store import LinkStore
 
 log = logging.getLogger("finews.shortlinks")
 
@@ -62,9 +67,14 @@ def client_address(request: web.Request, trust_forwarded: bool) -> str:
 
 
 class Redirector:
-    def __init__(self, service: Service) -> None:
-        conf = service.settings.shortlinks
-        self.service = service
+    """Given only what a redirect needs (not the whole service, which builds it)."""
+
+    def __init__(self, settings: Settings, *, store: LinkStore, writer: VisitWriter,
+                 limiter: RateLimiter, breaker: Breaker, hosts: frozenset[str],
+                 home: str) -> None:
+        conf = settings.shortlinks
+        self.store, self.writer, self.limiter = store, writer, limiter
+        self.hosts, self.home = hosts, home
         # code -> (monotonic time read, entry): fresh for cache_ttl, kept (LRU) beyond it
         # so that a known link still redirects while Redis is unreachable.
         self.cache: LRUCache[str, tuple[float, Entry]] = LRUCache(conf.cache_size)
@@ -73,14 +83,14 @@ class Redirector:
         self.counted = REDIRECTS.labels(str(self.status))
         self.trust_forwarded = conf.trust_forwarded
         self.scan_limit = conf.rate_scan_per_address
-        self.lang = service.settings.site.language
+        self.lang = settings.site.language
         cache_control = (conf.cache_control_permanent if self.status in PERMANENT
                          else conf.cache_control_temporary)
         self.headers = {"Cache-Control": cache_control,
                         "Referrer-Policy": conf.referrer_policy,
                         "X-Robots-Tag": "noindex", "X-Content-Type-Options": "nosniff"}
         self.blocked: dict[str, float] = {}   # address -> monotonic time it may come back
-        self.breaker = service.breaker
+        self.breaker = breaker
         self.reading: dict[str, asyncio.Task[Entry | None]] = {}  # raw code -> its one read
 
     def forget(self, code: str) -> None:
@@ -125,7 +135,7 @@ class Redirector:
     async def _read(self, raw: str, code: str) -> Entry | None:
         """One Redis read; the stale cached entry when Redis is unreachable."""
         try:
-            link = await self.service.store.get(code)
+            link = await self.store.get(code)
         except UNREACHABLE as exc:
             self.breaker.failed(f"{type(exc).__name__}:{exc}")
             REDIS_ERRORS.labels("shortlinks").inc()
@@ -139,7 +149,7 @@ class Redirector:
             return None
         try:
             location: str | None = targets.location_header(
-                targets.check(link.url, self.service.hosts))
+                targets.check(link.url, self.hosts))
         except targets.TargetError as exc:
             log.error("event=redirect_blocked code=%s rule=%s reason=%s", code, exc.rule, exc)
             location = None
@@ -150,7 +160,7 @@ class Redirector:
 
     def error(self, request: web.Request, status: int, kind: str, message: str,
               headers: dict[str, str] | None = None) -> web.Response:
-        return pages.error(request, status, kind, message, home=self.service.home(),
+        return pages.error(request, status, kind, message, home=self.home,
                            lang=self.lang, headers=headers)
 
     async def handle(self, request: web.Request, raw: str, *, qr: bool) -> web.StreamResponse:
@@ -174,7 +184,7 @@ class Redirector:
         if request.method == "GET" and not prefetch(request.headers):
             headers = request.headers
             address = client_address(request, self.trust_forwarded)
-            self.service.writer.record(Visit(
+            self.writer.record(Visit(
                 entry.code, now, address, headers.get("User-Agent", ""),
                 headers.get("Referer", ""), request.query.get("from", "") if request.query_string
                 else "", qr))
@@ -206,7 +216,7 @@ class Redirector:
         if not self.breaker.closed:
             return 0
         try:
-            limiter = self.service.limiter
+            limiter = self.limiter
             return await limiter.hit("scan", await limiter.address_id(address), self.scan_limit)
         except Exception as exc:  # nor turn it into a 500
             log.error("event=rate_limit_failed scope=scan reason=%s", exc)

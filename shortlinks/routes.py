@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from finews.appkeys import REDIS, SETTINGS
+from finews.core.appkeys import REDIS, SETTINGS
 from shortlinks import api, preview, qr
 from shortlinks.service import SERVICE, Service
 

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from finews.breaker import Breaker
-from finews.settings import Settings
+from finews.core.breaker import Breaker
+from finews.core.settings import Settings
 from shortlinks import targets
 from shortlinks.counting import Salts, VisitWriter
 from shortlinks.limits import RateLimiter
@@ -34,7 +34,9 @@ class Service:
             window=conf.repeat_window, batch=conf.visit_batch,
             interval=conf.visit_flush_interval, max_pending=conf.visit_queue_max,
             sources_max=conf.sources_max)
-        self.redirector = Redirector(self)
+        self.redirector = Redirector(
+            settings, store=self.store, writer=self.writer, limiter=self.limiter,
+            breaker=self.breaker, hosts=self.hosts, home=self.home())
 
     def home(self) -> str:
         return self.site + "/"

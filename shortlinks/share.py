@@ -19,7 +19,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from finews.appkeys import REDIS, SETTINGS
+from finews.core.appkeys import REDIS, SETTINGS
 from shortlinks import codes, targets
 from shortlinks.service import SERVICE, Service
 from shortlinks.store import IssueError, Want

@@ -17,7 +17,8 @@ import redis
 from redis.cluster import RedisCluster
 
 from finews.embedded_redis import EmbeddedRedis
-from finews.settings import Settings, load
+from finews.config import load
+from finews.core.settings import Settings
 
 pytest_plugins = ["tests.shortlinks_support"]   # share-link fixtures
 

@@ -16,8 +16,8 @@ from lxml import etree
 import feeds
 from feeds.model import Post, PostSource
 from finews.app import redis_context
-from finews.appkeys import SETTINGS
-from finews.settings import Settings
+from finews.core.appkeys import SETTINGS
+from finews.core.settings import Settings
 
 CST = timezone(timedelta(hours=8))
 SITE = "https://news.example.cn"

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
-from finews.settings import Settings
+from finews.core.settings import Settings
 from shortlinks.service import SERVICE, Service
 
 KEY = "k-3f9a1c7e5b2d4a6c8e0f"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from feeds.build import build_static, disk_path
-from finews.settings import Settings
+from finews.core.settings import Settings
 from tests.conftest import SAMPLE_POSTS
 from tests.envs import clean_env
 from tests.feed_helpers import parse_json_feed, parse_xml_feed

@@ -8,9 +8,9 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio.cluster import RedisCluster
 
 from finews.app import create_app
-from finews.appkeys import REDIS
-from finews.redis_client import connect
-from finews.settings import Settings
+from finews.core.appkeys import REDIS
+from finews.core.redis_client import connect
+from finews.core.settings import Settings
 
 
 async def test_cluster_is_detected_and_keys_spread_over_nodes(cluster_url: str) -> None:

@@ -10,7 +10,7 @@ from lxml import etree
 
 from feeds.catalog import Catalog, Site
 from feeds.documents import feed_documents, make_page, opml
-from finews.settings import load
+from finews.config import load
 from tests.feed_helpers import (
     NS,
     SITE,

@@ -16,9 +16,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
-from finews.appkeys import EMBEDDED, REDIS
+from finews.app import EMBEDDED
+from finews.core.appkeys import REDIS
 from finews.embedded_redis import EmbeddedRedis, ping, server_binary
-from finews.settings import Settings
+from finews.core.settings import Settings
 from tests.envs import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ def test_a_subprocess_sees_no_finews_setting_of_the_shell(monkeypatch: pytest.Mo
     env = clean_env(FINEWS_LOG__LEVEL="WARNING")
     assert {name for name in env if name.startswith("FINEWS_")} == {"FINEWS_LOG__LEVEL"}
     shown = subprocess.run(
-        [sys.executable, "-c", "from finews.settings import load; s = load(); "
+        [sys.executable, "-c", "from finews.config import load; s = load(); "
          "print(s.server.port, s.posts.dir, s.log.level)"],
         env=env, capture_output=True, text=True, timeout=60, check=True)
     assert shown.stdout.split() == ["8080", "content/posts", "WARNING"]

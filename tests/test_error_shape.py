@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
 from finews.core.errors import problem_type
-from finews.settings import Settings
+from finews.core.settings import Settings
 from tests.problem_support import check_problem
 from tests.shortlinks_support import ARTICLE, AUTH, KEY, SITE
 

@@ -21,8 +21,8 @@ from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis
-from finews.redis_client import connect
-from finews.settings import Settings
+from finews.core.redis_client import connect
+from finews.core.settings import Settings
 from shortlinks import keys
 from tests.shortlinks_support import CHROME_UA, SITE, create, service
 

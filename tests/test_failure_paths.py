@@ -20,7 +20,7 @@ import redis
 from feeds import follow
 from feeds.cache import CHANNEL, PAGE_READY, PAGE_WANTED
 from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
-from finews.settings import Settings
+from finews.core.settings import Settings
 from tests.feed_helpers import feeds_app
 from tests.test_live import SITE, items, posts, showing, titles, until, write_post
 

@@ -24,9 +24,9 @@ from feeds.model import Post
 from feeds.posts import load_posts
 from feeds.publish import Publisher
 from finews.app import create_app
-from finews.appkeys import REDIS_BYTES, SETTINGS
+from finews.core.appkeys import REDIS_BYTES, SETTINGS
 from finews.core.errors import CONTENT_TYPE, problem_type
-from finews.settings import Settings
+from finews.core.settings import Settings
 from tests.feed_helpers import (
     NS,
     Source,

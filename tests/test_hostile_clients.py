@@ -26,7 +26,7 @@ from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from finews.app import create_app
-from finews.settings import Settings
+from finews.core.settings import Settings
 from shortlinks import codes, targets
 from shortlinks.service import Service
 from shortlinks.share import share_links
@@ -436,7 +436,7 @@ class _Post:
 
 async def test_posts_dated_before_year_1000_get_no_code_and_a_log_line(
         make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture) -> None:
-    from finews.redis_client import connect
+    from finews.core.redis_client import connect
     settings = make_settings(site__url=SITE)
     redis = await connect(settings.redis.url)
     try:
@@ -527,7 +527,7 @@ def test_normalising_twice_changes_nothing_and_no_share_path_passes(path: str, h
 
 async def test_hostile_import_lines_are_skipped_by_number_and_the_rest_imported(
         redis_url: str) -> None:
-    from finews.redis_client import connect
+    from finews.core.redis_client import connect
     from shortlinks import keys, transfer
     good = {"code": "NW202205242389705455", "url": ARTICLE, "title": "", "disabled": False,
             "created_at": "2022-05-24T10:00:00+08:00", "expires_at": None, "origin": "post",

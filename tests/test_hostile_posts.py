@@ -32,8 +32,8 @@ from feeds.parse import DRAFT, POST, PROBLEM, ReadConfig, read_post
 from feeds.posts import LoadResult, load_posts
 from feeds.publish import render_edition
 from finews.app import create_app
-from finews.settings import Settings
-from finews.settings import load as load_settings
+from finews.core.settings import Settings
+from finews.config import load as load_settings
 from tests.feed_helpers import parse_json_feed, parse_xml_feed
 
 SITE = "https://news.example.cn"

@@ -28,8 +28,8 @@ from feeds.publish import render_edition
 from feeds.routes import PUBLISHER
 from feeds.watch import PostFilter, PostsWatcher
 from finews.app import create_app
-from finews.settings import Settings
-from finews.settings import load as load_settings
+from finews.core.settings import Settings
+from finews.config import load as load_settings
 from tests.feed_helpers import feeds_app, parse_json_feed, parse_xml_feed
 from tests.feed_helpers import post as sample_post
 

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from finews.app import create_app
-from finews.settings import Settings
+from finews.core.settings import Settings
 
 
 async def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -16,8 +16,8 @@ import pytest
 from feeds.model import Post
 from feeds.names import category_name
 from feeds.posts import LoadResult, load_posts
-from finews.settings import Settings, SettingsError
-from finews.settings import load as load_settings
+from finews.core.settings import Settings, SettingsError
+from finews.config import load as load_settings
 from tests.envs import clean_env
 
 SAMPLE_POSTS = Path(__file__).resolve().parent.parent / "content" / "posts"

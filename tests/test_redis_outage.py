@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis
-from finews.settings import Settings
+from finews.core.settings import Settings
 from tests.conftest import SAMPLE_POSTS
 from tests.shortlinks_support import AUTH, CHROME_UA, SITE, create
 

@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
-from finews.settings import Settings
+from finews.core.settings import Settings
 from shortlinks import keys
 from tests.shortlinks_support import AUTH, SITE, create, service
 

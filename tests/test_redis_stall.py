@@ -18,7 +18,7 @@ from aiohttp import web
 
 from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis
-from finews.settings import Settings
+from finews.core.settings import Settings
 from tests.shortlinks_support import AUTH, SITE, create, service
 from tests.test_redis_outage import poll
 

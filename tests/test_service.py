@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from finews.app import create_app
 from finews.core.errors import CONTENT_TYPE, problem_type
-from finews.logs import AccessLogger
-from finews.settings import Settings
+from finews.core.logs import AccessLogger
+from finews.core.settings import Settings
 
 
 async def test_healthz_and_readyz(aiohttp_client: Callable[..., TestClient],
@@ -57,7 +57,7 @@ async def test_a_request_that_needs_a_dead_redis_gets_503_with_retry_after(
         tmp_path) -> None:
     from aiohttp import web
 
-    from finews.appkeys import REDIS
+    from finews.core.appkeys import REDIS
 
     async def needs_redis(request: web.Request) -> web.Response:
         return web.Response(text=str(await request.app[REDIS].get("anything")))

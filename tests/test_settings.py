@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from finews.settings import DEFAULTS_FILE, SettingsError, load
+from finews.config import load
+from finews.core.settings import DEFAULTS_FILE, SettingsError
 from tests.envs import clean_env
 
 
@@ -84,7 +85,7 @@ def test_cli_exits_2_with_one_line_naming_the_problem(tmp_path: Path) -> None:
 
 
 def test_table_settings_from_file_and_environment(tmp_path: Path, monkeypatch) -> None:
-    import finews.settings as module
+    import finews.core.settings as module
     defaults = tmp_path / "defaults.toml"
     defaults.write_text(DEFAULTS_FILE.read_text(encoding="utf-8")
                         + '\n[testing]\n# names\nnames = {}\n', encoding="utf-8")

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
 from finews.core.errors import CONTENT_TYPE, problem_type
-from finews.settings import Settings
+from finews.core.settings import Settings
 from shortlinks import codes, keys
 from tests.shortlinks_support import ARTICLE, AUTH, KEY, SITE, create, service
 

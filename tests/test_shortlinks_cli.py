@@ -13,7 +13,7 @@ import redis as syncredis
 
 from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis, ping
-from finews.settings import Settings
+from finews.core.settings import Settings
 from shortlinks import keys
 from tests.envs import clean_env
 from tests.shortlinks_support import (

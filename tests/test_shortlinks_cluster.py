@@ -15,8 +15,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from finews.app import create_app
 from finews.embedded_redis import server_binary
-from finews.redis_client import connect
-from finews.settings import Settings
+from finews.core.redis_client import connect
+from finews.core.settings import Settings
 from shortlinks import keys, transfer
 from shortlinks.service import SERVICE
 from tests.shortlinks_support import AUTH, CHROME_UA, SITE, WECHAT_UA, create

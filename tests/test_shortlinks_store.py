@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from finews.settings import Settings
+from finews.core.settings import Settings
 from shortlinks import code_conflicts, keys
 from shortlinks.service import Service
 from shortlinks.share import share_links

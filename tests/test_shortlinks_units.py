@@ -157,6 +157,7 @@ def test_every_key_of_a_link_hashes_to_one_slot() -> None:
     ("shortlinks__cache_ttl", 0.0, "expected a number above 0"),
 ])
 def test_bad_shortlinks_settings_name_the_key(key: str, value: object, message: str) -> None:
-    from finews.settings import SettingsError, load
+    from finews.config import load
+    from finews.core.settings import SettingsError
     with pytest.raises(SettingsError, match=f"{key.replace('__', '.')}: {message}"):
         load(env={}).replace(**{key: value})

@@ -9,7 +9,7 @@ import redis as syncredis
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
-from finews.settings import Settings
+from finews.core.settings import Settings
 from shortlinks import keys
 from tests.shortlinks_support import AUTH, CHROME_UA, SITE, WECHAT_UA, create, service
 

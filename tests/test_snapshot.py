@@ -26,7 +26,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from finews.app import create_app
-from finews.settings import Settings
+from finews.core.settings import Settings
 from tests.envs import clean_env
 
 DATA = Path(__file__).resolve().parent / "data"

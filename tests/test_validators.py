@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from feeds.routes import PUBLISHER
 from finews.app import create_app
-from finews.settings import Settings
+from finews.core.settings import Settings
 
 SITE = "http://127.0.0.1:8080"
 POLL = 10.0

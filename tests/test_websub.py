@@ -22,11 +22,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import MultiDict
 
 import websub
-from finews import metrics
+from finews.core import metrics
 from finews.app import create_app, redis_context
-from finews.appkeys import REDIS, SETTINGS
+from finews.core.appkeys import REDIS, SETTINGS
 from finews.core.errors import CONTENT_TYPE, problem_type
-from finews.settings import Settings
+from finews.core.settings import Settings
 from tests.metric_samples import sample
 from websub.guard import address_problem
 from websub.routes import HUB

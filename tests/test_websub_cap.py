@@ -16,9 +16,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
-from finews.appkeys import REDIS
-from finews.redis_client import connect
-from finews.settings import Settings
+from finews.core.appkeys import REDIS
+from finews.core.redis_client import connect
+from finews.core.settings import Settings
 from websub.routes import HUB
 from websub.store import Subscription, SubscriptionStore
 from tests.test_websub import (  # noqa: F401  (fixtures)

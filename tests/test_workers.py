@@ -135,7 +135,7 @@ SLOW_SERVER = textwrap.dedent("""
     from aiohttp import web
     from finews import workers
     from finews.app import create_app
-    from finews.settings import load
+    from finews.config import load
 
     async def slow(request):
         Path(request.query["mark"]).touch()  # tells the test this request is in flight

@@ -20,9 +20,10 @@ from typing import Any
 import aiohttp
 from redis.exceptions import RedisError
 
-from finews.metrics import REDIS_ERRORS, WEBSUB_DELIVERIES
-from finews.redis_client import AnyRedis
-from finews.settings import Settings
+from finews.core.metrics import REDIS_ERRORS
+from websub.metrics import WEBSUB_DELIVERIES
+from finews.core.redis_client import AnyRedis
+from finews.core.settings import Settings
 from websub import delivery
 from websub.guard import RESOLVE_TIMEOUT, GuardedResolver, Refused, check_callback
 from websub.queue import Job, JobQueue

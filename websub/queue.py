@@ -14,7 +14,7 @@ import hashlib
 import time
 from dataclasses import asdict, dataclass
 
-from finews.redis_client import AnyRedis
+from finews.core.redis_client import AnyRedis
 from websub.store import PREFIX, digest
 
 QUEUE = f"{PREFIX}:queue"

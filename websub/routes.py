@@ -14,9 +14,9 @@ from multidict import MultiDictProxy
 from redis.exceptions import RedisError
 from yarl import URL
 
-from finews.appkeys import REDIS, REDIS_BYTES, SETTINGS
+from finews.core.appkeys import REDIS, REDIS_BYTES, SETTINGS
 from finews.core.errors import Problem, problem
-from finews.settings import Settings
+from finews.core.settings import Settings
 from websub.guard import Refused
 from websub.hub import AddressFull, Hub, Intent
 

@@ -18,7 +18,7 @@ import hashlib
 import time
 from dataclasses import asdict, dataclass
 
-from finews.redis_client import AnyRedis
+from finews.core.redis_client import AnyRedis
 
 PREFIX = "{websub}"
 # KEYS[1] an address set. ARGV: id, frees_at_ms, cap, now_ms, keep_later ("1": a held slot

@@ -50,9 +50,11 @@ class Section(SimpleNamespace):
 class Settings(Mapping[str, Section]):
     """All sections; `settings.redis.url`, or `settings["redis"]["url"]`."""
 
-    def __init__(self, data: dict[str, dict[str, Any]], sources: list[str]) -> None:
+    def __init__(self, data: dict[str, dict[str, Any]], sources: list[str],
+                 checks: Mapping[str, Check]) -> None:
         self._sections = {name: Section(**values) for name, values in data.items()}
         self.sources = sources
+        self.checks = checks  # what `replace` checks again: the ones it was loaded with
 
     def __getattr__(self, name: str) -> Section:
         try:
@@ -75,8 +77,8 @@ class Settings(Mapping[str, Section]):
         for dotted, value in changes.items():
             section, _, key = dotted.partition("__")
             _merge(data, {section: {key: value}}, "override")
-        _validate(data)
-        return Settings(data, self.sources)
+        _validate(data, self.checks)
+        return Settings(data, self.sources, self.checks)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -167,7 +169,11 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def _check_url(value: str) -> str | None:
+Check = Callable[[Any], "str | None"]
+"""A value check: None when the value is good, else what was expected (named in the error)."""
+
+
+def check_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "expected an absolute http(s) URL"
@@ -188,8 +194,7 @@ def _check_redis_url(value: str) -> str | None:
     return None
 
 
-def _check_pattern(*fields: str, url: bool = True,
-                   optional: bool = False) -> Callable[[str], str | None]:
+def check_pattern(*fields: str, url: bool = True, optional: bool = False) -> Check:
     """A check that a str.format pattern uses only the given {fields} (and makes a URL)."""
     def check(value: str) -> str | None:
         if optional and not value:
@@ -199,99 +204,59 @@ def _check_pattern(*fields: str, url: bool = True,
             text = value.format(**sample)
         except (KeyError, IndexError, AttributeError, ValueError):
             return f"expected a pattern with only the fields {{{'}, {'.join(fields)}}}"
-        return _check_url(text) if url else None
+        return check_url(text) if url else None
     return check
 
 
-def _check_hosts(value: list[str]) -> str | None:
-    bad = [h for h in value if not re.fullmatch(r"[a-z0-9.-]+(:\d{1,5})?|\[[0-9a-f:.]+\](:\d{1,5})?", h)]
-    return f"expected lower-case host or host:port entries, not {bad[0]!r}" if bad else None
-
-
-def _positive(value: float) -> str | None:
+def positive(value: float) -> str | None:
     return None if value > 0 else "expected a number above 0"
 
 
-def _check_permalink(value: str) -> str | None:
-    from feeds.permalink import (
-        pattern_problem,  # here, not on top: feeds imports settings
-    )
-    return pattern_problem(value)
+def at_least(low: float, unit: str) -> Check:
+    """A check that a number is `low` or more, `unit` naming what it counts."""
+    return lambda value: None if value >= low else f"expected {low:g} or more {unit}"
 
 
-def _check_urls(values: list[str]) -> str | None:
-    return next((f"{v}: {problem}" for v in values if (problem := _check_url(v))), None)
+def one_of(*allowed: object) -> Check:
+    words = [str(a) for a in allowed]
+    expected = ", ".join(words[:-1]) + " or " + words[-1]
+    return lambda value: None if value in allowed else f"expected {expected}"
 
 
-def _check_paths(values: list[str]) -> str | None:
-    return None if all(v.startswith("/") for v in values) else "expected paths starting with /"
+def check_urls(values: list[str]) -> str | None:
+    return next((f"{v}: {problem}" for v in values if (problem := check_url(v))), None)
 
 
-WEBSUB_POSITIVE = ("max_subscriptions_per_host", "lease_seconds", "min_lease_seconds",
-                   "max_lease_seconds", "delivery_timeout", "max_response_bytes", "max_attempts",
-                   "retry_delay", "retry_max_delay", "concurrency", "max_pending_verifications")
-
-VALIDATORS: dict[str, Callable[[Any], str | None]] = {
-    "site.url": _check_url,
+# The sections every feature shares; each feature hands the loader the checks of its own.
+CHECKS: dict[str, Check] = {
+    "site.url": check_url,
     "site.timezone": _check_zone,
     "server.port": lambda v: None if 0 <= v <= 65535 else "expected a port from 0 to 65535",
-    "redis.url": _check_redis_url,
-    **{f"posts.{key}": _positive for key in ("max_bytes", "max_front_matter_nodes")},
-    **{f"redis.{key}": _positive for key in (
-        "pool_size", "pool_timeout", "command_timeout", "breaker_interval")},
-    "feeds.items_per_feed": lambda v: None if v >= 1 else "expected 1 or more",
-    "feeds.max_age": lambda v: None if v >= 0 else "expected 0 or more seconds",
-    "feeds.category_page": _check_pattern("site", "slug"),
-    "feeds.tag_page": _check_pattern("site", "tag"),
-    "feeds.hub": _check_pattern("site", optional=True),
-    "feeds.description": _check_pattern("site", "name", url=False),
-    "feeds.archive_cache": lambda v: None if v >= 0 else "expected 0 or more pages",
-    "feeds.first_build_wait": lambda v: None if v > 0 else "expected more than 0 seconds",
     "server.workers": lambda v: None if 1 <= v <= 256 else "expected 1 to 256 workers",
-    "server.shutdown_timeout": lambda v: None if v >= 0 else "expected 0 or more seconds",
+    "server.shutdown_timeout": at_least(0, "seconds"),
     "server.header_timeout": lambda v: None if 0 < v <= 15 else "expected more than 0 and at "
     "most 15 seconds",
-    "server.keepalive_timeout": _positive,
-    "websub.topic_paths": _check_paths,
-    "websub.publish_hubs": _check_urls,
-    **{f"websub.{key}": _positive for key in WEBSUB_POSITIVE},
+    "server.keepalive_timeout": positive,
+    "redis.url": _check_redis_url,
+    **{f"redis.{key}": positive for key in (
+        "pool_size", "pool_timeout", "command_timeout", "breaker_interval")},
     "log.level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
     else "expected DEBUG, INFO, WARNING or ERROR",
-    "shortlinks.prefix": lambda v: None if re.fullmatch(r"[A-Z]{1,8}", v)
-    else "expected 1 to 8 uppercase letters A-Z",
-    "shortlinks.redirect_status": lambda v: None if v in (301, 302, 307, 308)
-    else "expected 301, 302, 307 or 308",
-    "shortlinks.qr_error": lambda v: None if v in ("L", "M", "Q", "H")
-    else "expected L, M, Q or H",
-    "shortlinks.allowed_hosts": _check_hosts,
-    "shortlinks.sources_max": _positive,
-    **{f"shortlinks.{key}": _positive for key in (
-        "cache_size", "cache_ttl", "visit_flush_interval", "visit_batch", "visit_queue_max",
-        "repeat_window", "qr_scale", "qr_max_scale", "api_body_max", "rate_create_per_key",
-        "rate_create_per_address", "rate_scan_per_address", "rate_window", "claim_attempts")},
-    "feeds.permalink": _check_permalink,
-    "feeds.summary_length": lambda v: None if v > 0 else "expected a positive integer",
-    "feeds.parse_workers": lambda v: None if v >= 0 else "expected 0 (one per CPU) or more",
-    "feeds.role": lambda v: None if v in ("builder", "follower")
-    else "expected builder or follower",
-    "feeds.watch_debounce": lambda v: None if v >= 1 else "expected 1 or more milliseconds",
 }
 
 
-def _validate(data: dict[str, dict[str, Any]]) -> None:
-    for dotted, check in VALIDATORS.items():
+def _validate(data: dict[str, dict[str, Any]], checks: Mapping[str, Check]) -> None:
+    for dotted, check in {**CHECKS, **checks}.items():
         section, key = dotted.split(".")
         problem = check(data[section][key])
         if problem:
             raise SettingsError(f"{dotted}: {problem}, got {data[section][key]!r}")
-    if not data["websub"]["enabled"] and data["feeds"]["hub"] == "{site}/websub":
-        raise SettingsError("feeds.hub: names the built-in hub, which websub.enabled = false "
-                            'turns off; set feeds.hub = "" or an external hub URL')
 
 
 def load(config_file: str | os.PathLike[str] | None = None,
-         env: Mapping[str, str] | None = None) -> Settings:
-    """Defaults, then the config file (argument or FINEWS_CONFIG), then FINEWS_* variables."""
+         env: Mapping[str, str] | None = None, checks: Mapping[str, Check] | None = None) -> Settings:
+    """Defaults, then the config file (argument or FINEWS_CONFIG), then FINEWS_* variables;
+    then CHECKS and the features' `checks` (finews.config.load passes all of them)."""
     env = os.environ if env is None else env
     data = _read_toml(DEFAULTS_FILE)
     sources = [str(DEFAULTS_FILE)]
@@ -301,5 +266,6 @@ def load(config_file: str | os.PathLike[str] | None = None,
         _merge(data, _read_toml(path), f"file {path}")
         sources.append(str(path))
     _merge(data, _env_overrides(env), "environment")
-    _validate(data)
-    return Settings(data, sources)
+    checks = checks or {}
+    _validate(data, checks)
+    return Settings(data, sources, checks)

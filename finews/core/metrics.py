@@ -1,7 +1,7 @@
-"""Prometheus metrics: the objects every package increments, the request middleware, /metrics.
+"""Prometheus metrics: the registry, the HTTP request metrics, Redis errors, /metrics.
 
-The metric objects live here so that feeds, shortlinks and websub count into one registry
-without importing each other. With several workers, the master sets
+Each feature declares its own metrics (feeds/metrics.py, shortlinks/metrics.py,
+websub/metrics.py) in the same process-wide registry, so one scrape shows them all. With several workers, the master sets
 PROMETHEUS_MULTIPROC_DIR before it starts them: each worker then writes its samples to
 files there, and a scrape answered by any worker adds up all of them.
 """
@@ -36,18 +36,6 @@ REQUESTS = Counter("finews_http_requests_total", "HTTP requests answered, by rou
                    ["route", "method", "status"])
 LATENCY = Histogram("finews_http_request_duration_seconds",
                     "Time from request to response, by route.", ["route", "method"])
-REDIRECTS = Counter("finews_redirects_total", "Share-link redirects sent, by status.",
-                    ["status"])
-FEED_CACHE_HITS = Counter("finews_feed_cache_hits_total", "Feed requests answered from cache.")
-FEED_CACHE_MISSES = Counter("finews_feed_cache_misses_total",
-                            "Feed requests that found no cached document.")
-# Its _count is the number of builds.
-FEED_BUILD_SECONDS = Histogram("finews_feed_build_duration_seconds",
-                               "Feed builds and their duration.",
-                               buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
-WEBSUB_DELIVERIES = Counter("finews_websub_deliveries_total",
-                            "WebSub content deliveries and publish pings, by kind and outcome.",
-                            ["kind", "outcome"])
 REDIS_ERRORS = Counter("finews_redis_errors_total", "Redis commands that failed, by component.",
                        ["component"])
 

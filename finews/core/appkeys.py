@@ -1,0 +1,17 @@
+"""Typed application keys every feature reads: the settings and the Redis clients.
+
+feeds/, shortlinks/ and websub/ read them through these keys and never import each other;
+the root (finews.app) puts the values in place. Keys only the root uses live there.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from finews.core.redis_client import AnyRedis
+from finews.core.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+# Text client (decode_responses=True) and bytes client for cached documents.
+REDIS = web.AppKey("redis", AnyRedis)
+REDIS_BYTES = web.AppKey("redis_bytes", AnyRedis)
