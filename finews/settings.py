@@ -231,7 +231,12 @@ WEBSUB_POSITIVE = ("max_subscriptions_per_host", "lease_seconds", "min_lease_sec
                    "max_lease_seconds", "delivery_timeout", "max_response_bytes", "max_attempts",
                    "retry_delay", "retry_max_delay", "concurrency", "max_pending_verifications")
 
-VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+
+def _validators() -> dict[str, Callable[[Any], str | None]]:
+    """Key -> check (None, or what was expected). Built per call rather than kept as a module
+    constant so that `make mutation`, which mutates code inside functions only, reaches every
+    bound below; settings are validated a handful of times per process."""
+    return {
     "site.url": _check_url,
     "site.timezone": _check_zone,
     "server.port": lambda v: None if 0 <= v <= 65535 else "expected a port from 0 to 65535",
@@ -279,7 +284,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
 
 
 def _validate(data: dict[str, dict[str, Any]]) -> None:
-    for dotted, check in VALIDATORS.items():
+    for dotted, check in _validators().items():
         section, key = dotted.split(".")
         problem = check(data[section][key])
         if problem:
