@@ -7,6 +7,7 @@ fractions, date-only strings or RFC 2822 dates without a zone. These do, one bra
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -147,6 +148,19 @@ def test_years_from_1000_to_9999_in_utc_and_as_written(value: datetime, accepted
             f"{MAX_YEAR}, in UTC and at the written offset)")
 
 
+def test_the_utc_year_is_checked_in_utc_whatever_the_server_timezone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """999-12-31 in UTC is refused on a server in Tokyo too, where it is already 1000."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        with pytest.raises(DateOutOfRange):
+            carried(datetime(1000, 1, 1, 0, 30, tzinfo=fixed(1)))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_year_bounds_are_the_documented_ones() -> None:
     assert (MIN_YEAR, MAX_YEAR) == (1000, 9999)
 
@@ -192,6 +206,7 @@ def test_a_zone_with_local_mean_time_is_rounded_through_the_parser() -> None:
 ])
 def test_index_epoch_round_trip(moment: datetime, epoch: tuple[int, int]) -> None:
     assert to_epoch(moment) == epoch
+    assert all(type(part) is int for part in to_epoch(moment))  # the index stores integers
     back = from_epoch(*epoch)
     assert back == moment
     assert back.utcoffset() == moment.utcoffset()

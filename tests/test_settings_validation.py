@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from finews.settings import SettingsError, load
+from finews.settings import DEFAULTS_FILE, SettingsError, load
 
 POSITIVE = [
     "posts.max_bytes", "posts.max_front_matter_nodes", "redis.pool_size", "redis.pool_timeout",
@@ -137,6 +137,10 @@ def test_patterns_with_unknown_fields_name_the_allowed_ones(dotted: str, value: 
 
 
 @pytest.mark.parametrize(("dotted", "value"), [
+    ("feeds.category_page", ""),                    # only the hub may be empty
+    ("feeds.tag_page", ""),
+    ("feeds.category_page", "{slug}"),              # a slug is no site
+    ("feeds.tag_page", "{tag}/{site}"),
     ("feeds.category_page", "/category/{slug}.html"),
     ("feeds.tag_page", "tag/{tag}.html"),
     ("feeds.hub", "/websub"),
@@ -281,6 +285,19 @@ def test_an_environment_name_without_section_or_key_is_named(name: str) -> None:
     assert str(caught.value) == f"{name}: expected FINEWS_<SECTION>__<KEY> (environment)"
 
 
+def test_an_environment_name_splits_at_its_first_double_underscore() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(env={"FINEWS_SERVER__PORT__X": "80"})
+    assert str(caught.value) == "server.port__x: unknown key (environment)"
+
+
+def test_without_an_env_argument_the_process_environment_is_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FINEWS_CONFIG", raising=False)
+    monkeypatch.setenv("FINEWS_SERVER__PORT", "9123")
+    assert load().server.port == 9123
+
+
 def test_unknown_keys_and_sections_are_named_with_their_origin(tmp_path: Path) -> None:
     config = tmp_path / "site.toml"
     config.write_text("[sever]\nport = 80\n")
@@ -315,7 +332,8 @@ def test_the_environment_overrides_the_file_and_sources_are_listed(tmp_path: Pat
     config.write_text("[server]\nport = 9000\nworkers = 2\n")
     settings = load(env={"FINEWS_CONFIG": str(config), "FINEWS_SERVER__PORT": "9100"})
     assert (settings.server.port, settings.server.workers) == (9100, 2)
-    assert settings.sources[1:] == [str(config)]
+    assert settings.sources == [str(DEFAULTS_FILE), str(config)]
+    assert settings.replace(server__workers=3).sources == settings.sources
     assert load(env={"FINEWS_CONFIG": ""}).sources[1:] == []
 
 
@@ -327,7 +345,7 @@ def test_settings_read_like_a_mapping_and_stay_read_only() -> None:
     assert "port" in list(settings.server)
     with pytest.raises(AttributeError, match="settings are read-only: port"):
         settings.server.port = 1
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="^nope$"):
         settings.nope  # noqa: B018
     with pytest.raises(KeyError):
         settings["nope"]

@@ -7,12 +7,14 @@ message is what a subscriber and an operator read, so each rule is pinned to its
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from websub import guard
 from websub.guard import (
     GuardedResolver,
     Refused,
@@ -135,7 +137,7 @@ def result(host: str, address: str, port: int = 80) -> ResolveResult:
 class TableResolver(AbstractResolver):
     """DNS answers chosen by the test (or an error to raise), no packets; records calls."""
 
-    def __init__(self, answers: dict[str, list[str] | Exception]) -> None:
+    def __init__(self, answers: dict[str, list[str] | Exception | None]) -> None:
         self.answers = answers
         self.calls: list[tuple[str, int, int]] = []
         self.closed = False
@@ -144,6 +146,8 @@ class TableResolver(AbstractResolver):
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         self.calls.append((host, port, family))
         answer = self.answers[host]
+        if answer is None:  # never answers
+            await asyncio.Event().wait()
         if isinstance(answer, Exception):
             raise answer
         return [result(host, address, port) for address in answer]
@@ -208,3 +212,21 @@ async def test_allow_private_resolves_without_refusing_and_close_reaches_the_inn
         await check_callback("http://lan.example/cb", guarded)
     await guarded.close()
     assert inner.closed
+
+
+async def test_a_resolver_that_never_answers_is_refused_as_a_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard, "RESOLVE_TIMEOUT", 0.05)
+    resolver = GuardedResolver(False, TableResolver({"slow.example": None}))
+    with pytest.raises(Refused) as caught:
+        await asyncio.wait_for(check_callback("http://slow.example/cb", resolver), 10)
+    assert str(caught.value) == "hub.callback: slow.example does not resolve (timeout)"
+
+
+async def test_private_literals_count_against_themselves_when_allowed() -> None:
+    inner = TableResolver({"lan.example": ["10.0.0.7"]})
+    resolver = GuardedResolver(True, inner)
+    assert await check_callback("http://10.0.0.7/cb", resolver) == IPv4Address("10.0.0.7")
+    assert await check_callback("http://[::1]:8080/cb", resolver) == IPv6Address("::1")
+    assert [r["port"] for r in await resolver.resolve("lan.example")] == [0]  # no port given
+    assert inner.calls[-1] == ("lan.example", 0, socket.AF_INET)
