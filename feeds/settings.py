@@ -9,19 +9,22 @@ from __future__ import annotations
 from feeds.permalink import pattern_problem
 from finews.core.settings import Check, at_least, check_pattern, one_of, positive
 
-CHECKS: dict[str, Check] = {
-    **{f"posts.{key}": positive for key in ("max_bytes", "max_front_matter_nodes")},
-    "feeds.items_per_feed": at_least(1, "items"),
-    "feeds.max_age": at_least(0, "seconds"),
-    "feeds.category_page": check_pattern("site", "slug"),
-    "feeds.tag_page": check_pattern("site", "tag"),
-    "feeds.hub": check_pattern("site", optional=True),
-    "feeds.description": check_pattern("site", "name", url=False),
-    "feeds.archive_cache": at_least(0, "pages"),
-    "feeds.first_build_wait": lambda v: None if v > 0 else "expected more than 0 seconds",
-    "feeds.permalink": pattern_problem,
-    "feeds.summary_length": lambda v: None if v > 0 else "expected a positive integer",
-    "feeds.parse_workers": lambda v: None if v >= 0 else "expected 0 (one per CPU) or more",
-    "feeds.role": one_of("builder", "follower"),
-    "feeds.watch_debounce": at_least(1, "milliseconds"),
-}
+
+def checks() -> dict[str, Check]:
+    """Key -> check of the [posts] and [feeds] settings; a function, as core_checks is."""
+    return {
+        **{f"posts.{key}": positive for key in ("max_bytes", "max_front_matter_nodes")},
+        "feeds.items_per_feed": at_least(1),
+        "feeds.max_age": at_least(0, "seconds"),
+        "feeds.category_page": check_pattern("site", "slug"),
+        "feeds.tag_page": check_pattern("site", "tag"),
+        "feeds.hub": check_pattern("site", optional=True),
+        "feeds.description": check_pattern("site", "name", url=False),
+        "feeds.archive_cache": at_least(0, "pages"),
+        "feeds.first_build_wait": lambda v: None if v > 0 else "expected more than 0 seconds",
+        "feeds.permalink": pattern_problem,
+        "feeds.summary_length": lambda v: None if v > 0 else "expected a positive integer",
+        "feeds.parse_workers": lambda v: None if v >= 0 else "expected 0 (one per CPU) or more",
+        "feeds.role": one_of("builder", "follower"),
+        "feeds.watch_debounce": at_least(1, "milliseconds"),
+    }

@@ -9,22 +9,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
-from feeds.settings import CHECKS as FEEDS
-from finews.core.settings import Settings, SettingsError
+from feeds import settings as feeds_settings
+from finews.core.settings import Check, Settings
 from finews.core.settings import load as load_core
-from shortlinks.settings import CHECKS as SHORTLINKS
-from websub.settings import CHECKS as WEBSUB
+from shortlinks import settings as shortlinks_settings
+from websub import settings as websub_settings
 
-CHECKS = {**FEEDS, **SHORTLINKS, **WEBSUB}
+
+def checks() -> dict[str, Check]:
+    """Every feature's checks, keyed by `section.key`."""
+    return {**feeds_settings.checks(), **shortlinks_settings.checks(),
+            **websub_settings.checks()}
+
+
+def built_in_hub_needs_websub(data: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """Feeds name the built-in hub (feeds.hub) only while the hub runs (websub.enabled)."""
+    if not data["websub"]["enabled"] and data["feeds"]["hub"] == "{site}/websub":
+        return ("feeds.hub: names the built-in hub, which websub.enabled = false turns off; "
+                'set feeds.hub = "" or an external hub URL')
+    return None
 
 
 def load(config_file: str | os.PathLike[str] | None = None,
          env: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the config file (argument or FINEWS_CONFIG), then FINEWS_* variables,
     every key checked; SettingsError names the first key that is wrong."""
-    settings = load_core(config_file, env, CHECKS)
-    if not settings.websub.enabled and settings.feeds.hub == "{site}/websub":
-        raise SettingsError("feeds.hub: names the built-in hub, which websub.enabled = false "
-                            'turns off; set feeds.hub = "" or an external hub URL')
-    return settings
+    return load_core(config_file, env, checks(), [built_in_hub_needs_websub])

@@ -14,16 +14,18 @@ def _check_hosts(value: list[str]) -> str | None:
     return f"expected lower-case host or host:port entries, not {bad[0]!r}" if bad else None
 
 
-CHECKS: dict[str, Check] = {
-    "shortlinks.prefix": lambda v: None if PREFIX_RE.fullmatch(v)
-    else "expected 1 to 8 uppercase letters A-Z",
-    "shortlinks.redirect_status": one_of(301, 302, 307, 308),
-    "shortlinks.qr_error": one_of("L", "M", "Q", "H"),
-    "shortlinks.allowed_hosts": _check_hosts,
-    **{f"shortlinks.{key}": positive for key in (
-        "cache_size", "cache_ttl", "visit_flush_interval", "visit_batch", "visit_queue_max",
-        "repeat_window", "qr_scale", "qr_max_scale", "api_body_max", "rate_create_per_key",
-        "rate_create_per_address", "rate_scan_per_address", "rate_window", "claim_attempts",
-        "sources_max")},
-    **{f"api.{key}": positive for key in ("json_max_depth", "json_max_number_length")},
-}
+def checks() -> dict[str, Check]:
+    """Key -> check of the [shortlinks] and [api] settings; a function, as core_checks is."""
+    return {
+        "shortlinks.prefix": lambda v: None if PREFIX_RE.fullmatch(v)
+        else "expected 1 to 8 uppercase letters A-Z",
+        "shortlinks.redirect_status": one_of(301, 302, 307, 308),
+        "shortlinks.qr_error": one_of("L", "M", "Q", "H"),
+        "shortlinks.allowed_hosts": _check_hosts,
+        **{f"shortlinks.{key}": positive for key in (
+            "cache_size", "cache_ttl", "visit_flush_interval", "visit_batch", "visit_queue_max",
+            "repeat_window", "qr_scale", "qr_max_scale", "api_body_max", "rate_create_per_key",
+            "rate_create_per_address", "rate_scan_per_address", "rate_window", "claim_attempts",
+            "sources_max")},
+        **{f"api.{key}": positive for key in ("json_max_depth", "json_max_number_length")},
+    }

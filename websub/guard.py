@@ -202,7 +202,7 @@ async def check_callback(url: str, resolver: GuardedResolver) -> IPAddress:
     except Refused:
         raise
     except (TimeoutError, OSError) as exc:
-        raise Refused(f"hub.callback: {host} does not resolve ({exc or 'timeout'})") from None
+        raise Refused(f"hub.callback: {host} does not resolve ({str(exc) or 'timeout'})") from None
     addresses = {normalised(ip_address(result["host"])) for result in results}
     if not addresses:
         raise Refused(f"hub.callback: {host} does not resolve (no address)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -51,10 +51,10 @@ class Settings(Mapping[str, Section]):
     """All sections; `settings.redis.url`, or `settings["redis"]["url"]`."""
 
     def __init__(self, data: dict[str, dict[str, Any]], sources: list[str],
-                 checks: Mapping[str, Check]) -> None:
+                 checks: Mapping[str, Check], rules: Sequence[Rule]) -> None:
         self._sections = {name: Section(**values) for name, values in data.items()}
         self.sources = sources
-        self.checks = checks  # what `replace` checks again: the ones it was loaded with
+        self.checks, self.rules = checks, rules  # what `replace` checks again
 
     def __getattr__(self, name: str) -> Section:
         try:
@@ -77,8 +77,8 @@ class Settings(Mapping[str, Section]):
         for dotted, value in changes.items():
             section, _, key = dotted.partition("__")
             _merge(data, {section: {key: value}}, "override")
-        _validate(data, self.checks)
-        return Settings(data, self.sources, self.checks)
+        _validate(data, self.checks, self.rules)
+        return Settings(data, self.sources, self.checks, self.rules)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -171,6 +171,8 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 Check = Callable[[Any], "str | None"]
 """A value check: None when the value is good, else what was expected (named in the error)."""
+Rule = Callable[[Mapping[str, Mapping[str, Any]]], "str | None"]
+"""A check across keys, given every section: None, or the whole error message."""
 
 
 def check_url(value: str) -> str | None:
@@ -212,9 +214,10 @@ def positive(value: float) -> str | None:
     return None if value > 0 else "expected a number above 0"
 
 
-def at_least(low: float, unit: str) -> Check:
+def at_least(low: float, unit: str = "") -> Check:
     """A check that a number is `low` or more, `unit` naming what it counts."""
-    return lambda value: None if value >= low else f"expected {low:g} or more {unit}"
+    expected = f"expected {low:g} or more" + (f" {unit}" if unit else "")
+    return lambda value: None if value >= low else expected
 
 
 def one_of(*allowed: object) -> Check:
@@ -227,36 +230,45 @@ def check_urls(values: list[str]) -> str | None:
     return next((f"{v}: {problem}" for v in values if (problem := check_url(v))), None)
 
 
-# The sections every feature shares; each feature hands the loader the checks of its own.
-CHECKS: dict[str, Check] = {
-    "site.url": check_url,
-    "site.timezone": _check_zone,
-    "server.port": lambda v: None if 0 <= v <= 65535 else "expected a port from 0 to 65535",
-    "server.workers": lambda v: None if 1 <= v <= 256 else "expected 1 to 256 workers",
-    "server.shutdown_timeout": at_least(0, "seconds"),
-    "server.header_timeout": lambda v: None if 0 < v <= 15 else "expected more than 0 and at "
-    "most 15 seconds",
-    "server.keepalive_timeout": positive,
-    "redis.url": _check_redis_url,
-    **{f"redis.{key}": positive for key in (
-        "pool_size", "pool_timeout", "command_timeout", "breaker_interval")},
-    "log.level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
-    else "expected DEBUG, INFO, WARNING or ERROR",
-}
+def core_checks() -> dict[str, Check]:
+    """The checks of the sections every feature shares; each feature hands the loader the
+    checks of its own. Built per call, not kept as a module constant, so that `make
+    mutation` (which mutates code inside functions only) reaches every bound."""
+    return {
+        "site.url": check_url,
+        "site.timezone": _check_zone,
+        "server.port": lambda v: None if 0 <= v <= 65535 else "expected a port from 0 to 65535",
+        "server.workers": lambda v: None if 1 <= v <= 256 else "expected 1 to 256 workers",
+        "server.shutdown_timeout": at_least(0, "seconds"),
+        "server.header_timeout": lambda v: None if 0 < v <= 15 else "expected more than 0 and at "
+        "most 15 seconds",
+        "server.keepalive_timeout": positive,
+        "redis.url": _check_redis_url,
+        **{f"redis.{key}": positive for key in (
+            "pool_size", "pool_timeout", "command_timeout", "breaker_interval")},
+        "log.level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
+        else "expected DEBUG, INFO, WARNING or ERROR",
+    }
 
 
-def _validate(data: dict[str, dict[str, Any]], checks: Mapping[str, Check]) -> None:
-    for dotted, check in {**CHECKS, **checks}.items():
+def _validate(data: dict[str, dict[str, Any]], checks: Mapping[str, Check],
+              rules: Sequence[Rule]) -> None:
+    for dotted, check in {**core_checks(), **checks}.items():
         section, key = dotted.split(".")
         problem = check(data[section][key])
         if problem:
             raise SettingsError(f"{dotted}: {problem}, got {data[section][key]!r}")
+    for rule in rules:
+        if problem := rule(data):
+            raise SettingsError(problem)
 
 
 def load(config_file: str | os.PathLike[str] | None = None,
-         env: Mapping[str, str] | None = None, checks: Mapping[str, Check] | None = None) -> Settings:
+         env: Mapping[str, str] | None = None, checks: Mapping[str, Check] | None = None,
+         rules: Sequence[Rule] = ()) -> Settings:
     """Defaults, then the config file (argument or FINEWS_CONFIG), then FINEWS_* variables;
-    then CHECKS and the features' `checks` (finews.config.load passes all of them)."""
+    then core_checks, the features' `checks` and `rules` spanning several keys
+    (finews.config.load passes all of them)."""
     env = os.environ if env is None else env
     data = _read_toml(DEFAULTS_FILE)
     sources = [str(DEFAULTS_FILE)]
@@ -267,5 +279,5 @@ def load(config_file: str | os.PathLike[str] | None = None,
         sources.append(str(path))
     _merge(data, _env_overrides(env), "environment")
     checks = checks or {}
-    _validate(data, checks)
-    return Settings(data, sources, checks)
+    _validate(data, checks, rules)
+    return Settings(data, sources, checks, rules)
