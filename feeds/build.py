@@ -22,7 +22,7 @@ from urllib.parse import unquote
 from tqdm import tqdm
 
 from feeds import html
-from feeds.cache import GZIP_LEVEL
+from feeds.store import GZIP_LEVEL
 from feeds.catalog import Catalog, Site
 from feeds.documents import feed_documents, make_page, opml
 from feeds.posts import load_posts

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from feeds.cache import (
+from feeds.store import (
     CHANNEL,
     PAGE_READY,
     PAGE_WANTED,

@@ -24,7 +24,7 @@ import yaml
 
 from feeds import permalink
 from feeds.dates import DateOutOfRange, carried, file_name_date, parse_date, to_epoch
-from feeds.render import absolute_url, plain_text, summary, uri
+from feeds.sanitize import absolute_url, plain_text, summary, uri
 from feeds.text import one_line, xml_safe
 from finews.core.settings import Settings
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from feeds.dates import from_epoch
-from feeds.index import PostIndex
+from feeds.post_index import PostIndex
 from feeds.model import Post
 from feeds.parse import (
     LIST_SEPARATOR,
@@ -39,7 +39,7 @@ from feeds.parse import (
     read_file,
     read_post,
 )
-from feeds.render import render_html
+from feeds.sanitize import render_html
 from feeds.text import log_quote, one_line
 from finews.core.settings import Settings
 

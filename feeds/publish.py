@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 from aiohttp import web
 
 from feeds import html
-from feeds.cache import Document, DocumentStore
+from feeds.store import Document, DocumentStore
 from feeds.catalog import FORMATS, VIEWS, Catalog, Feed, FeedKey, Site
 from feeds.documents import Page, content_type, feed_documents, make_page, opml
 from feeds.model import Post, PostSource

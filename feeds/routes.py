@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from feeds import html
-from feeds.cache import Document
+from feeds.store import Document
 from feeds.catalog import FORMATS, Site, page_path
 from feeds.follow import Follower, PageResponder
 from feeds.model import PostSource

@@ -7,7 +7,7 @@ import re
 import lxml.html
 import pytest
 
-from feeds.render import first_paragraph, plain_text, render_html, summary
+from feeds.sanitize import first_paragraph, plain_text, render_html, summary
 from feeds.text import cut
 
 POST_URL = "https://news.example.cn/shamenwanbao/2022/05/24/post.html"
