@@ -66,14 +66,14 @@ def render_feeds(site: Site, source: PostSource, shares: Mapping[str, str],
 
 
 def site_documents(site: Site, catalog: Catalog) -> dict[str, Document]:
-    """The OPML list and the index page."""
+    """The OPML list and the home page."""
     return {"/feeds.opml": Document.build(opml(site, catalog), content_type("opml")),
-            "/": Document.build(html.index(site, catalog), content_type("html"))}
+            "/": Document.build(html.home(site, catalog), content_type("html"))}
 
 
 def render_edition(site: Site, source: PostSource,
                    shares: Mapping[str, str]) -> tuple[Catalog, dict[str, Document]]:
-    """The catalog and every subscription document, the OPML list and the index page."""
+    """The catalog and every subscription document, the OPML list and the home page."""
     catalog = Catalog(site, source.posts())
     docs = render_feeds(site, source, shares, catalog)
     docs.update(site_documents(site, catalog))
@@ -97,7 +97,7 @@ def render_revision(site: Site, source: PostSource, shares: Mapping[str, str],
                     ) -> tuple[Catalog, dict[str, Document], set[FeedKey]]:
     """Like render_edition after the posts of `changes` (file key -> its post now, None
     for none) changed, re-rendering only the feeds that held one of them (and OPML and the
-    index when any did); the other documents are taken from `docs`. Returns the keys of
+    home page when any did); the other documents are taken from `docs`. Returns the keys of
     the feeds touched too."""
     catalog, touched = previous.revised(site, source.posts(), changes)
     revised = dict(docs)
@@ -190,7 +190,7 @@ class Archive(Protocol):
 class Edition:
     """One consistent set of documents; replaced whole, never changed in place."""
 
-    docs: Mapping[str, Document]     # URL path -> subscription documents, views, OPML, index
+    docs: Mapping[str, Document]     # URL path -> subscription documents, views, OPML, home page
     archive: Archive | None          # None while restored from Redis before the first build
 
 
@@ -240,8 +240,8 @@ class Publisher:
         """Serve the previous build from Redis while the first build of this process runs."""
         store = DocumentStore(self.app[REDIS_BYTES])
         try:
-            version, index = await store.snapshot()
-            docs = await store.documents(index)
+            version, etags = await store.snapshot()
+            docs = await store.documents(etags)
         except Exception as exc:  # Redis down: the first build will serve from memory
             log.warning("event=feeds_restore_failed error=%r", exc)
             return
