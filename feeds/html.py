@@ -10,8 +10,9 @@ from __future__ import annotations
 from html import escape
 
 from feeds.catalog import FORMATS, Catalog, Feed, Site, term_path
-from feeds.documents import MEDIA_TYPES, Page, xml_safe
+from feeds.documents import MEDIA_TYPES, Page
 from feeds.labels import labels
+from feeds.text import xml_safe
 
 STYLE = ("body{max-width:46rem;margin:2rem auto;padding:0 1rem;font:16px/1.6 system-ui,"
          "sans-serif;color:#222}a{color:#0b57d0}h1{font-size:1.6rem}h2{font-size:1.15rem;"

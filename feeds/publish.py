@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
+from cachetools import LRUCache
 
 from feeds import html
 from feeds.store import Document, DocumentStore
@@ -127,10 +127,11 @@ class Pager:
         self.site, self.catalog, self.source, self.shares = site, catalog, source, shares
         self._render = render
         self._dating = dating
-        self._capacity = capacity
-        self._pages: OrderedDict[tuple[str, str, int], dict[str, Document]] = OrderedDict()
+        # LRUCache needs room for one page: with no room (capacity 0) nothing is kept.
+        self._pages: LRUCache[tuple[str, str, int], dict[str, Document]] | None = (
+            LRUCache(maxsize=capacity) if capacity else None)
         self._pending: dict[tuple[str, str, int], asyncio.Task[dict[str, Document]]] = {}
-        if keep_from is not None:
+        if keep_from is not None and keep_from._pages and self._pages is not None:
             self._pages.update((key, docs) for key, docs in keep_from._pages.items()
                                if key[:2] not in touched)
 
@@ -141,10 +142,10 @@ class Pager:
         if feed is None or not 2 <= number <= feed.page_count(self.site.items_per_feed):
             return None
         key = (feed.kind, feed.term, number)
-        if key in self._pages:
-            self._pages.move_to_end(key)
+        kept = self._pages.get(key) if self._pages is not None else None
+        if kept is not None:
             FEED_CACHE_HITS.inc()
-            return self._pages[key]
+            return kept
         FEED_CACHE_MISSES.inc()
         task = self._pending.get(key)
         if task is None:
@@ -160,10 +161,8 @@ class Pager:
             return page_documents(page)
 
         docs = dict(await self._dating(await self._render(render)))
-        if self._capacity:
+        if self._pages is not None:
             self._pages[(feed.kind, feed.term, number)] = docs
-            while len(self._pages) > self._capacity:
-                self._pages.popitem(last=False)
         return docs
 
     def close(self) -> None:

@@ -163,8 +163,9 @@ def parse_create(service: Service, data: Any) -> Want:
         except codes.DayOutOfRange as exc:
             raise _invalid("date", "year", str(exc)) from None
     prefix = data.get("prefix")
-    if prefix is not None and not (isinstance(prefix, str) and codes.PREFIX_RE.fullmatch(prefix)):
-        raise _invalid("prefix", "pattern", "expected 1 to 8 uppercase letters A-Z")
+    problem = None if prefix is None else codes.prefix_problem(prefix)
+    if problem:
+        raise _invalid("prefix", "pattern", problem)
     try:
         return service.want(data.get("url"), day=day, prefix=prefix,
                             title=_title(data.get("title", "")),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from feeds.model import Post
-from feeds.names import category_name
+from feeds.names import category_name, category_names
 from feeds.posts import LoadResult, load_posts
 from finews.core.settings import Settings, SettingsError
 from finews.config import load as load_settings
@@ -86,8 +86,8 @@ def test_sample_post_loads_with_its_jekyll_fields(make_settings: MakeSettings) -
     html = result.content_html(post)
     assert html.startswith("<p>■思明区将探索建立常态化长效化运行机制")
     assert 'href="https://finews.withounder.com/category/shamenwanbao.html"' in html
-    assert category_name(make_settings(), "shamenwanbao") == "厦门晚报"
-    assert category_name(make_settings(), "unknown-slug") == "unknown-slug"
+    assert category_name(category_names(make_settings()), "shamenwanbao") == "厦门晚报"
+    assert category_name(category_names(make_settings()), "unknown-slug") == "unknown-slug"
 
 
 def test_posts_are_newest_first_then_by_key(posts_dir: Path, read: Callable) -> None:
