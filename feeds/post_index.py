@@ -18,7 +18,7 @@ from pathlib import Path
 from feeds.parse import Record
 from feeds.text import log_quote
 
-log = logging.getLogger("finews.posts")
+log = logging.getLogger("finews.feeds")
 
 FILE_NAME = "posts-index.sqlite3"
 _COLUMNS = ", ".join(Record._fields)

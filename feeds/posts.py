@@ -43,7 +43,7 @@ from feeds.sanitize import sanitize_body
 from feeds.text import log_quote, one_line
 from finews.core.settings import Settings
 
-log = logging.getLogger("finews.posts")
+log = logging.getLogger("finews.feeds")
 
 POST_SUFFIXES = (".md", ".markdown", ".html", ".txt")
 POOL_MIN_FILES = 1000      # fewer files to parse: parse them in this process

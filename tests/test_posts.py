@@ -256,7 +256,7 @@ def test_each_bad_post_is_named_with_its_reason_and_the_rest_publish(
     (posts_dir / "latin1.md").write_bytes("---\ntitle: café\ndate: 2022-05-24\n---\n"
                                           .encode("latin-1"))
     write(posts_dir, "good.md", "title: 好文章\ndate: 2022-05-24 13:46:42 +0800")
-    with caplog.at_level(logging.WARNING, logger="finews.posts"):
+    with caplog.at_level(logging.WARNING, logger="finews.feeds"):
         result = read()
     assert [p.key for p in result.posts()] == ["good.md"]
     expected = {**{name: reason for name, (_, reason) in BAD_POSTS.items()},
@@ -443,7 +443,7 @@ def test_a_body_that_vanished_before_rendering_is_empty_and_logged(
     write(posts_dir, "p.md", "title: 标题\ndate: 2022-05-24")
     result = read()
     (posts_dir / "p.md").unlink()
-    with caplog.at_level(logging.WARNING, logger="finews.posts"):
+    with caplog.at_level(logging.WARNING, logger="finews.feeds"):
         assert result.content_html(result.posts()[0]) == ""
     assert f'event=post_body_unreadable file="{posts_dir / "p.md"}"' in caplog.text
 
