@@ -52,6 +52,11 @@ class Code:
         return f"{self.prefix}{self.day:%Y%m%d}{self.digits}"
 
 
+def unknown_message(code: str) -> str:
+    """What every 404 for a code no link has says (API, redirects, previews, QR codes)."""
+    return f"no share link has the code {code}"
+
+
 def random_digits() -> str:
     """Ten random digits from the operating system's CSPRNG."""
     return _DIGITS.random(DIGITS)
