@@ -1,4 +1,4 @@
-"""`finews build --out DIR`: every feed, archive page, the OPML list and the index as files.
+"""`finews build --out DIR`: every feed, archive page, the OPML list and the home page as files.
 
 Files mirror the URLs with percent-decoded names (`/feeds/tag/%E6%B0%91%E7%94%9F.rss` is
 `DIR/feeds/tag/民生.rss`), which is what nginx, Apache and S3-style hosts look up, and each
@@ -22,7 +22,7 @@ from urllib.parse import unquote
 from tqdm import tqdm
 
 from feeds import html
-from feeds.cache import GZIP_LEVEL
+from feeds.store import GZIP_LEVEL
 from feeds.catalog import Catalog, Site
 from feeds.documents import feed_documents, make_page, opml
 from feeds.posts import load_posts
@@ -102,6 +102,6 @@ def build_static(settings: Settings, out: Path, *, archives: bool = True,
             writer.write(feed.page_path(number, fmt), body)
         report.pages += 1
     writer.write("/feeds.opml", opml(site, catalog))
-    writer.write("/index.html", html.index(site, catalog))
+    writer.write("/index.html", html.home(site, catalog))
     writer.prune()
     return report

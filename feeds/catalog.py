@@ -18,6 +18,7 @@ from operator import attrgetter
 from urllib.parse import quote
 
 from feeds.model import Post
+from feeds.names import category_name, category_names
 from finews.core.settings import Settings
 
 FORMATS = ("rss", "atom", "json")
@@ -56,10 +57,8 @@ class Site:
     def absolute(self, path: str) -> str:
         return self.url + path
 
-
-def category_names(settings: Settings) -> Mapping[str, str]:
-    """The slug -> display name table (`feeds.category_names`), empty when not configured."""
-    return settings.feeds["category_names"] if "category_names" in settings.feeds else {}
+    def category_name(self, slug: str) -> str:
+        return category_name(self.category_names, slug)
 
 
 def term_path(kind: str, term: str) -> str:
@@ -164,7 +163,7 @@ class Catalog:
         for kind, term in sorted(members.keys() - {ALL},
                                  key=lambda key: (KINDS.index(key[0]), key[1])):
             if members[(kind, term)]:
-                name = site.category_names.get(term, term) if kind == "category" else term
+                name = site.category_name(term) if kind == "category" else term
                 feeds[(kind, term)] = Feed(kind, term, name, tuple(members[(kind, term)]))
         return feeds
 

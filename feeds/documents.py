@@ -27,7 +27,6 @@ import html
 import json
 import logging
 import mimetypes
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +39,7 @@ from lxml import etree
 from feeds.catalog import Catalog, Feed, Site
 from feeds.labels import labels
 from feeds.model import Post, PostSource
+from feeds.text import xml_safe
 
 log = logging.getLogger("finews.feeds")
 
@@ -50,12 +50,6 @@ MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml",
                "json": "application/feed+json", "html": "text/html", "opml": "text/x-opml"}
 # The date of an empty feed (only `all` can be empty): fixed, so its bytes are too.
 EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=UTC)
-_XML_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def xml_safe(text: str) -> str:
-    """The text without the characters XML 1.0 forbids (lxml raises on them)."""
-    return _XML_FORBIDDEN.sub("", text)
 
 
 def content_type(view: str) -> str:
@@ -92,7 +86,7 @@ class Item:
             content=xml_safe(content), summary=xml_safe(post.summary),
             published=post.published, updated=post.updated,
             author=xml_safe(post.author) if post.author else None,
-            categories=tuple((xml_safe(slug), xml_safe(site.category_names.get(slug, slug)))
+            categories=tuple((xml_safe(slug), xml_safe(site.category_name(slug)))
                              for slug in dict.fromkeys(post.categories) if slug),
             tags=tuple(xml_safe(tag) for tag in dict.fromkeys(post.tags) if tag),
             image=xml_safe(post.image) if post.image else None,

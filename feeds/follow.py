@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from feeds.cache import (
+from cachetools import LRUCache
+
+from feeds.store import (
     CHANNEL,
     PAGE_READY,
     PAGE_WANTED,
@@ -110,20 +111,20 @@ class Follower:
         edition = self.publisher.edition
         have = edition.docs if edition else {}
         for attempt in range(1, SYNC_ATTEMPTS + 1):
-            version, index = await self.store.snapshot()
-            if not index:
+            version, etags = await self.store.snapshot()
+            if not etags:
                 return          # nothing built yet: requests keep waiting for the builder
-            wanted = [path for path, etag in index.items()
+            wanted = [path for path, etag in etags.items()
                       if path not in have or have[path].etag != etag]
             loaded = await self.store.documents(wanted)
             missing = [path for path in wanted
-                       if path not in loaded or loaded[path].etag != index[path]]
+                       if path not in loaded or loaded[path].etag != etags[path]]
             if not missing:
                 break           # else a newer build landed between the two reads: again
         else:
             log.warning("event=feeds_follow_incomplete version=%d missing=%d first=%s",
                         version, len(missing), log_quote(missing[0]))
-        docs = {path: loaded.get(path) or have[path] for path in index
+        docs = {path: loaded.get(path) or have[path] for path in etags
                 if path in loaded or path in have}
         self.publisher.adopt(docs, self.pages)
         self.version = version
@@ -136,17 +137,18 @@ class RemotePages:
 
     def __init__(self, follower: Follower, capacity: int) -> None:
         self._follower = follower
-        self._capacity = capacity
-        self._pages: OrderedDict[tuple[int, PageKey], dict[str, Document]] = OrderedDict()
+        # LRUCache needs room for one page: with no room (capacity 0) nothing is kept.
+        self._pages: LRUCache[tuple[int, PageKey], Mapping[str, Document]] | None = (
+            LRUCache(maxsize=capacity) if capacity else None)
         self._waiting: dict[PageKey, asyncio.Future[tuple[int, bool]]] = {}
 
     async def documents(self, kind: str, term: str, number: int
                         ) -> Mapping[str, Document] | None:
         key, version = (kind, term, number), self._follower.version
-        if (version, key) in self._pages:
-            self._pages.move_to_end((version, key))
+        kept = self._pages.get((version, key)) if self._pages is not None else None
+        if kept is not None:
             FEED_CACHE_HITS.inc()
-            return self._pages[(version, key)]
+            return kept
         FEED_CACHE_MISSES.inc()
         paths = [page_path(kind, term, number, view) for view in VIEWS]
         store = self._follower.store
@@ -167,14 +169,9 @@ class RemotePages:
             docs = await store.page(ready, paths)
             if len(docs) < len(paths):
                 raise PageUnavailable(f"{paths[0]} expired before it was read")
-        self._keep((version, key), docs)
+        if self._pages is not None:
+            self._pages[(version, key)] = docs
         return docs
-
-    def _keep(self, key: tuple[int, PageKey], docs: dict[str, Document]) -> None:
-        if self._capacity:
-            self._pages[key] = docs
-            while len(self._pages) > self._capacity:
-                self._pages.popitem(last=False)
 
     def ready(self, data: bytes) -> None:
         """The builder's answer: [version, kind, term, number, found]."""

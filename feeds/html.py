@@ -1,4 +1,4 @@
-"""HTML for people: the feed index at `/`, a readable view of every feed, and 404 pages.
+"""HTML for people: the home page at `/` (the list of feeds), a readable view of every feed, and 404 pages.
 
 A browser that opens a feed URL gets the HTML view, chosen by its Accept header (see
 feeds/serve.py), rather than an XSL stylesheet: browsers are removing XSLT, and a view
@@ -10,8 +10,9 @@ from __future__ import annotations
 from html import escape
 
 from feeds.catalog import FORMATS, Catalog, Feed, Site, term_path
-from feeds.documents import MEDIA_TYPES, Page, xml_safe
+from feeds.documents import MEDIA_TYPES, Page
 from feeds.labels import labels
+from feeds.text import xml_safe
 
 STYLE = ("body{max-width:46rem;margin:2rem auto;padding:0 1rem;font:16px/1.6 system-ui,"
          "sans-serif;color:#222}a{color:#0b57d0}h1{font-size:1.6rem}h2{font-size:1.15rem;"
@@ -48,8 +49,8 @@ def _feed_line(site: Site, feed: Feed) -> str:
             f'<span class="meta">{_format_links(site, feed)}</span></li>')
 
 
-def index(site: Site, catalog: Catalog) -> bytes:
-    """`/`: every feed, with autodiscovery of the all and category feeds."""
+def home(site: Site, catalog: Catalog) -> bytes:
+    """The home page `/`: every feed, with autodiscovery of the all and category feeds."""
     words = labels(site.language)
     head = "".join(_alternates(site, feed) for feed in catalog
                    if feed.kind in ("all", "category"))
@@ -92,7 +93,7 @@ def feed_view(page: Page) -> bytes:
         nav.append(f'<a rel="next" href="{escape(page.url("rss", page.number + 1))}">'
                    f'{words["older"]}</a>')
     nav.append(f'<span class="meta">{words["page"].format(number=page.number, count=page.count)}'
-               f'</span> <a href="{escape(site.url)}/">{words["index"]}</a>')
+               f'</span> <a href="{escape(site.url)}/">{words["home"]}</a>')
     body.append(f"<nav>{''.join(nav)}</nav>")
     return _document(site, page.title, _alternates(site, feed), "".join(body))
 
@@ -102,5 +103,5 @@ def not_found(site: Site, message: str) -> bytes:
     words = labels(site.language)
     return _document(site, words["not_found"], "",
                      f"<h1>{words['not_found']}</h1><p>{escape(message)}</p>"
-                     f'<p><a href="{escape(site.url)}/">{words["index"]}</a> · '
+                     f'<p><a href="{escape(site.url)}/">{words["home"]}</a> · '
                      f'<a href="{escape(site.absolute("/feeds.opml"))}">{words["opml"]}</a></p>')

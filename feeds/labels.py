@@ -1,4 +1,4 @@
-"""Words shown to people (index, feed views, OPML groups) in the site's language."""
+"""Words shown to people (home page, feed views, OPML groups) in the site's language."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ LABELS = {
     "zh": {"category": "分类", "tag": "标签", "opml": "OPML 订阅列表",
            "subscribe": "把下面任一地址加入阅读器即可订阅：", "newer": "← 较新",
            "older": "较早 →", "page": "第 {number} / {count} 页", "posts": "{count} 篇",
-           "index": "全部订阅源", "not_found": "找不到"},
+           "home": "全部订阅源", "not_found": "找不到"},
     "en": {"category": "Categories", "tag": "Tags", "opml": "OPML subscription list",
            "subscribe": "Add any of these addresses to your feed reader:", "newer": "← Newer",
            "older": "Older →", "page": "Page {number} of {count}", "posts": "{count} posts",
-           "index": "All feeds", "not_found": "Not found"},
+           "home": "All feeds", "not_found": "Not found"},
 }
 
 

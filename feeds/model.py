@@ -1,6 +1,7 @@
-"""The post model shared by reading (posts, render, index) and publishing (documents, routes).
+"""The post model shared by reading (posts, sanitize, summary, post_index) and publishing
+(documents, routes).
 
-A Post holds what every feed item needs except the rendered body: bodies are large
+A Post holds what every feed item needs except the sanitized body: bodies are large
 (hundreds of MB for 100,000 Chinese articles), so they are fetched on demand from a
 PostSource, which may keep them on disk.
 """

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from finews.core.settings import Settings
 
 
-def category_name(settings: Settings, slug: str) -> str:
+def category_names(settings: Settings) -> Mapping[str, str]:
+    """The slug -> display name table (`feeds.category_names`), empty when not configured."""
+    return settings.feeds["category_names"] if "category_names" in settings.feeds else {}
+
+
+def category_name(names: Mapping[str, str], slug: str) -> str:
     """The configured display name of a category, else the slug as written."""
-    return settings.feeds.category_names.get(slug, slug)
+    return names.get(slug, slug)

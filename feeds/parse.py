@@ -24,7 +24,8 @@ import yaml
 
 from feeds import permalink
 from feeds.dates import DateOutOfRange, carried, file_name_date, parse_date, to_epoch
-from feeds.render import absolute_url, plain_text, summary, uri
+from feeds.sanitize import absolute_url, plain_text, uri
+from feeds.summary import summary
 from feeds.text import one_line, xml_safe
 from finews.core.settings import Settings
 
@@ -93,7 +94,7 @@ class ReadConfig:
                    follow_external_symlinks=settings.posts.follow_external_symlinks)
 
     def fingerprint(self) -> str:
-        """Changes with these settings, the record format and the rendering libraries."""
+        """Changes with these settings, the record format and the sanitizing libraries."""
         versions = (RECORD_FORMAT, yaml.__version__, markdown_it.__version__, nh3.__version__)
         blob = json.dumps([asdict(self), versions], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()

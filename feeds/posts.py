@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from feeds.dates import from_epoch
-from feeds.index import PostIndex
+from feeds.post_index import PostIndex
 from feeds.model import Post
 from feeds.parse import (
     LIST_SEPARATOR,
@@ -39,11 +39,11 @@ from feeds.parse import (
     read_file,
     read_post,
 )
-from feeds.render import render_html
+from feeds.sanitize import sanitize_body
 from feeds.text import log_quote, one_line
 from finews.core.settings import Settings
 
-log = logging.getLogger("finews.posts")
+log = logging.getLogger("finews.feeds")
 
 POST_SUFFIXES = (".md", ".markdown", ".html", ".txt")
 POOL_MIN_FILES = 1000      # fewer files to parse: parse them in this process
@@ -160,13 +160,13 @@ class LoadResult:
         return None if key in self._duplicates else self._posts.get(key)
 
     def content_html(self, post: Post) -> str:
-        """The sanitized body HTML, rendered on first use and cached in the index."""
+        """The sanitized body HTML, made on first use and cached in the index."""
         cached = self._index.html(post.key)
         if cached is not None:
             return cached
         try:
             data = read_file(str(self._dir / post.key), self._config.max_bytes)[1]
-            html = render_html(read_body(data), post.url)
+            html = sanitize_body(read_body(data), post.url)
         except Exception as exc:  # noqa: BLE001 - one body must never stop a feed's build
             reason = (getattr(exc, "strerror", None) or str(exc) if isinstance(
                 exc, (OSError, PostProblem)) else f"unexpected {type(exc).__name__}: {exc}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,9 +23,10 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
+from cachetools import LRUCache
 
 from feeds import html
-from feeds.cache import Document, DocumentStore
+from feeds.store import Document, DocumentStore
 from feeds.catalog import FORMATS, VIEWS, Catalog, Feed, FeedKey, Site
 from feeds.documents import Page, content_type, feed_documents, make_page, opml
 from feeds.model import Post, PostSource
@@ -66,14 +66,14 @@ def render_feeds(site: Site, source: PostSource, shares: Mapping[str, str],
 
 
 def site_documents(site: Site, catalog: Catalog) -> dict[str, Document]:
-    """The OPML list and the index page."""
+    """The OPML list and the home page."""
     return {"/feeds.opml": Document.build(opml(site, catalog), content_type("opml")),
-            "/": Document.build(html.index(site, catalog), content_type("html"))}
+            "/": Document.build(html.home(site, catalog), content_type("html"))}
 
 
 def render_edition(site: Site, source: PostSource,
                    shares: Mapping[str, str]) -> tuple[Catalog, dict[str, Document]]:
-    """The catalog and every subscription document, the OPML list and the index page."""
+    """The catalog and every subscription document, the OPML list and the home page."""
     catalog = Catalog(site, source.posts())
     docs = render_feeds(site, source, shares, catalog)
     docs.update(site_documents(site, catalog))
@@ -97,7 +97,7 @@ def render_revision(site: Site, source: PostSource, shares: Mapping[str, str],
                     ) -> tuple[Catalog, dict[str, Document], set[FeedKey]]:
     """Like render_edition after the posts of `changes` (file key -> its post now, None
     for none) changed, re-rendering only the feeds that held one of them (and OPML and the
-    index when any did); the other documents are taken from `docs`. Returns the keys of
+    home page when any did); the other documents are taken from `docs`. Returns the keys of
     the feeds touched too."""
     catalog, touched = previous.revised(site, source.posts(), changes)
     revised = dict(docs)
@@ -127,10 +127,11 @@ class Pager:
         self.site, self.catalog, self.source, self.shares = site, catalog, source, shares
         self._render = render
         self._dating = dating
-        self._capacity = capacity
-        self._pages: OrderedDict[tuple[str, str, int], dict[str, Document]] = OrderedDict()
+        # LRUCache needs room for one page: with no room (capacity 0) nothing is kept.
+        self._pages: LRUCache[tuple[str, str, int], dict[str, Document]] | None = (
+            LRUCache(maxsize=capacity) if capacity else None)
         self._pending: dict[tuple[str, str, int], asyncio.Task[dict[str, Document]]] = {}
-        if keep_from is not None:
+        if keep_from is not None and keep_from._pages and self._pages is not None:
             self._pages.update((key, docs) for key, docs in keep_from._pages.items()
                                if key[:2] not in touched)
 
@@ -141,10 +142,10 @@ class Pager:
         if feed is None or not 2 <= number <= feed.page_count(self.site.items_per_feed):
             return None
         key = (feed.kind, feed.term, number)
-        if key in self._pages:
-            self._pages.move_to_end(key)
+        kept = self._pages.get(key) if self._pages is not None else None
+        if kept is not None:
             FEED_CACHE_HITS.inc()
-            return self._pages[key]
+            return kept
         FEED_CACHE_MISSES.inc()
         task = self._pending.get(key)
         if task is None:
@@ -160,10 +161,8 @@ class Pager:
             return page_documents(page)
 
         docs = dict(await self._dating(await self._render(render)))
-        if self._capacity:
+        if self._pages is not None:
             self._pages[(feed.kind, feed.term, number)] = docs
-            while len(self._pages) > self._capacity:
-                self._pages.popitem(last=False)
         return docs
 
     def close(self) -> None:
@@ -190,7 +189,7 @@ class Archive(Protocol):
 class Edition:
     """One consistent set of documents; replaced whole, never changed in place."""
 
-    docs: Mapping[str, Document]     # URL path -> subscription documents, views, OPML, index
+    docs: Mapping[str, Document]     # URL path -> subscription documents, views, OPML, home page
     archive: Archive | None          # None while restored from Redis before the first build
 
 
@@ -240,8 +239,8 @@ class Publisher:
         """Serve the previous build from Redis while the first build of this process runs."""
         store = DocumentStore(self.app[REDIS_BYTES])
         try:
-            version, index = await store.snapshot()
-            docs = await store.documents(index)
+            version, etags = await store.snapshot()
+            docs = await store.documents(etags)
         except Exception as exc:  # Redis down: the first build will serve from memory
             log.warning("event=feeds_restore_failed error=%r", exc)
             return

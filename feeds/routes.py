@@ -1,4 +1,4 @@
-"""HTTP routes of the feeds package: feeds, archive pages, OPML and the index page.
+"""HTTP routes of the feeds package: feeds, archive pages, OPML and the home page.
 
 URLs (page 1 is the subscription document; `{ext}` is rss, atom or json):
     /feeds/all.{ext}                      /feeds/all/page/{n}.{ext}
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from feeds import html
-from feeds.cache import Document
+from feeds.store import Document
 from feeds.catalog import FORMATS, Site, page_path
 from feeds.follow import Follower, PageResponder
 from feeds.model import PostSource
@@ -140,7 +140,7 @@ async def _site_document(request: web.Request, path: str) -> web.StreamResponse:
     return respond(request, doc, max_age=request.app[SETTINGS].feeds.max_age)
 
 
-async def index(request: web.Request) -> web.StreamResponse:
+async def home(request: web.Request) -> web.StreamResponse:
     return await _site_document(request, "/")
 
 
@@ -172,7 +172,7 @@ def setup(app: web.Application, *, share_links: ShareLinks | None = None,
         await publisher.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_get("/", index)
+    app.router.add_get("/", home)
     app.router.add_get("/feeds.opml", opml)
     app.router.add_get("/feeds/{name}", feed)
     app.router.add_get("/feeds/all/page/{page}", feed)

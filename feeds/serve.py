@@ -3,7 +3,7 @@
 RFC 9110 §13.2.2: If-None-Match, when present, decides alone (weak comparison, lists, `*`);
 only without it does If-Modified-Since count, and it matches when the document is not newer
 than the date sent, not only on an exact match; that is safe because a document's date is
-when its bytes changed, later than any date sent with older bytes (feeds/cache.py). A 304
+when its bytes changed, later than any date sent with older bytes (feeds/store.py). A 304
 carries the same validators as a 200.
 Each content coding has its own strong ETag (`"h"`, `"h-gzip"`, `"h-br"`), and any of them
 (weak or not) matches every coding of the same bytes, so a client that got the gzip twin
@@ -16,7 +16,7 @@ import functools
 
 from aiohttp import web
 
-from feeds.cache import Document
+from feeds.store import Document
 
 CODINGS = ("br", "gzip")                  # preferred first when the client rates them equally
 FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/feed+json",

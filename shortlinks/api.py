@@ -163,8 +163,9 @@ def parse_create(service: Service, data: Any) -> Want:
         except codes.DayOutOfRange as exc:
             raise _invalid("date", "year", str(exc)) from None
     prefix = data.get("prefix")
-    if prefix is not None and not (isinstance(prefix, str) and codes.PREFIX_RE.fullmatch(prefix)):
-        raise _invalid("prefix", "pattern", "expected 1 to 8 uppercase letters A-Z")
+    problem = None if prefix is None else codes.prefix_problem(prefix)
+    if problem:
+        raise _invalid("prefix", "pattern", problem)
     try:
         return service.want(data.get("url"), day=day, prefix=prefix,
                             title=_title(data.get("title", "")),
@@ -202,10 +203,14 @@ def _code(request: web.Request) -> str:
         raise Problem(400, "malformed_code", str(exc)) from None
 
 
+def _unknown(code: str) -> Problem:
+    return Problem(404, "unknown_code", codes.unknown_message(code))
+
+
 async def _existing(service: Service, code: str) -> Link:
     link = await service.store.get(code)
     if link is None:
-        raise Problem(404, "unknown_code", f"no share link has the code {code}")
+        raise _unknown(code)
     return link
 
 
@@ -272,7 +277,7 @@ async def change(request: web.Request, service: Service) -> web.Response:
     except Contended as exc:
         raise Problem(409, "edit_conflict", str(exc), retry_after=1) from None
     if link is None:
-        raise Problem(404, "unknown_code", f"no share link has the code {code}")
+        raise _unknown(code)
     service.redirector.forget(code)
     return web.json_response(link_json(service, link))
 
@@ -281,7 +286,7 @@ async def change(request: web.Request, service: Service) -> web.Response:
 async def remove(request: web.Request, service: Service) -> web.Response:
     code = _code(request)
     if not await service.store.delete(code):
-        raise Problem(404, "unknown_code", f"no share link has the code {code}")
+        raise _unknown(code)
     service.redirector.forget(code)
     return web.Response(status=204)
 

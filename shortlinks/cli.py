@@ -96,8 +96,9 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _prefix(text: str) -> str:
-    if not codes.PREFIX_RE.fullmatch(text):
-        raise argparse.ArgumentTypeError("expected 1 to 8 uppercase letters A-Z")
+    problem = codes.prefix_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

@@ -18,6 +18,7 @@ import shortuuid
 
 DIGITS = 10
 PREFIX_RE = re.compile(r"[A-Z]{1,8}")
+PREFIX_RULE = "expected 1 to 8 uppercase letters A-Z"
 CODE_RE = re.compile(r"([A-Z]{1,8})([0-9]{8})([0-9]{10})")
 _DIGITS = shortuuid.ShortUUID(alphabet="0123456789")
 
@@ -51,16 +52,30 @@ class Code:
         return f"{self.prefix}{self.day:%Y%m%d}{self.digits}"
 
 
+def unknown_message(code: str) -> str:
+    """What every 404 for a code no link has says (API, redirects, previews, QR codes)."""
+    return f"no share link has the code {code}"
+
+
 def random_digits() -> str:
     """Ten random digits from the operating system's CSPRNG."""
     return _DIGITS.random(DIGITS)
 
 
+def prefix_problem(prefix: object) -> str | None:
+    """None for a valid code prefix, else what a prefix must be: the one prefix rule, used
+    for codes made here, the `shortlinks.prefix` setting and the API's `prefix` field."""
+    if isinstance(prefix, str) and PREFIX_RE.fullmatch(prefix):
+        return None
+    return PREFIX_RULE
+
+
 def make(prefix: str, day: date, digits: str | None = None) -> str:
     """A new code for `day`; `digits` defaults to fresh random ones. Raises MalformedCode
     for a bad prefix, DayOutOfRange for a year outside 1000 to 9999."""
-    if not PREFIX_RE.fullmatch(prefix):
-        raise MalformedCode(f"prefix {prefix!r}: expected 1 to 8 uppercase letters A-Z")
+    problem = prefix_problem(prefix)
+    if problem:
+        raise MalformedCode(f"prefix {prefix!r}: {problem}")
     return str(Code(prefix, check_day(day), digits or random_digits()))
 
 

@@ -19,7 +19,7 @@ async def handle(request: web.Request, service: Service, raw: str) -> web.Respon
         return redirector.error(request, 400, "malformed_code", str(exc))
     link = await service.store.get(code)
     if link is None:
-        return redirector.error(request, 404, "unknown_code", f"no share link has the code {raw}")
+        return redirector.error(request, 404, "unknown_code", codes.unknown_message(raw))
     esc = html.escape
     state = link.gone(datetime.now(timezone.utc)) or "active"
     rows = [("Article", f'<a href="{esc(link.url)}">{esc(link.url)}</a>'),

@@ -46,7 +46,7 @@ async def handle(request: web.Request, service: Service) -> web.Response:
     except codes.MalformedCode as exc:
         return redirector.error(request, 400, "malformed_code", str(exc))
     if entry is None:
-        return redirector.error(request, 404, "unknown_code", f"no share link has the code {raw}")
+        return redirector.error(request, 404, "unknown_code", codes.unknown_message(raw))
     body = render(service.qr_text(entry.code), kind, error=conf.qr_error, scale=scale,
                   border=conf.qr_border)
     return web.Response(body=body, content_type=KINDS[kind], headers={"Cache-Control": CACHE})

@@ -174,8 +174,7 @@ class Redirector:
         except codes.MalformedCode as exc:
             return await self.miss(request, 400, "malformed_code", str(exc))
         if entry is None:
-            return await self.miss(request, 404, "unknown_code",
-                                   f"no share link has the code {raw}")
+            return await self.miss(request, 404, "unknown_code", codes.unknown_message(raw))
         if entry.disabled or entry.location is None:
             return self.error(request, 410, "gone", f"share link {raw} is disabled")
         now = time.time()

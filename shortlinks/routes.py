@@ -10,7 +10,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from finews.core.appkeys import REDIS, SETTINGS
-from shortlinks import api, preview, qr
+from shortlinks import api, paths, preview, qr
 from shortlinks.service import SERVICE, Service
 
 log = logging.getLogger("finews.shortlinks")
@@ -52,7 +52,7 @@ async def short(request: web.Request) -> web.StreamResponse:
     if raw.endswith("+"):
         return await preview_page(request)
     return await request.app[SERVICE].redirector.handle(request, raw,
-                                                        qr=request.path.startswith("/S/"))
+                                                        qr=request.path.startswith(paths.SCANNED))
 
 
 @public
@@ -63,7 +63,7 @@ async def preview_page(request: web.Request) -> web.StreamResponse:
 async def legacy(request: web.Request) -> web.StreamResponse:
     """The form printed and shared for years; extra parameters (WeChat's `from=`) are fine."""
     service = request.app[SERVICE]
-    return await service.redirector.handle(request, request.query.get("infoCode", ""), qr=False)
+    return await service.redirector.handle(request, request.query.get(paths.LEGACY_PARAMETER, ""), qr=False)
 
 
 @public
@@ -86,8 +86,8 @@ def setup(app: web.Application) -> None:
     """Routes and the service's cleanup context (after finews's Redis context)."""
     app.cleanup_ctx.append(service_context)
     app.router.add_get("/robots.txt", robots)
-    app.router.add_get("/s/{code}", short)
-    app.router.add_get("/S/{code}", short)
-    app.router.add_get("/html_News/NewsShare.html", legacy)
-    app.router.add_get("/qr/{name}", qr_code)
+    app.router.add_get(paths.SHORT + "{code}", short)
+    app.router.add_get(paths.SCANNED + "{code}", short)
+    app.router.add_get(paths.LEGACY, legacy)
+    app.router.add_get(paths.QR + "{name}", qr_code)
     api.setup(app)

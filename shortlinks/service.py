@@ -10,7 +10,7 @@ from aiohttp import web
 
 from finews.core.breaker import Breaker
 from finews.core.settings import Settings
-from shortlinks import targets
+from shortlinks import paths, targets
 from shortlinks.counting import Salts, VisitWriter
 from shortlinks.limits import RateLimiter
 from shortlinks.redirect import Redirector
@@ -42,19 +42,19 @@ class Service:
         return self.site + "/"
 
     def short_url(self, code: str) -> str:
-        return f"{self.site}/s/{code}"
+        return self.site + paths.short(code)
 
     def share_url(self, code: str) -> str:
         """The public share URL: the legacy form already printed and shared for years."""
-        return f"{self.site}/html_News/NewsShare.html?infoCode={code}"
+        return self.site + paths.legacy(code)
 
     def qr_url(self, code: str, kind: str = "svg") -> str:
-        return f"{self.site}/qr/{code}.{kind}"
+        return self.site + paths.qr(code, kind)
 
     def qr_text(self, code: str) -> str:
         """What the QR code holds: `HTTPS://HOST/S/CODE`, all upper case, so it encodes in
         QR's alphanumeric mode (a smaller symbol) and the `/S/` path marks a scan."""
-        return f"{self.site}/S/{code}".upper()
+        return (self.site + paths.scanned(code)).upper()
 
     def want(self, url: str, *, day: date | None = None, prefix: str | None = None,
              title: str = "", expires_at: datetime | None = None, origin: str = "api",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from finews.core.settings import Check, one_of, positive
-from shortlinks.codes import PREFIX_RE
+from shortlinks.codes import prefix_problem
 
 
 def _check_hosts(value: list[str]) -> str | None:
@@ -17,8 +17,7 @@ def _check_hosts(value: list[str]) -> str | None:
 def checks() -> dict[str, Check]:
     """Key -> check of the [shortlinks] and [api] settings; a function, as core_checks is."""
     return {
-        "shortlinks.prefix": lambda v: None if PREFIX_RE.fullmatch(v)
-        else "expected 1 to 8 uppercase letters A-Z",
+        "shortlinks.prefix": prefix_problem,
         "shortlinks.redirect_status": one_of(301, 302, 307, 308),
         "shortlinks.qr_error": one_of("L", "M", "Q", "H"),
         "shortlinks.allowed_hosts": _check_hosts,

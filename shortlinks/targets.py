@@ -18,13 +18,14 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import idna
 
+from shortlinks.paths import SHARE_PATHS
+
 MAX_BYTES = 2048
 CONTROL_RE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 PERCENT_RE = re.compile(r"%([0-9A-Fa-f]{2})")
 BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 DEFAULT_PORTS = {"http": 80, "https": 443}
-SHARE_PATHS = ("/s/", "/S/", "/html_News/NewsShare.html")
 
 
 class TargetError(ValueError):

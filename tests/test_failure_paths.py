@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from feeds import follow
-from feeds.cache import CHANNEL, PAGE_READY, PAGE_WANTED
+from feeds.store import CHANNEL, PAGE_READY, PAGE_WANTED
 from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
 from finews.core.settings import Settings
 from tests.feed_helpers import feeds_app

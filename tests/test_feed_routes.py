@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 import feeds
-from feeds.cache import INDEX, VERSION, DocumentStore, doc_key
+from feeds.store import INDEX, VERSION, DocumentStore, doc_key
 from feeds.catalog import term_path
 from feeds.model import Post
 from feeds.posts import load_posts

@@ -27,7 +27,7 @@ from bench.corpus import MANIFEST, POSTS, generate
 from feeds.catalog import Site
 from feeds.documents import feed_documents, make_page
 from feeds.dates import MAX_YEAR, MIN_YEAR, from_epoch, parse_date, to_epoch
-from feeds.index import FILE_NAME, PostIndex
+from feeds.post_index import FILE_NAME, PostIndex
 from feeds.parse import DRAFT, POST, PROBLEM, ReadConfig, read_post
 from feeds.posts import LoadResult, load_posts
 from feeds.publish import render_edition

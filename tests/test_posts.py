@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from feeds.model import Post
-from feeds.names import category_name
+from feeds.names import category_name, category_names
 from feeds.posts import LoadResult, load_posts
 from finews.core.settings import Settings, SettingsError
 from finews.config import load as load_settings
@@ -86,8 +86,8 @@ def test_sample_post_loads_with_its_jekyll_fields(make_settings: MakeSettings) -
     html = result.content_html(post)
     assert html.startswith("<p>■思明区将探索建立常态化长效化运行机制")
     assert 'href="https://finews.withounder.com/category/shamenwanbao.html"' in html
-    assert category_name(make_settings(), "shamenwanbao") == "厦门晚报"
-    assert category_name(make_settings(), "unknown-slug") == "unknown-slug"
+    assert category_name(category_names(make_settings()), "shamenwanbao") == "厦门晚报"
+    assert category_name(category_names(make_settings()), "unknown-slug") == "unknown-slug"
 
 
 def test_posts_are_newest_first_then_by_key(posts_dir: Path, read: Callable) -> None:
@@ -256,7 +256,7 @@ def test_each_bad_post_is_named_with_its_reason_and_the_rest_publish(
     (posts_dir / "latin1.md").write_bytes("---\ntitle: café\ndate: 2022-05-24\n---\n"
                                           .encode("latin-1"))
     write(posts_dir, "good.md", "title: 好文章\ndate: 2022-05-24 13:46:42 +0800")
-    with caplog.at_level(logging.WARNING, logger="finews.posts"):
+    with caplog.at_level(logging.WARNING, logger="finews.feeds"):
         result = read()
     assert [p.key for p in result.posts()] == ["good.md"]
     expected = {**{name: reason for name, (_, reason) in BAD_POSTS.items()},
@@ -443,7 +443,7 @@ def test_a_body_that_vanished_before_rendering_is_empty_and_logged(
     write(posts_dir, "p.md", "title: 标题\ndate: 2022-05-24")
     result = read()
     (posts_dir / "p.md").unlink()
-    with caplog.at_level(logging.WARNING, logger="finews.posts"):
+    with caplog.at_level(logging.WARNING, logger="finews.feeds"):
         assert result.content_html(result.posts()[0]) == ""
     assert f'event=post_body_unreadable file="{posts_dir / "p.md"}"' in caplog.text
 

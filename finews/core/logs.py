@@ -1,4 +1,8 @@
-"""One line per event, `key=value` fields, so logs grep and parse easily."""
+"""One line per event, `key=value` fields, so logs grep and parse easily.
+
+Loggers are named `finews.<area>`: the feature (feeds, shortlinks, websub) or the root
+component (app, cli, workers, server, redis, access); README's Logs section lists them.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""The persistent post index: one SQLite row per post file, plus rendered bodies.
+"""The persistent post index: one SQLite row per post file, plus sanitized bodies.
 
 Rows are keyed by the path relative to posts.dir and carry the file's mtime_ns and size,
 so a restart re-reads only files whose signature changed (100,000 posts: one directory
-scan and one table read instead of 100,000 parses). Rendered bodies are cached by the
+scan and one table read instead of 100,000 parses). Sanitized bodies are cached by the
 file's content digest, so a touched but unchanged file keeps its cached HTML. The index is
 only a cache: when it is unreadable it is rebuilt, never trusted.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from feeds.parse import Record
 from feeds.text import log_quote
 
-log = logging.getLogger("finews.posts")
+log = logging.getLogger("finews.feeds")
 
 FILE_NAME = "posts-index.sqlite3"
 _COLUMNS = ", ".join(Record._fields)
@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS bodies (key TEXT PRIMARY KEY, digest BLOB NOT NULL, h
 
 
 class PostIndex:
-    """Records and rendered bodies on disk (or in memory when the data dir is unusable)."""
+    """Records and sanitized bodies on disk (or in memory when the data dir is unusable)."""
 
     def __init__(self, data_dir: str, fingerprint: str) -> None:
         self.path = Path(data_dir) / FILE_NAME
@@ -116,7 +116,7 @@ class PostIndex:
             self._db.execute("COMMIT")
 
     def html(self, key: str) -> str | None:
-        """The cached body of `key` if it was rendered from the file the record describes."""
+        """The cached body of `key` if it was sanitized from the file the record describes."""
         with self._lock:
             row = self._db.execute(
                 "SELECT b.html FROM posts p JOIN bodies b USING (key)"

@@ -1,4 +1,4 @@
-"""Rendering post bodies for feed readers: safe, absolute, XML-clean HTML and summaries."""
+"""Sanitizing post bodies for feed readers: safe, absolute, XML-clean HTML and summaries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import re
 import lxml.html
 import pytest
 
-from feeds.render import first_paragraph, plain_text, render_html, summary
+from feeds.sanitize import plain_text, sanitize_body
+from feeds.summary import first_paragraph, summary
 from feeds.text import cut
 
 POST_URL = "https://news.example.cn/shamenwanbao/2022/05/24/post.html"
@@ -25,7 +26,7 @@ def test_sample_style_body_keeps_paragraphs_and_renders_markdown_links() -> None
             "<http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202205242389705455>\n\n"
             "[返回厦门晚报新闻](//finews.withounder.com/category/shamenwanbao.html)｜"
             "[返回首页](//finews.withounder.com/)")
-    html = render_html(body, POST_URL)
+    html = sanitize_body(body, POST_URL)
     assert "<p>■思明区将探索建立常态化长效化运行机制。 陈嘉新摄 </p>" in html
     assert "（文章来源：厦门晚报）" in html
     assert links(html, "a", "href") == [
@@ -50,7 +51,7 @@ def test_sample_style_body_keeps_paragraphs_and_renders_markdown_links() -> None
     '<a href="vbscript:msgbox(1)">vb</a>',
 ])
 def test_hostile_html_is_defused(hostile: str) -> None:
-    html = render_html(f"<div>安全文字</div>\n\n{hostile}\n\n<p>后文</p>", POST_URL).lower()
+    html = sanitize_body(f"<div>安全文字</div>\n\n{hostile}\n\n<p>后文</p>", POST_URL).lower()
     assert "安全文字" in html and "后文" in html
     for bad in ("<script", "alert", "onerror", "onload", "javascript:", "vbscript:",
                 "<style", "style=", "<iframe", "<svg", "data:text", "<form", "<input",
@@ -60,14 +61,14 @@ def test_hostile_html_is_defused(hostile: str) -> None:
 
 def test_raster_data_images_stay_and_other_data_urls_go() -> None:
     png = "data:image/png;base64,iVBORw0KGgo="
-    html = render_html(f'<img src="{png}" alt="点"><img src="data:image/svg+xml,<svg/>">',
+    html = sanitize_body(f'<img src="{png}" alt="点"><img src="data:image/svg+xml,<svg/>">',
                        POST_URL)
     assert links(html, "img", "src") == [png]
     assert 'alt="点"' in html
 
 
 def test_cdata_end_marker_in_body_survives_as_text() -> None:
-    html = render_html("<p>代码 ]]> 结束 ]]&gt; 再来</p>", POST_URL)
+    html = sanitize_body("<p>代码 ]]> 结束 ]]&gt; 再来</p>", POST_URL)
     text = lxml.html.fragment_fromstring(html, create_parent="div").text_content()
     assert text == "代码 ]]> 结束 ]]> 再来"
 
@@ -79,7 +80,7 @@ def test_relative_and_protocol_relative_urls_become_absolute() -> None:
             '<img src="img/photo.jpg" srcset="img/photo-2x.jpg 2x, //cdn.example.com/p.jpg 3x,'
             ' https://other.example/p.jpg 640w" alt="照片">\n\n'
             '![图](/images/图片.png)\n\n<blockquote cite="/source.html">引用</blockquote>')
-    html = render_html(body, POST_URL)
+    html = sanitize_body(body, POST_URL)
     assert links(html, "a", "href") == [
         "https://news.example.cn/about.html",
         "https://news.example.cn/shamenwanbao/2022/05/24/next.html",
@@ -97,13 +98,13 @@ def test_relative_and_protocol_relative_urls_become_absolute() -> None:
 
 
 def test_protocol_relative_urls_take_the_site_scheme() -> None:
-    html = render_html('<a href="//finews.withounder.com/">首页</a>',
+    html = sanitize_body('<a href="//finews.withounder.com/">首页</a>',
                        "http://127.0.0.1:8080/a/b.html")
     assert links(html, "a", "href") == ["http://finews.withounder.com/"]
 
 
 def test_non_ascii_urls_are_percent_encoded_and_text_stays_chinese() -> None:
-    html = render_html('<a href="/新闻/厦门 晚报.html?q=鹭岛">厦门晚报新闻</a>', POST_URL)
+    html = sanitize_body('<a href="/新闻/厦门 晚报.html?q=鹭岛">厦门晚报新闻</a>', POST_URL)
     assert links(html, "a", "href") == [
         "https://news.example.cn/%E6%96%B0%E9%97%BB/%E5%8E%A6%E9%97%A8%20%E6%99%9A%E6%8A%A5"
         ".html?q=%E9%B9%AD%E5%B2%9B"]
@@ -112,7 +113,7 @@ def test_non_ascii_urls_are_percent_encoded_and_text_stays_chinese() -> None:
 
 def test_xml_forbidden_characters_are_dropped_even_from_entities() -> None:
     body = "<p>控制\x01字符\x0b和\x1f实体&#1;&#x0B;&#xFFFE;&#xffff;结束\ufffe</p>\n\n正文\x0c段落"
-    html = render_html(body, POST_URL)
+    html = sanitize_body(body, POST_URL)
     assert not XML_FORBIDDEN.search(html)
     assert "控制字符和实体结束" in html
     assert "正文段落" in html
