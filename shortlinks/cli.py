@@ -20,7 +20,7 @@ from shortlinks import codes, keys, targets, transfer
 from shortlinks.service import Service
 from shortlinks.store import IssueError
 
-log = logging.getLogger("finews.cli")
+log = logging.getLogger("finews.shortlinks")
 
 
 class Progress:
