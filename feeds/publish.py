@@ -69,7 +69,8 @@ def render_feeds(site: Site, source: PostSource, shares: Mapping[str, str],
 def site_documents(site: Site, catalog: Catalog) -> dict[str, Document]:
     """The OPML list and the index page."""
     now = site.clock.time()
-    return {"/feeds.opml": Document.build(opml(site, catalog), content_type("opml"), modified=now),
+    return {"/feeds.opml": Document.build(opml(site, catalog), content_type("opml"),
+                                          modified=now),
             "/": Document.build(html.index(site, catalog), content_type("html"), modified=now)}
 
 
