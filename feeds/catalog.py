@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from feeds.model import Post
 from feeds.names import category_name, category_names
+from finews.core.clock import SYSTEM, Clock
 from finews.core.settings import Settings
 
 FORMATS = ("rss", "atom", "json")
@@ -43,16 +44,17 @@ class Site:
     description: str                 # str.format pattern with {site} and {name}
     all_name: str                    # display name of the feed of all posts
     category_names: Mapping[str, str]
+    clock: Clock = SYSTEM            # dates new documents (Last-Modified)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Site:
+    def from_settings(cls, settings: Settings, clock: Clock = SYSTEM) -> Site:
         url = settings.site.url.rstrip("/")
         feeds = settings.feeds
         return cls(url=url, name=settings.site.name, language=settings.site.language,
                    items_per_feed=feeds.items_per_feed, max_age=feeds.max_age,
                    hub=feeds.hub.format(site=url), category_page=feeds.category_page,
                    tag_page=feeds.tag_page, description=feeds.description, all_name=feeds.all_name,
-                   category_names=category_names(settings))
+                   category_names=category_names(settings), clock=clock)
 
     def absolute(self, path: str) -> str:
         return self.url + path

@@ -32,7 +32,7 @@ from feeds.documents import Page, content_type, feed_documents, make_page, opml
 from feeds.model import Post, PostSource
 from feeds.posts import LoadResult, load_posts
 from feeds.watch import PostsWatcher
-from finews.core.appkeys import REDIS_BYTES, SETTINGS
+from finews.core.appkeys import CLOCK, REDIS_BYTES, SETTINGS
 from feeds.metrics import FEED_BUILD_SECONDS, FEED_CACHE_HITS, FEED_CACHE_MISSES
 from finews.core.settings import Settings
 
@@ -46,11 +46,12 @@ OnChange = Callable[[web.Application, str, bytes, str], Awaitable[None]]
 
 def page_documents(page: Page) -> dict[str, Document]:
     """One page in every format plus its HTML view, keyed by URL path."""
+    now = page.site.clock.time()
     docs = {page.feed.page_path(page.number, fmt): Document.build(
-                body, content_type(fmt), page.links_header(fmt))
+                body, content_type(fmt), page.links_header(fmt), modified=now)
             for fmt, body in feed_documents(page).items()}
     docs[page.feed.page_path(page.number, "html")] = Document.build(
-        html.feed_view(page), content_type("html"))
+        html.feed_view(page), content_type("html"), modified=now)
     return docs
 
 
@@ -67,8 +68,10 @@ def render_feeds(site: Site, source: PostSource, shares: Mapping[str, str],
 
 def site_documents(site: Site, catalog: Catalog) -> dict[str, Document]:
     """The OPML list and the home page."""
-    return {"/feeds.opml": Document.build(opml(site, catalog), content_type("opml")),
-            "/": Document.build(html.home(site, catalog), content_type("html"))}
+    now = site.clock.time()
+    return {"/feeds.opml": Document.build(opml(site, catalog), content_type("opml"),
+                                          modified=now),
+            "/": Document.build(html.home(site, catalog), content_type("html"), modified=now)}
 
 
 def render_edition(site: Site, source: PostSource,
@@ -268,7 +271,7 @@ class Publisher:
         """
         async with self._lock:
             started = time.monotonic()
-            site = Site.from_settings(self.settings)
+            site = Site.from_settings(self.settings, self.app[CLOCK])
             previous = self.edition
             pager = previous.archive if previous else None
             pager = pager if isinstance(pager, Pager) else None

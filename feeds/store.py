@@ -19,7 +19,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -86,13 +85,15 @@ class Document:
                               "br": (self.br, f'{self.etag[:-1]}-br"')})
 
     @classmethod
-    def build(cls, body: bytes, content_type: str, links: str = "") -> Document:
-        """Hash and compress once; every later request reuses the results. Dated now:
-        `succeeding` gives it the date of the same bytes built before."""
+    def build(cls, body: bytes, content_type: str, links: str = "", *,
+              modified: float) -> Document:
+        """Hash and compress once; every later request reuses the results. Dated
+        `modified` (the build's time): `succeeding` gives it the date of the same bytes
+        built before."""
         digest = hashlib.blake2b(body, digest_size=16).hexdigest()
         return cls(body=body, gzip=gzip.compress(body, GZIP_LEVEL, mtime=0),
                    br=brotli.compress(body, quality=BROTLI_QUALITY), etag=f'"{digest}"',
-                   modified=int(time.time()), content_type=content_type, links=links)
+                   modified=int(modified), content_type=content_type, links=links)
 
     def succeeding(self, etag: str, modified: int) -> Document:
         """This document as the successor of the bytes tagged `etag`, dated `modified`:

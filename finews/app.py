@@ -16,7 +16,8 @@ import feeds
 import shortlinks
 import websub
 from finews.core import metrics
-from finews.core.appkeys import REDIS, REDIS_BYTES, SETTINGS
+from finews.core.appkeys import CLOCK, REDIS, REDIS_BYTES, SETTINGS
+from finews.core.clock import SYSTEM, Clock
 from finews.core.errors import problem
 from finews.embedded_redis import EmbeddedRedis, supervised
 from finews.core.redis_client import UNREACHABLE, Limits, connect, redact
@@ -96,13 +97,17 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def create_app(settings: Settings, worker_index: int = 0) -> web.Application:
-    """The app; `worker_index` is this process's number under `serve --workers` (0 alone)."""
+def create_app(settings: Settings, worker_index: int = 0,
+               clock: Clock | None = None) -> web.Application:
+    """The app; `worker_index` is this process's number under `serve --workers` (0 alone);
+    `clock` is where every feature reads the time (the system clock unless a test gives
+    a FrozenClock)."""
     app = web.Application(middlewares=[edge])
     if worker_index > 0:  # one process builds and watches the posts; the others follow Redis
         settings = settings.replace(feeds__role="follower")
     app[SETTINGS] = settings
     app[WORKER_INDEX] = worker_index
+    app[CLOCK] = clock or SYSTEM
     app.cleanup_ctx.append(redis_context)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

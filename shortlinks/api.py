@@ -124,7 +124,7 @@ def _target(service: Service, value: Any) -> str:
         raise _invalid("url", exc.rule, str(exc)) from None
 
 
-def _expiry(value: Any) -> datetime | None:
+def _expiry(value: Any, now: datetime) -> datetime | None:
     if value is None:
         return None
     try:
@@ -136,7 +136,7 @@ def _expiry(value: Any) -> datetime | None:
     if when is None or when.tzinfo is None:
         raise _invalid("expires_at", "iso8601", "expected an ISO 8601 time with offset, "
                        "e.g. 2026-12-31T23:59:59+08:00, or null")
-    if when <= datetime.now(timezone.utc):
+    if when <= now:
         raise _invalid("expires_at", "future", "is in the past")
     return when
 
@@ -169,7 +169,7 @@ def parse_create(service: Service, data: Any) -> Want:
     try:
         return service.want(data.get("url"), day=day, prefix=prefix,
                             title=_title(data.get("title", "")),
-                            expires_at=_expiry(data.get("expires_at")))
+                            expires_at=_expiry(data.get("expires_at"), service.clock.now()))
     except targets.TargetError as exc:
         raise _invalid("url", exc.rule, str(exc)) from None
 
@@ -181,7 +181,7 @@ def link_json(service: Service, link: Link) -> dict[str, Any]:
         "qr_png": service.qr_url(link.code, "png"), "target": link.url, "title": link.title,
         "created_at": link.created_at.isoformat(), "disabled": link.disabled,
         "expires_at": link.expires_at.isoformat() if link.expires_at else None,
-        "status": link.gone(datetime.now(timezone.utc)) or "active",
+        "status": link.gone(service.clock.now()) or "active",
     }
 
 
@@ -267,7 +267,7 @@ async def change(request: web.Request, service: Service) -> web.Response:
             raise _invalid("disabled", "boolean", "expected true or false")
         changes["disabled"] = data["disabled"]
     if "expires_at" in data:
-        changes["expires_at"] = _expiry(data["expires_at"])
+        changes["expires_at"] = _expiry(data["expires_at"], service.clock.now())
     if "title" in data:
         changes["title"] = _title(data["title"])
     try:
@@ -329,7 +329,7 @@ def _query_date(request: web.Request, name: str, default: date) -> date:
 async def stats(request: web.Request, service: Service) -> web.Response:
     code = _code(request)
     await _existing(service, code)
-    last = _query_date(request, "to", datetime.now(service.zone).date())
+    last = _query_date(request, "to", service.clock.now(service.zone).date())
     try:
         month_before = last - timedelta(days=29)
     except OverflowError:   # `to` in the first days of year 1

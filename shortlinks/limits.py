@@ -8,25 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from finews.core.clock import Clock
 from shortlinks import keys
 from shortlinks.counting import Salts
 from shortlinks.visits import visitor
 
 
 class RateLimiter:
-    def __init__(self, redis: Any, salts: Salts, zone: ZoneInfo, window: int) -> None:
+    def __init__(self, redis: Any, salts: Salts, zone: ZoneInfo, window: int,
+                 clock: Clock) -> None:
         self.redis = redis
+        self.clock = clock
         self.salts = salts
         self.zone = zone
         self.window = window
 
     async def address_id(self, address: str) -> str:
-        return visitor(await self.salts.get(f"{datetime.now(self.zone):%Y%m%d}"), address, "")
+        return visitor(await self.salts.get(f"{self.clock.now(self.zone):%Y%m%d}"), address, "")
 
     @staticmethod
     def key_id(api_key: str) -> str:
@@ -34,7 +35,7 @@ class RateLimiter:
 
     async def hit(self, scope: str, ident: str, limit: int, n: int = 1) -> int:
         """Count `n` events; the seconds to wait when that passes `limit`, else 0."""
-        now = time.time()
+        now = self.clock.time()
         window = int(now // self.window)
         key = keys.rate(scope, ident, window)
         pipe = self.redis.pipeline(transaction=False)

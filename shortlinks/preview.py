@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
-
 from aiohttp import web
 
 from shortlinks import codes, pages
@@ -21,7 +19,7 @@ async def handle(request: web.Request, service: Service, raw: str) -> web.Respon
     if link is None:
         return redirector.error(request, 404, "unknown_code", codes.unknown_message(raw))
     esc = html.escape
-    state = link.gone(datetime.now(timezone.utc)) or "active"
+    state = link.gone(service.clock.now()) or "active"
     rows = [("Article", f'<a href="{esc(link.url)}">{esc(link.url)}</a>'),
             ("Share link", f'<a href="{esc(service.share_url(code))}">'
                            f"{esc(service.share_url(code))}</a>"),

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +37,7 @@ from shortlinks.visits import Visit, prefetch
 
 if TYPE_CHECKING:
     from finews.core.breaker import Breaker
+    from finews.core.clock import Clock
     from finews.core.settings import Settings
     from shortlinks.counting import VisitWriter
     from shortlinks.limits import RateLimiter
@@ -71,8 +71,9 @@ class Redirector:
 
     def __init__(self, settings: Settings, *, store: LinkStore, writer: VisitWriter,
                  limiter: RateLimiter, breaker: Breaker, hosts: frozenset[str],
-                 home: str) -> None:
+                 home: str, clock: Clock) -> None:
         conf = settings.shortlinks
+        self.clock = clock
         self.store, self.writer, self.limiter = store, writer, limiter
         self.hosts, self.home = hosts, home
         # code -> (monotonic time read, entry): fresh for cache_ttl, kept (LRU) beyond it
@@ -100,7 +101,7 @@ class Redirector:
     def fresh(self, raw: str) -> Entry | None:
         """The cached entry while it is fresh: the hot path, with no coroutine and no Redis."""
         cached = self.cache.get(raw)
-        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+        if cached is not None and self.clock.monotonic() - cached[0] < self.ttl:
             return cached[1]
         return None
 
@@ -155,7 +156,7 @@ class Redirector:
             location = None
         entry = Entry(code, location, link.disabled,
                       link.expires_at.timestamp() if link.expires_at else None)
-        self.cache[raw] = (time.monotonic(), entry)
+        self.cache[raw] = (self.clock.monotonic(), entry)
         return entry
 
     def error(self, request: web.Request, status: int, kind: str, message: str,
@@ -177,7 +178,7 @@ class Redirector:
             return await self.miss(request, 404, "unknown_code", codes.unknown_message(raw))
         if entry.disabled or entry.location is None:
             return self.error(request, 410, "gone", f"share link {raw} is disabled")
-        now = time.time()
+        now = self.clock.time()
         if entry.expires is not None and entry.expires <= now:
             return self.error(request, 410, "gone", f"share link {raw} has expired")
         if request.method == "GET" and not prefetch(request.headers):
@@ -196,7 +197,7 @@ class Redirector:
         """An unknown or malformed code: count it against the address, then answer. An
         address already over the limit gets 429 without another count in Redis."""
         address = client_address(request, self.trust_forwarded)
-        wait = self.blocked.get(address, 0) - time.monotonic()
+        wait = self.blocked.get(address, 0) - self.clock.monotonic()
         if wait > 0:
             return self.too_many(request, wait)
         self.blocked.pop(address, None)
@@ -204,7 +205,7 @@ class Redirector:
         if wait:
             if len(self.blocked) >= BLOCKED_MAX:
                 self.blocked.clear()
-            self.blocked[address] = time.monotonic() + wait
+            self.blocked[address] = self.clock.monotonic() + wait
             log.warning("event=scan_blocked seconds=%d", wait)
             return self.too_many(request, wait)
         return self.error(request, status, kind, message)

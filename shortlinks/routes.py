@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from finews.core.appkeys import REDIS, SETTINGS
+from finews.core.appkeys import CLOCK, REDIS, SETTINGS
 from shortlinks import api, paths, preview, qr
 from shortlinks.service import SERVICE, Service
 
@@ -73,7 +73,7 @@ async def qr_code(request: web.Request) -> web.Response:
 
 async def service_context(app: web.Application) -> AsyncIterator[None]:
     """Build the service once Redis is up; run the visit writer; flush it on shutdown."""
-    service = Service(app[REDIS], app[SETTINGS])
+    service = Service(app[REDIS], app[SETTINGS], app[CLOCK])
     app[SERVICE] = service
     service.writer.start()
     try:

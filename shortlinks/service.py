@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from finews.core.breaker import Breaker
+from finews.core.clock import SYSTEM, Clock
 from finews.core.settings import Settings
 from shortlinks import paths, targets
 from shortlinks.counting import Salts, VisitWriter
@@ -18,17 +19,19 @@ from shortlinks.store import LinkStore, Want
 
 
 class Service:
-    def __init__(self, redis: Any, settings: Settings) -> None:
+    def __init__(self, redis: Any, settings: Settings, clock: Clock = SYSTEM) -> None:
         conf = settings.shortlinks
         self.settings = settings
+        self.clock = clock
         self.site = settings.site.url.rstrip("/")
         self.zone = settings.zone
         self.prefix = conf.prefix
         self.hosts = targets.allowed_hosts(settings.site.url, conf.allowed_hosts)
-        self.store = LinkStore(redis, self.zone, attempts=conf.claim_attempts)
+        self.store = LinkStore(redis, self.zone, attempts=conf.claim_attempts, clock=clock)
         self.salts = Salts(redis)
-        self.breaker = Breaker(settings.redis.breaker_interval)   # this process's, for redirects
-        self.limiter = RateLimiter(redis, self.salts, self.zone, conf.rate_window)
+        # this process's, for redirects
+        self.breaker = Breaker(settings.redis.breaker_interval, clock.monotonic)
+        self.limiter = RateLimiter(redis, self.salts, self.zone, conf.rate_window, clock)
         self.writer = VisitWriter(
             redis, self.salts, self.zone, (urlsplit(self.site).hostname or "").lower(),
             window=conf.repeat_window, batch=conf.visit_batch,
@@ -36,7 +39,7 @@ class Service:
             sources_max=conf.sources_max)
         self.redirector = Redirector(
             settings, store=self.store, writer=self.writer, limiter=self.limiter,
-            breaker=self.breaker, hosts=self.hosts, home=self.home())
+            breaker=self.breaker, hosts=self.hosts, home=self.home(), clock=clock)
 
     def home(self) -> str:
         return self.site + "/"
@@ -60,7 +63,7 @@ class Service:
              title: str = "", expires_at: datetime | None = None, origin: str = "api",
              legacy: str | None = None) -> Want:
         """A checked request for a link; raises targets.TargetError."""
-        return Want(url=targets.check(url, self.hosts), day=day or datetime.now(self.zone).date(),
+        return Want(url=targets.check(url, self.hosts), day=day or self.clock.now(self.zone).date(),
                     prefix=prefix or self.prefix, title=title, expires_at=expires_at,
                     origin=origin, legacy=legacy)
 

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from finews.core.appkeys import REDIS, SETTINGS
+from finews.core.appkeys import CLOCK, REDIS, SETTINGS
 from shortlinks import codes, targets
 from shortlinks.service import SERVICE, Service
 from shortlinks.store import IssueError, Want
@@ -97,5 +97,5 @@ async def share_links(service: Service, posts: Sequence[SharedPost]) -> dict[str
 
 async def post_share_links(app: web.Application, posts: Sequence[SharedPost]) -> dict[str, str]:
     """The hook for feeds: usable from any startup step once Redis is connected."""
-    service = app.get(SERVICE) or Service(app[REDIS], app[SETTINGS])
+    service = app.get(SERVICE) or Service(app[REDIS], app[SETTINGS], app[CLOCK])
     return await share_links(service, posts)

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from finews.core.clock import SYSTEM, Clock
 from shortlinks import codes, keys
 
 log = logging.getLogger("finews.shortlinks")
@@ -110,8 +111,9 @@ class Contended(Exception):
 
 class LinkStore:
     def __init__(self, redis: Any, zone: ZoneInfo, *, attempts: int = 8,
-                 digits: Callable[[], str] = codes.random_digits) -> None:
+                 digits: Callable[[], str] = codes.random_digits, clock: Clock = SYSTEM) -> None:
         self.redis = redis
+        self.clock = clock
         self.zone = zone
         self.attempts = attempts
         self.digits = digits
@@ -154,7 +156,7 @@ class LinkStore:
                 results[i] = Issued(have, created=False)
             else:
                 fresh.append(i)
-        now = datetime.now(self.zone).replace(microsecond=0)
+        now = self.clock.now(self.zone).replace(microsecond=0)
         conflicts = await self._claim_legacy(wants, legacy, now, results)
         for i in conflicts:
             if i in existing:

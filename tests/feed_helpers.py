@@ -16,7 +16,8 @@ from lxml import etree
 import feeds
 from feeds.model import Post, PostSource
 from finews.app import redis_context
-from finews.core.appkeys import SETTINGS
+from finews.core.appkeys import CLOCK, SETTINGS
+from finews.core.clock import SYSTEM
 from finews.core.settings import Settings
 
 CST = timezone(timedelta(hours=8))
@@ -114,6 +115,7 @@ def feeds_app(settings: Settings, **hooks: Any) -> web.Application:
     """The feeds package alone, wired as finews wires it, with the hooks under test."""
     app = web.Application()
     app[SETTINGS] = settings
+    app[CLOCK] = SYSTEM
     app.cleanup_ctx.append(redis_context)
     feeds.setup(app, **hooks)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
+from finews.core.clock import FrozenClock
 from finews.core.settings import Settings
 from shortlinks.service import SERVICE, Service
 
@@ -22,6 +24,8 @@ WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit
              "NetType/WIFI Language/zh_CN")
 CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/120.0.0.0 Safari/537.36")
+# When the share-link tests run: 20:00 in Asia/Shanghai, far from either midnight.
+NOON_UTC = datetime(2024, 5, 24, 12, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -32,8 +36,15 @@ def sl_settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Setti
 
 
 @pytest.fixture
-async def client(aiohttp_client: Callable[..., Any], sl_settings: Settings) -> TestClient:
-    return await aiohttp_client(create_app(sl_settings))
+def clock() -> FrozenClock:
+    """The app's clock: stands still at NOON_UTC until a test moves it (advance, set)."""
+    return FrozenClock(NOON_UTC)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Any], sl_settings: Settings,
+                 clock: FrozenClock) -> TestClient:
+    return await aiohttp_client(create_app(sl_settings, clock=clock))
 
 
 def service(client: TestClient) -> Service:

@@ -12,10 +12,11 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
+from finews.core.clock import FrozenClock
 from finews.embedded_redis import EmbeddedRedis
 from finews.core.settings import Settings
 from tests.conftest import SAMPLE_POSTS
-from tests.shortlinks_support import AUTH, CHROME_UA, SITE, create
+from tests.shortlinks_support import AUTH, CHROME_UA, SITE, create, service
 
 
 async def poll(check: Callable[[], Any], timeout: float = 20.0) -> bool:
@@ -28,14 +29,14 @@ async def poll(check: Callable[[], Any], timeout: float = 20.0) -> bool:
 
 
 async def test_service_rides_out_a_redis_outage(
-        aiohttp_client: Callable[..., TestClient], sl_settings: Settings, tmp_path: Path) -> None:
+        aiohttp_client: Callable[..., TestClient], sl_settings: Settings, tmp_path: Path,
+        clock: FrozenClock) -> None:
     server = EmbeddedRedis(tmp_path / "redis")
     server.start()
     try:
         settings = sl_settings.replace(redis__url=server.url, posts__dir=str(SAMPLE_POSTS),
-                                       shortlinks__cache_ttl=0.05,
                                        shortlinks__visit_flush_interval=0.1)
-        client = await aiohttp_client(create_app(settings))
+        client = await aiohttp_client(create_app(settings, clock=clock))
         code = (await create(client, f"{SITE}/outage.html"))["code"]
         browser = {"User-Agent": CHROME_UA}
         first = await client.get(f"/s/{code}", headers=browser, allow_redirects=False)
@@ -44,10 +45,11 @@ async def test_service_rides_out_a_redis_outage(
         assert feed.status == 200
 
         server.stop()
-        await asyncio.sleep(0.2)  # past the cache's freshness: the next lookup tries Redis
+        clock.advance(settings.shortlinks.cache_ttl)  # stale: the next lookup tries Redis
         during = await client.get(f"/s/{code}", headers=browser, allow_redirects=False)
         assert during.status == 302
         assert during.headers["Location"] == f"{SITE}/outage.html"
+        assert not service(client).breaker.closed   # Redis was tried: the answer is the stale one
         again = await client.get("/feeds/all.rss")
         assert again.status == 200 and await again.read() == await feed.read()
         unknown = await client.get("/s/NW202205240000000001", allow_redirects=False)

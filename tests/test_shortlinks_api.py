@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
+from finews.core.clock import FrozenClock
 from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.core.settings import Settings
 from shortlinks import codes, keys
@@ -139,16 +140,16 @@ async def test_oversized_body_is_413(client: TestClient) -> None:
 
 
 async def test_creation_is_rate_limited_per_key_and_per_address(
-        aiohttp_client: Callable[..., Any], sl_settings: Settings) -> None:
-    # a day-long window: the test cannot straddle two windows (except at midnight UTC)
+        aiohttp_client: Callable[..., Any], sl_settings: Settings, clock: FrozenClock) -> None:
+    # a day-long window, aligned to UTC midnight; the clock stands at noon UTC
     client = await aiohttp_client(create_app(sl_settings.replace(
         shortlinks__rate_create_per_key=3, api__keys=[KEY, "second-key"],
-        shortlinks__rate_window=86400)))
+        shortlinks__rate_window=86400), clock=clock))
     for n in range(3):
         await create(client, f"{SITE}/{n}.html")
     response = await client.post("/api/links", json={"url": f"{SITE}/x.html"}, headers=AUTH)
     assert response.status == 429
-    assert 1 <= int(response.headers["Retry-After"]) <= 86400
+    assert response.headers["Retry-After"] == str(12 * 3600)   # until the window's end
     body = await response.json()
     assert body["type"] == problem_type("rate_limited") and body["status"] == 429
     other = {"Authorization": "Bearer second-key"}
@@ -158,6 +159,9 @@ async def test_creation_is_rate_limited_per_key_and_per_address(
     response = await client.post("/api/links/batch", json={"links": [
         {"url": f"{SITE}/b{n}.html"} for n in range(3)]}, headers=other)
     assert response.status == 429
+    clock.advance(12 * 3600)   # the next window: the first key may create again
+    response = await client.post("/api/links", json={"url": f"{SITE}/y.html"}, headers=AUTH)
+    assert response.status == 201
 
     redis = service(client).store.redis
     await redis.delete(*[k async for k in redis.scan_iter(match="sl:rl:*")])

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
+from finews.core.clock import FrozenClock
 from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.core.settings import Settings
 from shortlinks import keys
@@ -84,7 +85,8 @@ async def test_malformed_code_is_a_400_page(client: TestClient) -> None:
     assert body["type"] == problem_type("malformed_code") and "not a real date" in body["detail"]
 
 
-async def test_disabled_and_expired_links_are_410(client: TestClient) -> None:
+async def test_disabled_and_expired_links_are_410(client: TestClient,
+                                                  clock: FrozenClock) -> None:
     code = (await create(client))["code"]
     response = await client.patch(f"/api/links/{code}", json={"disabled": True}, headers=AUTH)
     assert response.status == 200
@@ -94,11 +96,14 @@ async def test_disabled_and_expired_links_are_410(client: TestClient) -> None:
     other = (await create(client, f"{SITE}/other.html"))["code"]
     stored = service(client).store
     link = await stored.get(other)
-    # expiry is checked at request time: a link that expired a moment ago is gone
+    # expiry is checked at request time: a cached link that has just expired is gone
     from dataclasses import replace
-    from datetime import datetime, timedelta, timezone
-    past = replace(link, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
-    await stored.redis.set(keys.link(other), past.dumps())
+    from datetime import timedelta
+    soon = replace(link, expires_at=clock.now() + timedelta(seconds=1))
+    await stored.redis.set(keys.link(other), soon.dumps())
+    response = await client.get(f"/s/{other}", allow_redirects=False)
+    assert response.status == 302
+    clock.advance(1)
     response = await client.get(f"/s/{other}", headers={"Accept": "application/json"})
     assert response.status == 410
     assert (await response.json())["detail"].endswith("has expired")

@@ -50,8 +50,9 @@ async def test_people_bots_uniques_and_sources(client: TestClient) -> None:
     assert totals["bot_names"] == {"facebookexternalhit": 1, "baiduspider": 1,
                                    "no-user-agent": 1}
     assert body["all_time"] == {"clicks": 5, "unique_clicks": 3, "bots": 3}
-    today = [d for d in body["days"] if d["clicks"]]
-    assert len(today) == 1 and today[0]["visitors"] == 3 and today[0]["bots"] == 3
+    today = [d for d in body["days"] if d["clicks"]]     # the clock's day (NOON_UTC)
+    assert [d["date"] for d in today] == ["2024-05-24"]
+    assert today[0]["visitors"] == 3 and today[0]["bots"] == 3
 
 
 async def test_no_raw_address_is_stored_anywhere(aiohttp_client: Callable[..., Any],

@@ -24,7 +24,8 @@ from multidict import MultiDict
 import websub
 from finews.core import metrics
 from finews.app import create_app, redis_context
-from finews.core.appkeys import REDIS, SETTINGS
+from finews.core.appkeys import CLOCK, REDIS, SETTINGS
+from finews.core.clock import SYSTEM
 from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.core.settings import Settings
 from tests.metric_samples import sample
@@ -104,6 +105,7 @@ def hub_app(settings: Settings) -> web.Application:
     """The hub and /metrics alone, wired as finews wires them: no feed build notifies."""
     app = web.Application()
     app[SETTINGS] = settings
+    app[CLOCK] = SYSTEM
     app.cleanup_ctx.append(redis_context)
     metrics.setup(app)
     websub.setup(app)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
 from finews.core.appkeys import REDIS
+from finews.core.clock import FrozenClock
 from finews.core.redis_client import connect
 from finews.core.settings import Settings
 from websub.routes import HUB
@@ -182,8 +182,9 @@ async def test_a_renewal_from_a_new_address_frees_the_old_slot(redis_url: str) -
     """A name re-pointed between subscribe and renewal must not hold two slots."""
     redis = await connect(redis_url)
     try:
-        store = SubscriptionStore(redis, 3600)
-        expires = time.time() + 600
+        clock = FrozenClock()   # the real now: Redis expires the hash at `expires` by its clock
+        store = SubscriptionStore(redis, 3600, clock)
+        expires = clock.time() + 600
         first = Subscription(TOPIC, "http://reader.test/cb", "", 600, expires, "192.0.2.1")
         assert await store.save(first, cap=1)
         moved = Subscription(TOPIC, "http://reader.test/cb", "", 600, expires, "192.0.2.2")

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import random
 import secrets
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import aiohttp
 from redis.exceptions import RedisError
 
+from finews.core.clock import SYSTEM, Clock
 from finews.core.metrics import REDIS_ERRORS
 from websub.metrics import WEBSUB_DELIVERIES
 from finews.core.redis_client import AnyRedis
@@ -74,14 +74,17 @@ def describe(exc: BaseException) -> str:
 class Hub:
     """One per process: the Redis-backed store and queue, HTTP clients, background tasks."""
 
-    def __init__(self, settings: Settings, redis: AnyRedis, redis_bytes: AnyRedis) -> None:
+    def __init__(self, settings: Settings, redis: AnyRedis, redis_bytes: AnyRedis,
+                 clock: Clock = SYSTEM) -> None:
         self.config = config = settings.websub
+        self.clock = clock
         self.url = hub_url(settings)
-        self.store = SubscriptionStore(redis, config.max_lease_seconds)
+        self.store = SubscriptionStore(redis, config.max_lease_seconds, clock)
         visibility = 2 * config.delivery_timeout + 5
         waits = sum(self.backoff(n) for n in range(config.max_attempts))
         self.queue = JobQueue(redis, redis_bytes, visibility=visibility,
-                              ttl=int(1.25 * waits + config.max_attempts * visibility + 3600))
+                              ttl=int(1.25 * waits + config.max_attempts * visibility + 3600),
+                              clock=clock)
         self.resolver = GuardedResolver(config.allow_private_callbacks)
         self.callbacks = delivery.session(self.resolver, config.delivery_timeout,
                                           config.concurrency + config.max_pending_verifications)
@@ -134,7 +137,7 @@ class Hub:
         intent = replace(intent, address=address)
         if intent.mode == "subscribe":
             sub_id = subscription_id(intent.topic, intent.callback)
-            hold = time.time() + self.config.delivery_timeout + RESOLVE_TIMEOUT + CLAIM_MARGIN
+            hold = self.clock.time() + self.config.delivery_timeout + RESOLVE_TIMEOUT + CLAIM_MARGIN
             claim = await self.store.claim(sub_id, address, self.cap, hold, keep_later=True)
             if claim is Claim.FULL:
                 self.address_full(intent, "subscribe")
@@ -181,7 +184,7 @@ class Hub:
                 await self.store.delete(intent.topic, intent.callback)
             elif not await self.store.save(Subscription(
                     intent.topic, intent.callback, intent.secret, intent.lease_seconds,
-                    time.time() + intent.lease_seconds, intent.address), self.cap):
+                    self.clock.time() + intent.lease_seconds, intent.address), self.cap):
                 self.address_full(intent, "verified")  # its claim expired while it waited
                 return
         except RedisError as exc:
@@ -224,7 +227,7 @@ class Hub:
                 for job in jobs:
                     self._spawn(self.sending, self._run(job))
                 if next_due is not None:
-                    delay = min(max(next_due - time.time(), 0.0), POLL_SECONDS)
+                    delay = min(max(next_due - self.clock.time(), 0.0), POLL_SECONDS)
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):

@@ -11,9 +11,9 @@ middle is claimed again once that time has passed: delivery is at least once. Ke
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import asdict, dataclass
 
+from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
 from websub.store import PREFIX, digest
 
@@ -50,8 +50,10 @@ def _content_key(sha: str) -> str:
 
 
 class JobQueue:
-    def __init__(self, redis: AnyRedis, redis_bytes: AnyRedis, ttl: int, visibility: float) -> None:
+    def __init__(self, redis: AnyRedis, redis_bytes: AnyRedis, ttl: int, visibility: float,
+                 clock: Clock = SYSTEM) -> None:
         self.redis = redis
+        self.clock = clock
         self.redis_bytes = redis_bytes
         self.ttl = ttl  # seconds a job and its content may wait: longer than all its retries
         self.visibility = visibility
@@ -69,7 +71,7 @@ class JobQueue:
         """Make the jobs due now; the same change for the same target is one job."""
         if not jobs:
             return
-        now = time.time()
+        now = self.clock.time()
         async with self.redis.pipeline(transaction=False) as pipe:
             for job in jobs:
                 pipe.hset(_job_key(job.id), mapping={k: str(v) for k, v in asdict(job).items()})
@@ -79,7 +81,7 @@ class JobQueue:
 
     async def claim(self, limit: int) -> tuple[list[Job], float | None]:
         """Up to `limit` due jobs, and when the next one falls due (None: queue empty)."""
-        now = time.time()
+        now = self.clock.time()
         ids, first = await self._claim(keys=[QUEUE], args=[now, limit, now + self.visibility])
         jobs = []
         if ids:
@@ -103,7 +105,7 @@ class JobQueue:
     async def retry(self, job: Job, delay: float) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(_job_key(job.id), "attempt", str(job.attempt + 1))
-            pipe.zadd(QUEUE, {job.id: time.time() + delay})
+            pipe.zadd(QUEUE, {job.id: self.clock.time() + delay})
             await pipe.execute()
 
     async def pending(self) -> int:

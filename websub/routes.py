@@ -14,7 +14,7 @@ from multidict import MultiDictProxy
 from redis.exceptions import RedisError
 from yarl import URL
 
-from finews.core.appkeys import REDIS, REDIS_BYTES, SETTINGS
+from finews.core.appkeys import CLOCK, REDIS, REDIS_BYTES, SETTINGS
 from finews.core.errors import Problem, problem
 from finews.core.settings import Settings
 from websub.guard import Refused
@@ -133,7 +133,7 @@ async def subscribe(request: web.Request) -> web.Response:
 
 async def hub_context(app: web.Application) -> AsyncIterator[None]:
     """Run the hub between the Redis connection's start and its end."""
-    hub = Hub(app[SETTINGS], app[REDIS], app[REDIS_BYTES])
+    hub = Hub(app[SETTINGS], app[REDIS], app[REDIS_BYTES], app[CLOCK])
     app[HUB] = hub
     try:
         yield

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import time
 from dataclasses import asdict, dataclass
 
+from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
 
 PREFIX = "{websub}"
@@ -89,8 +89,9 @@ def _address_key(address: str) -> str:
 
 
 class SubscriptionStore:
-    def __init__(self, redis: AnyRedis, max_lease_seconds: int) -> None:
+    def __init__(self, redis: AnyRedis, max_lease_seconds: int, clock: Clock = SYSTEM) -> None:
         self.redis = redis
+        self.clock = clock
         self.max_lease_seconds = max_lease_seconds
         self._claim = redis.register_script(CLAIM)
         self._release = redis.register_script(RELEASE)
@@ -98,7 +99,7 @@ class SubscriptionStore:
     async def claim(self, sub_id: str, address: str, cap: int, frees_at: float,
                     keep_later: bool = False) -> Claim:
         """Hold a slot under the address's cap for `sub_id` until `frees_at`, if there is room."""
-        args = [sub_id, int(frees_at * 1000), cap, int(time.time() * 1000), int(keep_later)]
+        args = [sub_id, int(frees_at * 1000), cap, int(self.clock.time() * 1000), int(keep_later)]
         return Claim(await self._claim(keys=[_address_key(address)], args=args))
 
     async def release(self, sub_id: str, address: str) -> None:
@@ -138,7 +139,7 @@ class SubscriptionStore:
     async def get(self, topic: str, callback: str) -> Subscription | None:
         """The subscription while its lease runs, else None."""
         fields = await self.redis.hgetall(_sub_key(subscription_id(topic, callback)))
-        if not fields or float(fields["expires"]) <= time.time():
+        if not fields or float(fields["expires"]) <= self.clock.time():
             return None
         return Subscription(fields["topic"], fields["callback"], fields["secret"],
                             int(fields["lease_seconds"]), float(fields["expires"]),
@@ -147,7 +148,7 @@ class SubscriptionStore:
     async def active(self, topic: str) -> list[str]:
         """Callback URLs subscribed to `topic` whose lease still runs, dropping the others."""
         key = _topic_key(topic)
-        now = time.time()
+        now = self.clock.time()
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zremrangebyscore(key, "-inf", now)
             pipe.zrangebyscore(key, f"({now}", "+inf")
