@@ -25,6 +25,7 @@ from finews.app import create_app
 from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
 from finews.core.redis_client import AnyRedis, Limits, connect
 from finews.config import load
+from finews.migrate import migrate
 from finews.core.settings import Settings, SettingsError
 from shortlinks import codes, keys, targets, transfer
 from shortlinks.codes import PREFIX_RE
@@ -72,7 +73,7 @@ async def cli_redis(settings: Settings, *, decode_responses: bool = True
                     ) -> AsyncIterator[AnyRedis]:
     """Redis for a command run outside the server: the configured URL; else the socket of
     the embedded server when `finews serve` runs on this data dir; else one started for
-    this command and stopped after it."""
+    this command and stopped after it. Its data is brought to today's key names first."""
     url, embedded = settings.redis.url, None
     if not url:
         embedded = EmbeddedRedis(Path(settings.data.dir), settings.redis.start_timeout)
@@ -83,6 +84,7 @@ async def cli_redis(settings: Settings, *, decode_responses: bool = True
             url = embedded.url
     client = await connect(url, Limits.of(settings.redis), decode_responses=decode_responses)
     try:
+        await migrate(client)
         yield client
     finally:
         await client.aclose()
@@ -141,7 +143,7 @@ def cmd_shorten(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> int:
         async with cli_redis(settings, decode_responses=False) as redis:
-            progress = Progress(await redis.zcard(keys.INDEX), "links")
+            progress = Progress(await redis.zcard(keys.CODES), "links")
             with open(args.file, "w", encoding="utf-8") as out:
                 written = await transfer.export_links(redis, out, progress)
             progress.close()

@@ -50,7 +50,7 @@ async def test_prefix_and_default_date(client: TestClient) -> None:
 ])
 async def test_missing_or_wrong_key_is_401(client: TestClient, headers: dict[str, str],
                                            message: str) -> None:
-    before = await service(client).store.redis.zcard(keys.INDEX)
+    before = await service(client).store.redis.zcard(keys.CODES)
     for method, path in (("POST", "/api/links"), ("GET", "/api/links"),
                          ("GET", "/api/links/NW202205242389705455"),
                          ("DELETE", "/api/links/NW202205242389705455")):
@@ -60,7 +60,7 @@ async def test_missing_or_wrong_key_is_401(client: TestClient, headers: dict[str
         body = await response.json()
         assert body["type"] == problem_type("unauthorized") and message in body["detail"]
         assert response.content_type == CONTENT_TYPE and body["status"] == 401
-    assert await service(client).store.redis.zcard(keys.INDEX) == before
+    assert await service(client).store.redis.zcard(keys.CODES) == before
 
 
 async def test_api_without_configured_keys_refuses_everyone(
@@ -287,4 +287,4 @@ async def test_concurrent_requests_for_one_url_get_one_link(client: TestClient) 
     statuses = sorted(r.status for r in responses)
     assert statuses == [200] * 39 + [201]
     assert len({(await r.json())["code"] for r in responses}) == 1
-    assert await service(client).store.redis.zcard(keys.INDEX) == 1
+    assert await service(client).store.redis.zcard(keys.CODES) == 1

@@ -132,7 +132,7 @@ def test_import_reports_bad_lines_by_number_and_keeps_the_rest(redis_url: str,
     assert "not a real date" in result.stderr and "(host)" in result.stderr
     assert "already links to another url" in result.stderr
     raw = syncredis.Redis.from_url(redis_url, decode_responses=True)
-    assert raw.zrange(keys.INDEX, 0, -1) == ["NW202205242389705455"]
+    assert raw.zrange(keys.CODES, 0, -1) == ["NW202205242389705455"]
     raw.close()
     missing = finews("import", str(tmp_path / "nope.jsonl"), env={"FINEWS_REDIS__URL": redis_url})
     assert missing.returncode == 1 and "nope.jsonl" in missing.stderr
