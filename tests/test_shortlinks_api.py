@@ -160,7 +160,7 @@ async def test_creation_is_rate_limited_per_key_and_per_address(
     assert response.status == 429
 
     redis = service(client).store.redis
-    await redis.delete(*[k async for k in redis.scan_iter(match="sl:rl:*")])
+    await redis.delete(*[k async for k in redis.scan_iter(match=f"{keys.PREFIX}:rl:*")])
     client = await aiohttp_client(create_app(sl_settings.replace(
         shortlinks__rate_create_per_address=2, api__keys=[KEY, "second-key"],
         shortlinks__rate_window=86400)))
@@ -232,7 +232,7 @@ async def test_delete(client: TestClient) -> None:
     assert (await client.delete(f"/api/links/{code}", headers=AUTH)).status == 404
     redis = service(client).store.redis
     left = [k async for k in redis.scan_iter(match=f"*{code}*")]   # expiring markers only
-    assert {k.split(":")[1] for k in left} <= {"seen", "done"}
+    assert {k.split(":")[3] for k in left} <= {"seen", "done"}
     assert all([await redis.ttl(k) > 0 for k in left])
     assert (await create(client))["code"] != code
 

@@ -47,7 +47,7 @@ async def test_many_workers_asking_at_once_get_one_code_per_url(redis_url: str) 
     assert len({next(iter(found)) for found in by_url.values()}) == 10
     redis = clients[0]
     assert await redis.zcard(keys.CODES) == 10
-    assert len([k async for k in redis.scan_iter(match="sl:link:*")]) == 10
+    assert len([k async for k in redis.scan_iter(match=keys.link("*"))]) == 10
     assert [await redis.ttl(keys.link(c)) for c in set(got)] == [-1] * 10
     for c in clients:
         await c.aclose()
