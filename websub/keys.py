@@ -15,7 +15,8 @@ script touches the queue alone), so jobs and their bytes spread over the cluster
 | `finews:websub:content:SHA` | string, TTL: as its jobs | the bytes to deliver, shared by the jobs of one change |
 
 The release before wrote `{websub}:KIND:...`: `renamed` maps those names to these, and
-websub/migrate.py moves them once.
+websub/migrate.py moves them once. Older data may still hold `{websub}:host:HOST` sets,
+the per-host cap the per-address cap replaced: nothing reads them, so they are deleted.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ def content(sha: str) -> str:
 LEGACY = "{websub}:*"
 _LEGACY_SUBS = ("sub", "topic", "addr")
 _LEGACY_QUEUE = ("job", "content")
+_OBSOLETE = ("host",)
 
 
-def renamed(old: str) -> str:
-    """The name today of a key written under `old` by the release before (`old` itself
-    when it is no name of that release: left alone)."""
+def renamed(old: str) -> str | None:
+    """The name today of a key written under `old` by the release before; None for an
+    obsolete key (delete it); `old` itself when it is no name of that release."""
     kind, _, rest = old.removeprefix("{websub}:").partition(":")
     if old == "{websub}:queue":
         return QUEUE
@@ -61,4 +63,6 @@ def renamed(old: str) -> str:
         return f"{SUBS}:{kind}:{rest}"
     if kind in _LEGACY_QUEUE and rest:
         return f"{PREFIX}:{kind}:{rest}"
+    if kind in _OBSOLETE and old.startswith("{websub}:"):
+        return None
     return old

@@ -2,7 +2,8 @@
 
 The root runs this once, under its migration lock, before the hub reads or writes
 (see finews/migrate.py). Subscriptions, address cap sets, queued jobs, their bytes and
-the queue keep their values and their time to live.
+the queue keep their values and their time to live; obsolete per-host cap sets are
+deleted.
 """
 
 from __future__ import annotations
