@@ -27,13 +27,13 @@ The release before wrote `sl:KIND:...` (`sl:link:{CODE}`, `sl:index` for the cod
 `renamed` maps those names to these, and shortlinks/migrate.py moves them once.
 
 Memory per link, measured on the embedded Valkey 8 (100,000 links, 51-byte URLs, a
-20-character Chinese title, `sl:` names, which are 10 to 16 bytes shorter than these):
-about 510 bytes in all (`INFO memory` delta / links): the record about 300
-(`MEMORY USAGE`), the URL binding about 100, the codes entry about 100. Counters add about
-130 bytes per day with visits (six fields: 30 days = 3.8 KB); a day's visitor sketch is
-about 200 bytes for 20 visitors (sparse) and at most 12 KB (dense). The visit writer's
-batch record is about 90 bytes per link and finews process that counted a visit to it in
-the last day.
+20-character Chinese title): about 540 bytes in all (`INFO memory` delta / links; 510
+with the release before's shorter `sl:` names: record, URL binding and code alone went
+from 450 to 480): the record about 300 (`MEMORY USAGE`), the URL binding about 100, the
+entry in the codes about 100. Counters add about 130 bytes per day with visits (six
+fields: 30 days = 3.8 KB); a day's visitor sketch is about 200 bytes for 20 visitors
+(sparse) and at most 12 KB (dense). The visit writer's batch record is about 90 bytes per
+link and finews process that counted a visit to it in the last day.
 """
 
 from __future__ import annotations
