@@ -104,20 +104,20 @@ class Follower:
         edition = self.publisher.edition
         have = edition.docs if edition else {}
         for attempt in range(1, SYNC_ATTEMPTS + 1):
-            version, index = await self.store.snapshot()
-            if not index:
+            version, etags = await self.store.snapshot()
+            if not etags:
                 return          # nothing built yet: requests keep waiting for the builder
-            wanted = [path for path, etag in index.items()
+            wanted = [path for path, etag in etags.items()
                       if path not in have or have[path].etag != etag]
             loaded = await self.store.documents(wanted)
             missing = [path for path in wanted
-                       if path not in loaded or loaded[path].etag != index[path]]
+                       if path not in loaded or loaded[path].etag != etags[path]]
             if not missing:
                 break           # else a newer build landed between the two reads: again
         else:
             log.warning("event=feeds_follow_incomplete version=%d missing=%d first=%s",
                         version, len(missing), log_quote(missing[0]))
-        docs = {path: loaded.get(path) or have[path] for path in index
+        docs = {path: loaded.get(path) or have[path] for path in etags
                 if path in loaded or path in have}
         self.publisher.adopt(docs, self.pages)
         self.version = version

@@ -240,8 +240,8 @@ class Publisher:
         """Serve the previous build from Redis while the first build of this process runs."""
         store = DocumentStore(self.app[REDIS_BYTES])
         try:
-            version, index = await store.snapshot()
-            docs = await store.documents(index)
+            version, etags = await store.snapshot()
+            docs = await store.documents(etags)
         except Exception as exc:  # Redis down: the first build will serve from memory
             log.warning("event=feeds_restore_failed error=%r", exc)
             return

@@ -97,7 +97,7 @@ class SubscriptionStore:
 
     async def save(self, sub: Subscription, cap: int) -> bool:
         """Add or renew; False when its address has no room left. The hash and its slot
-        expire with the lease, the topic index with the longest lease; a renewal whose
+        expire with the lease, the topic set with the longest lease; a renewal whose
         callback now resolves elsewhere gives back its slot under the old address."""
         if await self.claim(sub.id, sub.address, cap, sub.expires) is Claim.FULL:
             return False
