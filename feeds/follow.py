@@ -3,13 +3,13 @@
 With `serve --workers N` one process is the builder (it loads posts.dir, watches it and
 renders) and the others follow (`feeds.role = "follower"`). A follower keeps the current
 documents in memory like the builder does; when the builder announces a new version on
-CHANNEL, it reads the stored ETags, loads the documents whose ETag differs and swaps the
+keys.CHANGED, it reads the stored ETags, loads the documents whose ETag differs and swaps the
 new set in at once. A message lost with a dropped connection is caught by comparing the
 stored version every CHECK_SECONDS; after an error the follower subscribes and reloads.
 
 Archive pages (page 2 and later) are rendered on request from the posts, which only the
-builder has: a follower asks for one on PAGE_WANTED, the builder renders it (or takes it
-from its LRU), writes it to Redis under its version and answers on PAGE_READY; the
+builder has: a follower asks for one on keys.PAGE_WANTED, the builder renders it (or takes it
+from its LRU), writes it to Redis under its version and answers on keys.PAGE_READY; the
 follower keeps it in its own LRU for that version.
 """
 
@@ -23,14 +23,8 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from feeds.store import (
-    CHANNEL,
-    PAGE_READY,
-    PAGE_WANTED,
-    VERSION,
-    Document,
-    DocumentStore,
-)
+from feeds import keys
+from feeds.store import Document, DocumentStore
 from feeds.catalog import VIEWS, page_path
 from feeds.publish import Pager, PageUnavailable, Publisher
 from feeds.text import log_quote
@@ -92,16 +86,16 @@ class Follower:
         self.pages = RemotePages(self, publisher.settings.feeds.archive_cache)
 
     async def run(self) -> None:
-        await _subscribed(self.publisher, (CHANNEL, PAGE_READY), self._follow)
+        await _subscribed(self.publisher, (keys.CHANGED, keys.PAGE_READY), self._follow)
 
     async def _follow(self, pubsub: Any) -> None:
         await self.sync()       # after subscribing: no version can slip in between
         while True:
             message = await _next_message(pubsub, CHECK_SECONDS)
             if message is None:
-                if int(await self.store.redis.get(VERSION) or 0) != self.version:
+                if int(await self.store.redis.get(keys.VERSION) or 0) != self.version:
                     await self.sync()
-            elif message["channel"] == PAGE_READY.encode():
+            elif message["channel"] == keys.PAGE_READY.encode():
                 self.pages.ready(message["data"])
             elif int(message["data"]) != self.version:
                 await self.sync()
@@ -157,7 +151,7 @@ class RemotePages:
             future = self._waiting.get(key)
             if future is None:
                 future = self._waiting[key] = asyncio.get_running_loop().create_future()
-                await store.redis.publish(PAGE_WANTED, json.dumps([kind, term, number]))
+                await store.redis.publish(keys.PAGE_WANTED, json.dumps([kind, term, number]))
             try:
                 ready, found = await asyncio.wait_for(asyncio.shield(future), PAGE_WAIT)
             except TimeoutError:
@@ -199,7 +193,7 @@ class PageResponder:
 
     async def run(self) -> None:
         try:
-            await _subscribed(self.publisher, (PAGE_WANTED,), self._serve)
+            await _subscribed(self.publisher, (keys.PAGE_WANTED,), self._serve)
         finally:
             for task in self._answering:
                 task.cancel()
@@ -228,7 +222,7 @@ class PageResponder:
             docs = await edition.archive.documents(kind, term, number)
             if docs:
                 await self.store.save_page(version, docs, PAGE_TTL)
-            await self.store.redis.publish(PAGE_READY,
+            await self.store.redis.publish(keys.PAGE_READY,
                                            json.dumps([version, kind, term, number, bool(docs)]))
         except Exception as exc:  # the follower times out and answers 503
             log.error("event=page_handover_failed feed=%s page=%d error=%r",

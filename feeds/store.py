@@ -3,15 +3,15 @@
 A poll is answered from a Document in process memory: no rendering, no compression and no
 Redis round trip on the hot path. Redis holds the same Documents so that a restart serves
 the previous build at once and so that processes that do not build (followers, see
-feeds/follow.py) can load them: every build writes the documents that changed, the index of
-current documents and a new version number in one transaction, then publishes the version
-on CHANNEL.
+feeds/follow.py) can load them: every build writes the documents that changed, the ETags
+of the current documents and a new version number in one transaction, then publishes the
+version on keys.CHANGED (every name: feeds/keys.py).
 
 Last-Modified is the time a document's bytes last changed, kept with the document (here and
 in Redis): a build that makes the same bytes keeps the stored date, one that makes new
 bytes dates them at the build, and always later than the bytes they replace (RFC 9110
 §8.8.2: a reader that sends If-Modified-Since must not be told "not modified" for bytes it
-has not seen). Archive pages, rendered on request, keep their dates in PAGE_DATES.
+has not seen). Archive pages, rendered on request, keep their dates in keys.PAGE_DATES.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from email.utils import format_datetime
 import brotli
 from redis.typing import EncodableT
 
+from feeds import keys
 from finews.core.redis_client import AnyRedis
 
 log = logging.getLogger("finews.feeds")
@@ -35,26 +36,7 @@ GZIP_LEVEL = 9
 # Measured on a 140 kB Atom page: quality 6 takes 3 ms for 7.4 kB, 9 takes 13 ms for
 # 7.1 kB, 11 takes 200 ms for 6.8 kB. 6 keeps a full rebuild short.
 BROTLI_QUALITY = 6
-# One hash tag for every key: all land in one Redis Cluster slot, so MULTI/EXEC works.
-PREFIX = "finews:feeds:{docs}"
-INDEX = f"{PREFIX}:index"            # hash: URL path -> ETag of every current document
-VERSION = f"{PREFIX}:version"        # counter, bumped by each build that changed anything
-CHANNEL = f"{PREFIX}:changed"        # pub/sub: the new version, after each such build
-# Archive pages for followers: a follower asks on PAGE_WANTED, the builder writes the page
-# under its version (keys expire: a hand-over, not a cache) and answers on PAGE_READY.
-PAGE_WANTED = f"{PREFIX}:page-wanted"
-PAGE_READY = f"{PREFIX}:page-ready"
-# hash: archive page path -> "ETag seconds", the bytes last rendered there and their date
-PAGE_DATES = f"{PREFIX}:page-dates"
 FIELDS = ("body", "gzip", "br", "etag", "modified", "content_type", "links")
-
-
-def doc_key(path: str) -> str:
-    return f"{PREFIX}:doc:{path}"
-
-
-def page_key(version: int, path: str) -> str:
-    return f"{PREFIX}:page:{version}:{path}"
 
 
 def _text(value: str | bytes) -> str:
@@ -137,12 +119,12 @@ class DocumentStore:
     async def snapshot(self) -> tuple[int, dict[str, str]]:
         """The current version and the ETag of every current document, read atomically."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(VERSION)
-            pipe.hgetall(INDEX)
-            version, index = await pipe.execute()
-        return int(version or 0), {_text(path): _text(etag) for path, etag in index.items()}
+            pipe.get(keys.VERSION)
+            pipe.hgetall(keys.ETAGS)
+            version, etags = await pipe.execute()
+        return int(version or 0), {_text(path): _text(etag) for path, etag in etags.items()}
 
-    async def documents(self, paths: Iterable[str], key: Callable[[str], str] = doc_key
+    async def documents(self, paths: Iterable[str], key: Callable[[str], str] = keys.doc
                         ) -> dict[str, Document]:
         """The stored documents of `paths`; a path without one (deleted since) is left out."""
         paths = list(paths)
@@ -155,34 +137,34 @@ class DocumentStore:
 
     async def save(self, docs: Mapping[str, Document], changed: Iterable[str],
                    removed: Iterable[str]) -> int:
-        """Write what changed, drop what is gone, replace the index; returns the new version."""
+        """Write what changed, drop what is gone, replace the ETags; returns the new version."""
         async with self.redis.pipeline(transaction=True) as pipe:
             for path in changed:
-                pipe.hset(doc_key(path), mapping=docs[path].to_redis())
+                pipe.hset(keys.doc(path), mapping=docs[path].to_redis())
             for path in removed:
-                pipe.delete(doc_key(path))
-            pipe.delete(INDEX)
+                pipe.delete(keys.doc(path))
+            pipe.delete(keys.ETAGS)
             if docs:
-                pipe.hset(INDEX, mapping={path: doc.etag for path, doc in docs.items()})
-            pipe.incr(VERSION)
+                pipe.hset(keys.ETAGS, mapping={path: doc.etag for path, doc in docs.items()})
+            pipe.incr(keys.VERSION)
             results = await pipe.execute()
         version = int(results[-1])
-        await self.redis.publish(CHANNEL, str(version))
+        await self.redis.publish(keys.CHANGED, str(version))
         return version
 
     async def save_page(self, version: int, docs: Mapping[str, Document], ttl: int) -> None:
         """An archive page's documents for followers, kept `ttl` seconds."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for path, doc in docs.items():
-                pipe.hset(page_key(version, path), mapping=doc.to_redis())
-                pipe.expire(page_key(version, path), ttl)
+                pipe.hset(keys.page(version, path), mapping=doc.to_redis())
+                pipe.expire(keys.page(version, path), ttl)
             await pipe.execute()
 
     async def dated(self, docs: Mapping[str, Document]) -> dict[str, Document]:
-        """Freshly rendered archive page documents, dated by PAGE_DATES (which records
+        """Freshly rendered archive page documents, dated by keys.PAGE_DATES (which records
         the dates of the new bytes)."""
         paths = list(docs)
-        stored = await self.redis.hmget(PAGE_DATES, paths)
+        stored = await self.redis.hmget(keys.PAGE_DATES, paths)
         out: dict[str, Document] = {}
         new: dict[EncodableT, EncodableT] = {}
         for path, raw in zip(paths, stored, strict=True):
@@ -195,9 +177,9 @@ class DocumentStore:
                 new[path] = stamp
             out[path] = doc
         if new:
-            await self.redis.hset(PAGE_DATES, mapping=new)
+            await self.redis.hset(keys.PAGE_DATES, mapping=new)
         return out
 
     async def page(self, version: int, paths: Iterable[str]) -> dict[str, Document]:
         """The archive page documents the builder wrote for `version`, by path."""
-        return await self.documents(paths, lambda path: page_key(version, path))
+        return await self.documents(paths, lambda path: keys.page(version, path))

@@ -20,7 +20,8 @@ from finews.core.appkeys import CLOCK, REDIS, REDIS_BYTES, SETTINGS
 from finews.core.clock import SYSTEM, Clock
 from finews.core.errors import problem
 from finews.embedded_redis import EmbeddedRedis, supervised
-from finews.core.redis_client import UNREACHABLE, Limits, connect, redact
+from finews.migrate import migrate
+from finews.core.redis_client import UNREACHABLE, AnyRedis, Limits, connect, redact
 from finews.core.settings import Settings
 
 log = logging.getLogger("finews.app")
@@ -48,7 +49,26 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
         stack.push_async_callback(app[REDIS].aclose)
         app[REDIS_BYTES] = await connect(url, limits, decode_responses=False)
         stack.push_async_callback(app[REDIS_BYTES].aclose)
+        try:
+            await migrate(app[REDIS])
+        except UNREACHABLE as exc:  # serve 503s meanwhile, as for any outage
+            log.warning("event=redis_migration_deferred reason=%s", type(exc).__name__)
+            retrying = asyncio.create_task(migrate_when_reachable(app[REDIS]))
+            stack.callback(retrying.cancel)
         yield
+
+
+async def migrate_when_reachable(redis: AnyRedis) -> None:
+    """Retry the start's migration each second until Redis answers. Until then no command
+    reaches Redis; a write in the moment before this runs is never overwritten by it
+    (finews/core/rekey.py keeps both and logs the conflict)."""
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            await migrate(redis)
+            return
+        except UNREACHABLE:
+            continue
 
 
 @web.middleware

@@ -27,6 +27,7 @@ from finews.core.commands import EXIT_PROBLEMS, EXIT_USAGE, Context
 from finews.core.redis_client import AnyRedis, Limits, connect
 from finews.core.settings import Settings, SettingsError
 from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
+from finews.migrate import migrate
 
 # What a command may fail with that is no bug: one line naming it, and EXIT_PROBLEMS.
 TROUBLE = (RedisError, EmbeddedRedisError, OSError, UnicodeDecodeError)
@@ -68,7 +69,7 @@ async def cli_redis(settings: Settings, *, decode_responses: bool = True
                     ) -> AsyncIterator[AnyRedis]:
     """Redis for a command run outside the server: the configured URL; else the socket of
     the embedded server when `finews serve` runs on this data dir; else one started for
-    this command and stopped after it."""
+    this command and stopped after it. Its data is brought to today's key names first."""
     url, embedded = settings.redis.url, None
     if not url:
         embedded = EmbeddedRedis(Path(settings.data.dir), settings.redis.start_timeout)
@@ -79,6 +80,7 @@ async def cli_redis(settings: Settings, *, decode_responses: bool = True
             url = embedded.url
     client = await connect(url, Limits.of(settings.redis), decode_responses=decode_responses)
     try:
+        await migrate(client)
         yield client
     finally:
         await client.aclose()

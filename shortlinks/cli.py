@@ -66,7 +66,7 @@ def cmd_shorten(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     async def run() -> int:
         async with ctx.redis(decode_responses=False) as redis:
-            progress = Progress(await redis.zcard(keys.INDEX), "links")
+            progress = Progress(await redis.zcard(keys.CODES), "links")
             with open(args.file, "w", encoding="utf-8") as out:
                 written = await transfer.export_links(redis, out, progress)
             progress.close()

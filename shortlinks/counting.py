@@ -8,9 +8,10 @@ links pipelined in one round trip. A failed write never reaches a redirect.
 Exactly once: a timeout does not say whether Redis applied a batch (a stalled server runs
 the commands later), so an unanswered batch is kept and sent again with the same number,
 before anything newer, until Redis answers. In the same script that applies the counts,
-each link records the last batch number of this writer it applied (`sl:done:{CODE}:W`,
-kept a day); a replay at or below it applies nothing. One script per link keeps every
-key of a call in the link's hash tag, so this holds on Redis Cluster too. Counts stay
+each link records the last batch number of this writer it applied
+(`finews:shortlinks:{CODE}:done:W`, kept a day); a replay at or below it applies
+nothing. One script per link keeps every key of a call in the link's hash tag, so this
+holds on Redis Cluster too. Counts stay
 exact across timeouts and Redis restarts that keep their data; what a finews process held
 in memory is lost if that process dies (logged on shutdown).
 

@@ -197,7 +197,7 @@ class LinkStore:
             pipe.set(keys.url(want.url), want.legacy)
             kept[want.legacy] = 0
         if kept:
-            pipe.zadd(keys.INDEX, kept)
+            pipe.zadd(keys.CODES, kept)
         await pipe.execute()
         return conflicts
 
@@ -235,7 +235,7 @@ class LinkStore:
                     pipe.delete(keys.link(links[i].code))
                     lost.append((i, holder))
             if kept:
-                pipe.zadd(keys.INDEX, kept)
+                pipe.zadd(keys.CODES, kept)
             await pipe.execute()
             for (i, holder), link in zip(lost, await self.get_many([h for _, h in lost])):
                 if link is not None and link.url == wants[i].url:
@@ -272,7 +272,7 @@ class LinkStore:
         raise Contended(code)
 
     async def delete(self, code: str) -> bool:
-        """Remove the link, its URL binding, index entry and statistics."""
+        """Remove the link, its URL binding, its entry in the codes and its statistics."""
         link = await self.get(code)
         if link is None:
             return False
@@ -281,14 +281,14 @@ class LinkStore:
         pipe = self.redis.pipeline(transaction=False)
         for key in (keys.link(code), keys.stats(code), *(keys.visitors(code, d) for d in days)):
             pipe.delete(key)
-        pipe.zrem(keys.INDEX, code)
+        pipe.zrem(keys.CODES, code)
         pipe.eval(CAS_DEL, 1, keys.url(link.url), code)
         await pipe.execute()
         return True
 
     async def page(self, after: str | None, limit: int) -> tuple[list[Link], str | None]:
         """Up to `limit` links in code order after the cursor, and the next cursor."""
-        found = await self.redis.zrange(keys.INDEX, f"({after}" if after else "-", "+",
+        found = await self.redis.zrange(keys.CODES, f"({after}" if after else "-", "+",
                                         bylex=True, offset=0, num=limit + 1)
         more = len(found) > limit
         found = found[:limit]

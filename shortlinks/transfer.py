@@ -49,7 +49,7 @@ async def export_links(redis: Any, out: IO[str], progress: Callable[[int], None]
     """Write every link as one JSON line; returns the number written."""
     written, after = 0, None
     while found := [c.decode() for c in await redis.zrange(
-            keys.INDEX, f"({after}" if after else "-", "+", bylex=True, offset=0, num=PAGE)]:
+            keys.CODES, f"({after}" if after else "-", "+", bylex=True, offset=0, num=PAGE)]:
         pipe = redis.pipeline(transaction=False)
         for code in found:
             pipe.get(keys.link(code))
@@ -179,6 +179,6 @@ async def _write(redis: Any, batch: list[tuple[int, Link, bool, dict[str, int],
         for day, raw in sketches.items():
             pipe.set(keys.visitors(link.code, day), raw)
         pipe.set(keys.url(link.url), link.code, nx=not primary)
-        pipe.zadd(keys.INDEX, {link.code: 0})
+        pipe.zadd(keys.CODES, {link.code: 0})
         result.imported += 1
     await pipe.execute()

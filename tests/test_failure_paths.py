@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 import redis
 
-from feeds import follow
-from feeds.store import CHANNEL, PAGE_READY, PAGE_WANTED
+from feeds import follow, keys
 from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
 from finews.core.settings import Settings
 from tests.feed_helpers import feeds_app
@@ -74,8 +73,8 @@ async def test_garbage_on_the_feeds_channels_is_logged_and_following_goes_on(
     await until(showing(follower, "/feeds/all.json", "第三篇"), "the follower's first sync")
     client = redis.Redis.from_url(redis_url)
     # A bad version ends the follower's session (it subscribes again): send it last.
-    for channel, garbage in ((PAGE_READY, b"[1, 2"), (PAGE_WANTED, b"\xff\xfe{"),
-                             (CHANNEL, b"not a version")):
+    for channel, garbage in ((keys.PAGE_READY, b"[1, 2"), (keys.PAGE_WANTED, b"\xff\xfe{"),
+                             (keys.CHANGED, b"not a version")):
         assert client.publish(channel, garbage) >= 1     # someone is subscribed to each
     client.close()
     await until(lambda: _logged(caplog, "event=page_answer_malformed"), "the bad answer logged")

@@ -18,7 +18,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 import feeds
-from feeds.store import INDEX, VERSION, DocumentStore, doc_key
+from feeds import keys
+from feeds.store import DocumentStore
 from feeds.catalog import term_path
 from feeds.model import Post
 from feeds.posts import load_posts
@@ -240,13 +241,13 @@ async def test_built_documents_are_shared_through_redis(
     _, headers, body = await fetch(client, f"{MINSHENG}.rss", **IDENTITY)
     store = redis.asyncio.Redis.from_url(redis_url)
     try:
-        index = await store.hgetall(INDEX)
-        assert index[f"{MINSHENG}.rss".encode()] == headers["ETag"].encode()
-        stored = await store.hgetall(doc_key(f"{MINSHENG}.rss"))
+        etags = await store.hgetall(keys.ETAGS)
+        assert etags[f"{MINSHENG}.rss".encode()] == headers["ETag"].encode()
+        stored = await store.hgetall(keys.doc(f"{MINSHENG}.rss"))
         assert stored[b"body"] == body
         assert gzip.decompress(stored[b"gzip"]) == body
         assert stored[b"content_type"] == CONTENT_TYPES["rss"].encode()
-        assert int(await store.get(VERSION)) >= 1
+        assert int(await store.get(keys.VERSION)) >= 1
         # A process that does not build (a restart, or another worker) serves the same bytes.
         app = web.Application()
         app[SETTINGS] = feed_settings

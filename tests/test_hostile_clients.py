@@ -547,7 +547,7 @@ async def test_hostile_import_lines_are_skipped_by_number_and_the_rest_imported(
     redis = await connect(redis_url, decode_responses=False)
     try:
         result = await transfer.import_links(redis, lines, HOSTS, reports.append, lambda n: None)
-        assert await redis.zrange(keys.INDEX, 0, -1) == [good["code"].encode()]
+        assert await redis.zrange(keys.CODES, 0, -1) == [good["code"].encode()]
     finally:
         await redis.aclose()
     assert (result.imported, result.skipped) == (1, 9)

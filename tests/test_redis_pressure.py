@@ -55,7 +55,7 @@ async def test_200_concurrent_api_creations_all_succeed(client: TestClient) -> N
         for n in range(CREATIONS)])
 
     assert sorted({status for status, _ in answers}) == [201]
-    assert await service(client).store.redis.zcard(keys.INDEX) == CREATIONS
+    assert await service(client).store.redis.zcard(keys.CODES) == CREATIONS
 
 
 async def test_a_known_code_is_never_refused_after_many_unknown_ones(

@@ -51,7 +51,7 @@ async def test_prefix_and_default_date(client: TestClient) -> None:
 ])
 async def test_missing_or_wrong_key_is_401(client: TestClient, headers: dict[str, str],
                                            message: str) -> None:
-    before = await service(client).store.redis.zcard(keys.INDEX)
+    before = await service(client).store.redis.zcard(keys.CODES)
     for method, path in (("POST", "/api/links"), ("GET", "/api/links"),
                          ("GET", "/api/links/NW202205242389705455"),
                          ("DELETE", "/api/links/NW202205242389705455")):
@@ -61,7 +61,7 @@ async def test_missing_or_wrong_key_is_401(client: TestClient, headers: dict[str
         body = await response.json()
         assert body["type"] == problem_type("unauthorized") and message in body["detail"]
         assert response.content_type == CONTENT_TYPE and body["status"] == 401
-    assert await service(client).store.redis.zcard(keys.INDEX) == before
+    assert await service(client).store.redis.zcard(keys.CODES) == before
 
 
 async def test_api_without_configured_keys_refuses_everyone(
@@ -164,7 +164,7 @@ async def test_creation_is_rate_limited_per_key_and_per_address(
     assert response.status == 201
 
     redis = service(client).store.redis
-    await redis.delete(*[k async for k in redis.scan_iter(match="sl:rl:*")])
+    await redis.delete(*[k async for k in redis.scan_iter(match=f"{keys.PREFIX}:rl:*")])
     client = await aiohttp_client(create_app(sl_settings.replace(
         shortlinks__rate_create_per_address=2, api__keys=[KEY, "second-key"],
         shortlinks__rate_window=86400)))
@@ -236,7 +236,7 @@ async def test_delete(client: TestClient) -> None:
     assert (await client.delete(f"/api/links/{code}", headers=AUTH)).status == 404
     redis = service(client).store.redis
     left = [k async for k in redis.scan_iter(match=f"*{code}*")]   # expiring markers only
-    assert {k.split(":")[1] for k in left} <= {"seen", "done"}
+    assert {k.split(":")[3] for k in left} <= {"seen", "done"}
     assert all([await redis.ttl(k) > 0 for k in left])
     assert (await create(client))["code"] != code
 
@@ -291,4 +291,4 @@ async def test_concurrent_requests_for_one_url_get_one_link(client: TestClient) 
     statuses = sorted(r.status for r in responses)
     assert statuses == [200] * 39 + [201]
     assert len({(await r.json())["code"] for r in responses}) == 1
-    assert await service(client).store.redis.zcard(keys.INDEX) == 1
+    assert await service(client).store.redis.zcard(keys.CODES) == 1

@@ -66,7 +66,7 @@ async def test_links_visits_stats_and_transfer_on_a_cluster(
     out = io.StringIO()
     assert await transfer.export_links(raw, out, lambda n: None) == 17
     await client.close()
-    for key in [k async for k in raw.scan_iter(match="sl:*")]:
+    for key in [k async for k in raw.scan_iter(match=f"{keys.PREFIX}:*")]:
         await raw.delete(key)
     problems: list[str] = []
     result = await transfer.import_links(raw, io.StringIO(out.getvalue()),

@@ -46,8 +46,8 @@ async def test_many_workers_asking_at_once_get_one_code_per_url(redis_url: str) 
     assert all(len(found) == 1 for found in by_url.values())
     assert len({next(iter(found)) for found in by_url.values()}) == 10
     redis = clients[0]
-    assert await redis.zcard(keys.INDEX) == 10
-    assert len([k async for k in redis.scan_iter(match="sl:link:*")]) == 10
+    assert await redis.zcard(keys.CODES) == 10
+    assert len([k async for k in redis.scan_iter(match=keys.link("*"))]) == 10
     assert [await redis.ttl(keys.link(c)) for c in set(got)] == [-1] * 10
     for c in clients:
         await c.aclose()
@@ -144,6 +144,6 @@ async def test_thousands_of_posts_in_pipelined_rounds(redis_url: str,
     posts = [_post(n % 400, url=f"{SITE}/bulk/{n}.html") for n in range(2500)]
     shared = await share_links(service, posts)
     assert len(shared) == 2500 and len(set(shared.values())) == 2500
-    assert await redis.zcard(keys.INDEX) == 2500
+    assert await redis.zcard(keys.CODES) == 2500
     assert await share_links(service, posts) == shared
     await redis.aclose()

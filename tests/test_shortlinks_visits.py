@@ -70,7 +70,7 @@ async def test_no_raw_address_is_stored_anywhere(aiohttp_client: Callable[..., A
     for key in raw.scan_iter(match="*"):
         dump += key + (raw.dump(key) or b"")
     raw.close()
-    assert b"sl:stats:" in dump and b"sl:rl:scan:" in dump
+    assert keys.stats(code).encode() in dump and f"{keys.PREFIX}:rl:scan:".encode() in dump
     assert b"127.0.0.1" not in dump and b"198.51.100.77" not in dump
 
 

@@ -4,7 +4,8 @@ tests/data/make_snapshot.py made both files with the code of the v1 data layout 
 from posts, the API and the CLI, visits through real redirects, a WebSub subscription with
 a queued delivery, stored feed documents). A change of key names or value formats must
 keep them readable (through a migration): these tests load them as a deployed server
-would find them and check what users see.
+would find them, start the app as usual (which migrates the keys to today's names, see
+finews/migrate.py) and check what users see.
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from feeds import keys as feed_keys
 from finews.app import create_app
+from finews.migrate import SCHEMA, SCHEMA_KEY
 from finews.core.settings import Settings
+from shortlinks import keys as link_keys
 from tests.envs import clean_env
+from websub import keys as hub_keys
+from websub.store import digest, subscription_id
 
 DATA = Path(__file__).resolve().parent / "data"
 SNAPSHOT = json.loads((DATA / "redis_snapshot_v1.json").read_text(encoding="utf-8"))
@@ -85,6 +91,25 @@ async def app_client(callback: Callback, aiohttp_client: Callable[..., Any],
                              posts__dir=str(tmp_path / "no-posts"), feeds__role="follower",
                              websub__allow_private_callbacks=True, websub__retry_delay=0.05)
     return await aiohttp_client(create_app(settings))
+
+
+async def test_the_start_moved_the_data_to_todays_names(app_client: TestClient,
+                                                        redis_url: str) -> None:
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert not list(raw.scan_iter(match=link_keys.LEGACY))
+    assert not list(raw.scan_iter(match=hub_keys.LEGACY))
+    assert not raw.exists(feed_keys.LEGACY_ETAGS)
+    assert raw.get(SCHEMA_KEY) == str(SCHEMA)
+    codes = [link["code"] for link in META["links"].values()]
+    assert all(raw.exists(link_keys.link(code)) for code in codes)
+    assert set(codes) <= set(raw.zrange(link_keys.CODES, 0, -1))
+    assert all(raw.exists(link_keys.url(link["url"])) for link in META["links"].values())
+    assert all(raw.exists(link_keys.stats(code)) for code in META["stats"])
+    assert raw.exists(link_keys.salt(META["day"].replace("-", "")))
+    assert raw.exists(hub_keys.subscription(subscription_id(META["topic"], META["callback"])))
+    assert raw.exists(hub_keys.topic(digest(META["topic"])))
+    assert set(raw.hkeys(feed_keys.ETAGS)) >= set(META["feeds"])
+    raw.close()
 
 
 async def test_statistics_read_back_as_recorded(app_client: TestClient) -> None:

@@ -30,6 +30,7 @@ from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.core.settings import Settings
 from tests.metric_samples import sample
 from websub.guard import address_problem
+from websub import keys
 from websub.routes import HUB
 from websub.store import subscription_id
 
@@ -38,7 +39,7 @@ OTHER_TOPIC = "http://127.0.0.1:8080/feeds/sports.atom"
 BODY = "<rss version=\"2.0\"><channel><title>新闻</title></channel></rss>".encode()
 RSS = "application/rss+xml; charset=utf-8"
 WAIT = 15.0  # seconds before a missing event fails the test
-QUEUE = "{websub}:queue"
+QUEUE = keys.QUEUE
 SECOND_SITE = "http://127.0.0.1:8081"  # a name in Link headers only: never contacted
 
 
@@ -121,7 +122,7 @@ async def post(client: TestClient, **fields: str) -> tuple[int, dict[str, Any] |
 
 
 def sub_key(callback: str, topic: str = TOPIC) -> str:
-    return "{websub}:sub:" + subscription_id(topic, callback)
+    return keys.subscription(subscription_id(topic, callback))
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -224,11 +225,11 @@ async def test_restart_keeps_subscriptions_and_pending_retries(
     await websub.notify(first.app, TOPIC, BODY, RSS)
     deliveries = {name: await subscriber.delivery(name) for name in ("a", "b")}
     assert not deliveries["a"][2] and deliveries["b"][2]  # b failed: a retry is pending
-    job = "{websub}:job:*"
+    job = keys.job("*")
 
     async def retry_recorded() -> bool:
-        keys = [k async for k in first.app[REDIS].scan_iter(job)]
-        return len(keys) == 1 and await first.app[REDIS].hget(keys[0], "attempt") == "1"
+        found = [k async for k in first.app[REDIS].scan_iter(job)]
+        return len(found) == 1 and await first.app[REDIS].hget(found[0], "attempt") == "1"
     await wait_until(retry_recorded, "the retry of b is stored")
     old_hub = first.app[HUB]
     await first.close()
@@ -281,7 +282,7 @@ async def test_a_callback_that_does_not_echo_the_challenge_is_not_subscribed(
         return any("event=websub_verify_failed" in r.getMessage()
                    and "did not echo hub.challenge" in r.getMessage() for r in caplog.records)
     await wait_until(logged, "the failed verification is logged")
-    assert not await client.app[REDIS].keys("{websub}:sub:*")
+    assert not await client.app[REDIS].keys(keys.subscription("*"))
 
 
 async def test_leases_are_bounded_and_expire(

@@ -19,6 +19,7 @@ from finews.core.appkeys import REDIS
 from finews.core.clock import FrozenClock
 from finews.core.redis_client import connect
 from finews.core.settings import Settings
+from websub import keys
 from websub.routes import HUB
 from websub.store import Subscription, SubscriptionStore
 from tests.test_websub import (  # noqa: F401  (fixtures)
@@ -31,7 +32,7 @@ from tests.test_websub import (  # noqa: F401  (fixtures)
 )
 
 CAP_METRIC = 'finews_websub_deliveries_total{kind="subscribe",outcome="address_full"}'
-ADDRESS_KEY = "{websub}:addr:127.0.0.1"
+ADDRESS_KEY = keys.address("127.0.0.1")
 LOOPBACKS = ("localhost", "127.0.0.1", "[::ffff:7f00:1]")
 
 
@@ -54,7 +55,7 @@ async def cap_refusals(client: TestClient) -> float:
 
 
 async def stored(client: TestClient) -> int:
-    return len(await client.app[REDIS].keys("{websub}:sub:*"))
+    return len(await client.app[REDIS].keys(keys.subscription("*")))
 
 
 async def test_120_concurrent_subscriptions_store_exactly_the_cap(
@@ -100,7 +101,7 @@ async def test_three_spellings_of_loopback_are_one_address(
     assert status == 403
     assert "127.0.0.1 already holds 2 subscriptions" in body
     await wait_until(lambda: _count(client, 2), "a and b are stored")
-    assert sorted(await client.app[REDIS].keys("{websub}:addr:*")) == [ADDRESS_KEY]
+    assert sorted(await client.app[REDIS].keys(keys.address("*"))) == [ADDRESS_KEY]
 
 
 async def _count(client: TestClient, wanted: int) -> bool:
@@ -189,8 +190,8 @@ async def test_a_renewal_from_a_new_address_frees_the_old_slot(redis_url: str) -
         assert await store.save(first, cap=1)
         moved = Subscription(TOPIC, "http://reader.test/cb", "", 600, expires, "192.0.2.2")
         assert await store.save(moved, cap=1)
-        assert await redis.zcard("{websub}:addr:192.0.2.1") == 0
-        assert await redis.zrange("{websub}:addr:192.0.2.2", 0, -1) == [moved.id]
+        assert await redis.zcard(keys.address("192.0.2.1")) == 0
+        assert await redis.zrange(keys.address("192.0.2.2"), 0, -1) == [moved.id]
         assert (await store.get(TOPIC, "http://reader.test/cb")) == moved
         other = Subscription(TOPIC, "http://reader.test/other", "", 600, expires, "192.0.2.2")
         assert not await store.save(other, cap=1)  # the cap holds at the store too

@@ -2,10 +2,9 @@
 
 Jobs survive a restart and are shared by all workers. Claiming a job pushes its due time
 forward by a visibility timeout instead of removing it, so a job whose worker died in the
-middle is claimed again once that time has passed: delivery is at least once. Keys:
-  {websub}:queue          sorted set: job ids by due time
-  {websub}:job:<id>       hash (kind, target, topic, content, content_type, attempt)
-  {websub}:content:<sha>  the bytes to deliver, shared by the jobs of one change
+middle is claimed again once that time has passed: delivery is at least once. Keys
+(websub/keys.py): the queue, a sorted set of job ids by due time; a hash per job; the
+bytes to deliver, shared by the jobs of one change.
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ from dataclasses import asdict, dataclass
 
 from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
-from websub.store import PREFIX, digest
+from websub import keys
+from websub.store import digest
 
-QUEUE = f"{PREFIX}:queue"
 # Due jobs get a new due time (now + visibility) in the same step that hands them out.
 CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -41,14 +40,6 @@ class Job:
         return digest(self.kind, self.target, self.topic, self.content)
 
 
-def _job_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}"
-
-
-def _content_key(sha: str) -> str:
-    return f"{PREFIX}:content:{sha}"
-
-
 class JobQueue:
     def __init__(self, redis: AnyRedis, redis_bytes: AnyRedis, ttl: int, visibility: float,
                  clock: Clock = SYSTEM) -> None:
@@ -61,11 +52,11 @@ class JobQueue:
 
     async def put_content(self, body: bytes) -> str:
         sha = hashlib.sha256(body).hexdigest()
-        await self.redis_bytes.set(_content_key(sha), body, ex=self.ttl)
+        await self.redis_bytes.set(keys.content(sha), body, ex=self.ttl)
         return sha
 
     async def content(self, sha: str) -> bytes | None:
-        return await self.redis_bytes.get(_content_key(sha))
+        return await self.redis_bytes.get(keys.content(sha))
 
     async def enqueue(self, jobs: list[Job]) -> None:
         """Make the jobs due now; the same change for the same target is one job."""
@@ -74,39 +65,39 @@ class JobQueue:
         now = self.clock.time()
         async with self.redis.pipeline(transaction=False) as pipe:
             for job in jobs:
-                pipe.hset(_job_key(job.id), mapping={k: str(v) for k, v in asdict(job).items()})
-                pipe.expire(_job_key(job.id), self.ttl)
-            pipe.zadd(QUEUE, {job.id: now for job in jobs})
+                pipe.hset(keys.job(job.id), mapping={k: str(v) for k, v in asdict(job).items()})
+                pipe.expire(keys.job(job.id), self.ttl)
+            pipe.zadd(keys.QUEUE, {job.id: now for job in jobs})
             await pipe.execute()
 
     async def claim(self, limit: int) -> tuple[list[Job], float | None]:
         """Up to `limit` due jobs, and when the next one falls due (None: queue empty)."""
         now = self.clock.time()
-        ids, first = await self._claim(keys=[QUEUE], args=[now, limit, now + self.visibility])
+        ids, first = await self._claim(keys=[keys.QUEUE], args=[now, limit, now + self.visibility])
         jobs = []
         if ids:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for job_id in ids:
-                    pipe.hgetall(_job_key(job_id))
+                    pipe.hgetall(keys.job(job_id))
                 found = await pipe.execute()
             for job_id, fields in zip(ids, found, strict=True):
                 if fields:
                     jobs.append(Job(**{**fields, "attempt": int(fields["attempt"])}))
                 else:  # its hash expired: nothing left to send
-                    await self.redis.zrem(QUEUE, job_id)
+                    await self.redis.zrem(keys.QUEUE, job_id)
         return jobs, None if first is None else float(first)
 
     async def done(self, job: Job) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(QUEUE, job.id)
-            pipe.delete(_job_key(job.id))
+            pipe.zrem(keys.QUEUE, job.id)
+            pipe.delete(keys.job(job.id))
             await pipe.execute()
 
     async def retry(self, job: Job, delay: float) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(_job_key(job.id), "attempt", str(job.attempt + 1))
-            pipe.zadd(QUEUE, {job.id: self.clock.time() + delay})
+            pipe.hset(keys.job(job.id), "attempt", str(job.attempt + 1))
+            pipe.zadd(keys.QUEUE, {job.id: self.clock.time() + delay})
             await pipe.execute()
 
     async def pending(self) -> int:
-        return await self.redis.zcard(QUEUE)
+        return await self.redis.zcard(keys.QUEUE)

@@ -1,14 +1,11 @@
 """Subscriptions in Redis: they survive restarts and every worker sees the same ones.
 
-Keys share the `{websub}` hash tag, so they sit in one Redis Cluster slot:
-  {websub}:sub:<id>         hash (topic, callback, secret, lease_seconds, expires, address);
-                            Redis deletes it when its lease ends; id = digest(topic, callback)
-  {websub}:topic:<digest>   sorted set: callback URLs subscribed to one topic, by expiry time
-  {websub}:addr:<address>   sorted set: ids of the subscriptions, verified or waiting for
-                            verification, whose callback resolved to one address, by the
-                            time (ms) their slot frees; never more members than the cap
-The sorted sets drop expired members when read. An address set is only ever grown by
-`CLAIM`, which checks the cap and adds in one step, so concurrent requests cannot overshoot.
+Keys (websub/keys.py) share one hash tag, so they sit in one Redis Cluster slot: a
+subscription hash per id, Redis deletes it when its lease ends; per topic a sorted set of
+callback URLs by expiry time; per resolved callback address a sorted set of the ids
+holding a slot under the cap, by the time (ms) their slot frees. The sorted sets drop
+expired members when read. An address set is only ever grown by `CLAIM`, which checks the
+cap and adds in one step, so concurrent requests cannot overshoot.
 """
 
 from __future__ import annotations
@@ -19,8 +16,8 @@ from dataclasses import asdict, dataclass
 
 from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
+from websub import keys
 
-PREFIX = "{websub}"
 # KEYS[1] an address set. ARGV: id, frees_at_ms, cap, now_ms, keep_later ("1": a held slot
 # keeps its later expiry). Returns 0: full; 1: a new slot; 2: the id already held one.
 CLAIM = """
@@ -76,16 +73,8 @@ def subscription_id(topic: str, callback: str) -> str:
     return digest(topic, callback)
 
 
-def _sub_key(sub_id: str) -> str:
-    return f"{PREFIX}:sub:{sub_id}"
-
-
 def _topic_key(topic: str) -> str:
-    return f"{PREFIX}:topic:{digest(topic)}"
-
-
-def _address_key(address: str) -> str:
-    return f"{PREFIX}:addr:{address}"
+    return keys.topic(digest(topic))
 
 
 class SubscriptionStore:
@@ -100,26 +89,26 @@ class SubscriptionStore:
                     keep_later: bool = False) -> Claim:
         """Hold a slot under the address's cap for `sub_id` until `frees_at`, if there is room."""
         args = [sub_id, int(frees_at * 1000), cap, int(self.clock.time() * 1000), int(keep_later)]
-        return Claim(await self._claim(keys=[_address_key(address)], args=args))
+        return Claim(await self._claim(keys=[keys.address(address)], args=args))
 
     async def release(self, sub_id: str, address: str) -> None:
         """Give back a slot claimed for a subscription that was not stored."""
-        await self._release(keys=[_address_key(address), _sub_key(sub_id)],
+        await self._release(keys=[keys.address(address), keys.subscription(sub_id)],
                             args=[sub_id, address])
 
     async def save(self, sub: Subscription, cap: int) -> bool:
         """Add or renew; False when its address has no room left. The hash and its slot
-        expire with the lease, the topic index with the longest lease; a renewal whose
+        expire with the lease, the topic set with the longest lease; a renewal whose
         callback now resolves elsewhere gives back its slot under the old address."""
         if await self.claim(sub.id, sub.address, cap, sub.expires) is Claim.FULL:
             return False
-        old = await self.redis.hget(_sub_key(sub.id), "address")
+        old = await self.redis.hget(keys.subscription(sub.id), "address")
         fields = {k: str(v) for k, v in asdict(sub).items()}
         async with self.redis.pipeline(transaction=False) as pipe:
             if old and old != sub.address:
-                pipe.zrem(_address_key(old), sub.id)
-            pipe.hset(_sub_key(sub.id), mapping=fields)
-            pipe.pexpireat(_sub_key(sub.id), int(sub.expires * 1000))
+                pipe.zrem(keys.address(old), sub.id)
+            pipe.hset(keys.subscription(sub.id), mapping=fields)
+            pipe.pexpireat(keys.subscription(sub.id), int(sub.expires * 1000))
             pipe.zadd(_topic_key(sub.topic), {sub.callback: sub.expires})
             pipe.expire(_topic_key(sub.topic), self.max_lease_seconds + 60)
             await pipe.execute()
@@ -128,17 +117,17 @@ class SubscriptionStore:
     async def delete(self, topic: str, callback: str) -> None:
         """End a subscription and free its slot."""
         sub_id = subscription_id(topic, callback)
-        address = await self.redis.hget(_sub_key(sub_id), "address")
+        address = await self.redis.hget(keys.subscription(sub_id), "address")
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrem(_topic_key(topic), callback)
             if address:
-                pipe.zrem(_address_key(address), sub_id)
-            pipe.delete(_sub_key(sub_id))
+                pipe.zrem(keys.address(address), sub_id)
+            pipe.delete(keys.subscription(sub_id))
             await pipe.execute()
 
     async def get(self, topic: str, callback: str) -> Subscription | None:
         """The subscription while its lease runs, else None."""
-        fields = await self.redis.hgetall(_sub_key(subscription_id(topic, callback)))
+        fields = await self.redis.hgetall(keys.subscription(subscription_id(topic, callback)))
         if not fields or float(fields["expires"]) <= self.clock.time():
             return None
         return Subscription(fields["topic"], fields["callback"], fields["secret"],

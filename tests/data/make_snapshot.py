@@ -1,4 +1,8 @@
-"""Make tests/data/redis_snapshot_v1.json and tests/data/export_v1.jsonl with today's code.
+"""Made tests/data/redis_snapshot_v1.json and tests/data/export_v1.jsonl with the v1 code.
+
+Kept as the record of how the v1 files were made; it names v1 keys (`{websub}:...`), so it
+runs only against a v1 checkout. Never regenerate the v1 files with later code: they are
+what a v1 server left behind, which the migration (finews/migrate.py) must read.
 
 Run once from the repository root: `.venv/bin/python tests/data/make_snapshot.py`. It
 starts an embedded Valkey and a real `finews serve` on 127.0.0.1, then makes data the way

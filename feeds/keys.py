@@ -1,0 +1,51 @@
+"""The Redis data model of the feeds: every key and pub/sub channel name is built here.
+
+Every key starts `finews:feeds:{docs}:`: one hash tag for all, so on Redis Cluster they
+land in one slot and a build's MULTI/EXEC (documents, ETags and version together) works.
+Channels are no keys (PUBLISH reaches every node), so they carry no hash tag.
+
+| key | type | holds |
+| --- | --- | --- |
+| `finews:feeds:{docs}:doc:PATH` | hash | one current document: body, gzip, br, etag, modified, content_type, links |
+| `finews:feeds:{docs}:etags` | hash | URL path -> ETag of every current document |
+| `finews:feeds:{docs}:version` | string (counter) | bumped by each build that changed anything |
+| `finews:feeds:{docs}:page-dates` | hash | archive page path -> "ETag seconds", the bytes last rendered there and their date |
+| `finews:feeds:{docs}:page:VERSION:PATH` | hash, TTL 60 s | an archive page rendered for a follower (a hand-over, not a cache) |
+
+| channel | message |
+| --- | --- |
+| `finews:feeds:changed` | the new version, after each build that changed anything |
+| `finews:feeds:page-wanted` | a follower asks for an archive page: JSON [kind, term, number] |
+| `finews:feeds:page-ready` | the builder wrote that page under its version |
+
+The release before called the ETags hash `finews:feeds:{docs}:index` and put the hash tag
+in the channel names: feeds/migrate.py renames the hash once (the documents keep their
+names, so a restarted follower serves them at once).
+"""
+
+from __future__ import annotations
+
+PREFIX = "finews:feeds:{docs}"
+ETAGS = f"{PREFIX}:etags"
+VERSION = f"{PREFIX}:version"
+PAGE_DATES = f"{PREFIX}:page-dates"
+
+CHANGED = "finews:feeds:changed"
+PAGE_WANTED = "finews:feeds:page-wanted"
+PAGE_READY = "finews:feeds:page-ready"
+
+# The one name of the release before that changed.
+LEGACY_ETAGS = f"{PREFIX}:index"
+
+
+def doc(path: str) -> str:
+    return f"{PREFIX}:doc:{path}"
+
+
+def page(version: int, path: str) -> str:
+    return f"{PREFIX}:page:{version}:{path}"
+
+
+def renamed(old: str) -> str:
+    """The name today of a key written under `old` by the release before."""
+    return ETAGS if old == LEGACY_ETAGS else old
