@@ -17,9 +17,11 @@ from bench.figures import FIGURES, TOOLS_NEEDED, Config
 from bench.table import Row, attempt, render
 
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "bench"
-EXPLAIN = ("This machine is shared: absolute numbers move with everyone else's load. The "
-           "comparable figures are the ratios, each against a baseline measured in the same "
-           "run right beside ours.")
+EXPLAIN = (
+    "This machine is shared: absolute numbers move with everyone else's load. The "
+    "comparable figures are the ratios, each against a baseline measured in the same "
+    "run right beside ours."
+)
 
 
 def header(cfg: Config, names: Sequence[str], quick: bool) -> str:
@@ -31,35 +33,52 @@ def header(cfg: Config, names: Sequence[str], quick: bool) -> str:
         if tool in needed:
             extra = f" + jekyll-feed {tools.jekyll_feed_version()}" if tool == "jekyll" else ""
             versions.append(f"{tool}: {tools.version(tool)}{extra}")
-    return "\n".join([
-        f"finews bench, {time.strftime('%Y-%m-%d %H:%M:%S %z')}: {', '.join(names)}; corpora of "
-        f"{cfg.small:,} and {cfg.large:,} posts{' (--quick)' if quick else ''}",
-        f"machine: {cpus} CPUs (nproc), load average {load}, {platform.machine()} "
-        f"{platform.system()} {platform.release()}",
-        "versions: " + "; ".join(versions),
-        EXPLAIN,
-    ])
+    return "\n".join(
+        [
+            f"finews bench, {time.strftime('%Y-%m-%d %H:%M:%S %z')}: {', '.join(names)}; corpora of "
+            f"{cfg.small:,} and {cfg.large:,} posts{' (--quick)' if quick else ''}",
+            f"machine: {cpus} CPUs (nproc), load average {load}, {platform.machine()} "
+            f"{platform.system()} {platform.release()}",
+            "versions: " + "; ".join(versions),
+            EXPLAIN,
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    ap.add_argument("--quick", action="store_true",
-                    help="corpora of 1,000 and 5,000 posts instead of 10,000 and 100,000, "
-                         "shorter wrk runs")
-    ap.add_argument("--only", action="append", choices=sorted(FIGURES), metavar="NAME",
-                    help=f"run only this figure (repeatable): {', '.join(FIGURES)}")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="corpora of 1,000 and 5,000 posts instead of 10,000 and 100,000, shorter wrk runs",
+    )
+    ap.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(FIGURES),
+        metavar="NAME",
+        help=f"run only this figure (repeatable): {', '.join(FIGURES)}",
+    )
     a = ap.parse_args(argv)
     names = a.only or list(FIGURES)
     small, large = (1_000, 5_000) if a.quick else (10_000, 100_000)
-    cfg = Config(small=small, large=large, wrk_seconds=3 if a.quick else 5,
-                 rounds=1 if a.quick else 2, cache=CACHE, work=CACHE / "run")
+    cfg = Config(
+        small=small,
+        large=large,
+        wrk_seconds=3 if a.quick else 5,
+        rounds=1 if a.quick else 2,
+        cache=CACHE,
+        work=CACHE / "run",
+    )
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:  # one bench at a time on this cache
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"bench: another bench run holds {CACHE / '.lock'}: wait for it to finish",
-                  file=sys.stderr)
+            print(
+                f"bench: another bench run holds {CACHE / '.lock'}: wait for it to finish",
+                file=sys.stderr,
+            )
             return 1
         rows = run(cfg, names, a.quick)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -82,8 +101,9 @@ def run(cfg: Config, names: Sequence[str], quick: bool) -> list[Row]:
             if isinstance(got, str):  # a bug in the harness itself: still a row, not a stop
                 got = [Row(name, got, "-", "n/a")]
             for row in got:
-                print(f"bench:   {row.figure}: ours {row.ours}, baseline {row.baseline}",
-                      flush=True)
+                print(
+                    f"bench:   {row.figure}: ours {row.ours}, baseline {row.baseline}", flush=True
+                )
             print(f"bench: {name} done in {time.monotonic() - started:.0f} s", flush=True)
             rows += got
     finally:

@@ -22,8 +22,11 @@ from aiohttp import web
 
 def make_app(location: str, body: bytes, etag: str) -> web.Application:
     redirect_headers = {"Location": location}
-    feed_headers = {"Content-Type": "application/rss+xml; charset=utf-8", "ETag": etag,
-                    "Vary": "Accept-Encoding"}
+    feed_headers = {
+        "Content-Type": "application/rss+xml; charset=utf-8",
+        "ETag": etag,
+        "Vary": "Accept-Encoding",
+    }
     if body[:2] == b"\x1f\x8b":
         feed_headers["Content-Encoding"] = "gzip"
 
@@ -52,8 +55,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--etag", default='"bench"')
     a = ap.parse_args(argv)
     body = a.body.read_bytes() if a.body else b"<rss/>"
-    web.run_app(make_app(a.location, body, a.etag), host=a.host, port=a.port,
-                access_log=None, print=None)
+    web.run_app(
+        make_app(a.location, body, a.etag), host=a.host, port=a.port, access_log=None, print=None
+    )
 
 
 if __name__ == "__main__":

@@ -44,19 +44,59 @@ POSTS = "_posts"
 
 # pinyin syllable -> hanzi: category slugs and their Chinese paper names
 SYLLABLES = [
-    ("dong", "东"), ("nan", "南"), ("xi", "西"), ("bei", "北"), ("zhong", "中"),
-    ("hai", "海"), ("shan", "山"), ("jiang", "江"), ("he", "河"), ("hu", "湖"),
-    ("tian", "天"), ("jin", "金"), ("hua", "华"), ("min", "民"), ("xin", "新"),
-    ("guang", "光"), ("ming", "明"), ("chang", "长"), ("an", "安"), ("ning", "宁"),
-    ("ping", "平"), ("yang", "阳"), ("qing", "青"), ("long", "龙"), ("fu", "福"),
-    ("quan", "泉"), ("zhang", "漳"), ("lu", "鹭"), ("jian", "建"), ("kai", "开"),
+    ("dong", "东"),
+    ("nan", "南"),
+    ("xi", "西"),
+    ("bei", "北"),
+    ("zhong", "中"),
+    ("hai", "海"),
+    ("shan", "山"),
+    ("jiang", "江"),
+    ("he", "河"),
+    ("hu", "湖"),
+    ("tian", "天"),
+    ("jin", "金"),
+    ("hua", "华"),
+    ("min", "民"),
+    ("xin", "新"),
+    ("guang", "光"),
+    ("ming", "明"),
+    ("chang", "长"),
+    ("an", "安"),
+    ("ning", "宁"),
+    ("ping", "平"),
+    ("yang", "阳"),
+    ("qing", "青"),
+    ("long", "龙"),
+    ("fu", "福"),
+    ("quan", "泉"),
+    ("zhang", "漳"),
+    ("lu", "鹭"),
+    ("jian", "建"),
+    ("kai", "开"),
 ]
 SUFFIXES = [
-    ("ribao", "日报"), ("wanbao", "晚报"), ("shangbao", "商报"), ("zaobao", "早报"),
-    ("dushibao", "都市报"), ("chenbao", "晨报"), ("xinwen", "新闻"), ("shibao", "时报"),
+    ("ribao", "日报"),
+    ("wanbao", "晚报"),
+    ("shangbao", "商报"),
+    ("zaobao", "早报"),
+    ("dushibao", "都市报"),
+    ("chenbao", "晨报"),
+    ("xinwen", "新闻"),
+    ("shibao", "时报"),
 ]
-EXTRA_TAGS = ["文明创建", "思明区", "城市管理", "志愿服务", "近邻", "社区治理",
-              "公共空间", "专项整治", "民生", "典范城市"]
+EXTRA_TAGS = [
+    "文明创建",
+    "思明区",
+    "城市管理",
+    "志愿服务",
+    "近邻",
+    "社区治理",
+    "公共空间",
+    "专项整治",
+    "民生",
+    "典范城市",
+]
 ADV_KINDS = ["ctrl_body", "ctrl_title", "title_markup", "cat_list", "cat_singular", "date_no_tz"]
 ADVERSARIAL_RATE = 0.01
 ZIPF_S = 1.0
@@ -73,10 +113,10 @@ _PARAGRAPH = re.compile(r"<p>(.*?)</p>")
 class Pools:
     """Text pieces cut from the seed post: posts are shuffled from these."""
 
-    short: list[str]       # subheads (<= 20 characters)
+    short: list[str]  # subheads (<= 20 characters)
     sentences: list[str]
-    captions: list[str]    # photo captions (■/▲ ..., ...摄, ...供图)
-    clauses: list[str]     # 4-14 character clauses: title material
+    captions: list[str]  # photo captions (■/▲ ..., ...摄, ...供图)
+    clauses: list[str]  # 4-14 character clauses: title material
 
 
 def seed_paragraphs(seed_post: Path = SEED_POST) -> list[str]:
@@ -90,7 +130,7 @@ def build_pools(paragraphs: Sequence[str]) -> Pools:
     sentences: list[str] = []
     captions: list[str] = []
     for p in paragraphs:
-        if p[0] in "■▲" or p.endswith("摄") or p.endswith("供图"):
+        if p[0] in "■▲" or p.endswith(("摄", "供图")):
             captions.append(p)
         elif len(p) <= 20:
             short.append(p)
@@ -141,7 +181,7 @@ def generate(outdir: Path, n: int, k: int = 40, seed: int = 1, progress: bool = 
     for rank in range(k):
         acc += 1.0 / (rank + 1) ** ZIPF_S
         cum_weights.append(acc)
-    every = int(round(1.0 / ADVERSARIAL_RATE))
+    every = round(1.0 / ADVERSARIAL_RATE)
     posts_dir = outdir / POSTS
     posts_dir.mkdir(parents=True, exist_ok=True)
     counts = [0] * k
@@ -160,7 +200,7 @@ def generate(outdir: Path, n: int, k: int = 40, seed: int = 1, progress: bool = 
         else:
             title = choice(pools.clauses) + " " + choice(pools.clauses)
         ntags = 1 + (rnd() < 0.3) + (rnd() < 0.15)
-        tags = [paper + "新闻"] + rng.sample(EXTRA_TAGS, ntags - 1)
+        tags = [paper + "新闻", *rng.sample(EXTRA_TAGS, ntags - 1)]
         npara = randint(5, 30)
         paras = []
         for _ in range(npara):
@@ -177,7 +217,7 @@ def generate(outdir: Path, n: int, k: int = 40, seed: int = 1, progress: bool = 
         elif adv == "ctrl_title":
             title = title[:2] + "\x0b" + title[2:]
         elif adv == "title_markup":
-            title = 'A&B <b>' + title + '</b> "引号" \'单引号\' &amp; <script>x</script>'
+            title = "A&B <b>" + title + "</b> \"引号\" '单引号' &amp; <script>x</script>"
         front = ["---", "layout: post", "title: " + yaml_quoted(title), "date: " + date]
         if adv == "cat_list":
             other = (ci + 1) % k
@@ -192,8 +232,10 @@ def generate(outdir: Path, n: int, k: int = 40, seed: int = 1, progress: bool = 
         body = "<p>" + paras[0] + " </p>\n " + "\n ".join("<p>" + p + " </p>" for p in paras[1:])
         body += '<p class="em_media">（文章来源：' + paper + "）</p>\n\n"
         body += "<http://finews.example/html_News/NewsShare.html?infoCode=NW" + ymd + code + ">\n\n"
-        body += ("[返回" + paper + "新闻](//finews.example/category/" + slug + ".html)"
-                 "｜[返回首页](//finews.example/)")
+        body += (
+            "[返回" + paper + "新闻](//finews.example/category/" + slug + ".html)"
+            "｜[返回首页](//finews.example/)"
+        )
         name = f"{ymd_dash}-nw{ymd}{code}.md"
         with open(posts_dir / name, "w", encoding="utf-8", newline="\n") as f:
             f.write("\n".join(front) + "\n" + body)
@@ -202,9 +244,14 @@ def generate(outdir: Path, n: int, k: int = 40, seed: int = 1, progress: bool = 
         if progress and (i + 1) % 10_000 == 0:
             print(f"corpus: {i + 1:,}/{n:,} posts written", file=sys.stderr, flush=True)
     manifest = {
-        "n": n, "k": k, "seed": seed, "adversarial_rate": ADVERSARIAL_RATE,
-        "categories": [{"slug": slug, "name": name, "posts": count}
-                       for (slug, name), count in zip(cats, counts, strict=True)],
+        "n": n,
+        "k": k,
+        "seed": seed,
+        "adversarial_rate": ADVERSARIAL_RATE,
+        "categories": [
+            {"slug": slug, "name": name, "posts": count}
+            for (slug, name), count in zip(cats, counts, strict=True)
+        ],
         "adversarial": adversarial,
     }
     with open(outdir / MANIFEST, "w", encoding="utf-8") as f:
@@ -230,8 +277,9 @@ def load_manifest(corpus: Path) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.corpus",
-                                 description="Write a deterministic synthetic post corpus.")
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.corpus", description="Write a deterministic synthetic post corpus."
+    )
     ap.add_argument("outdir", type=Path)
     ap.add_argument("n", type=int, help="number of posts")
     ap.add_argument("--categories", type=int, default=40, dest="k", help="number of categories")

@@ -29,9 +29,9 @@ from finews.embedded_redis import EmbeddedRedis
 
 FINEWS = [sys.executable, "-m", "finews"]
 BASELINE = [sys.executable, "-m", "bench.baseline_server"]
-START_TIMEOUT = 900.0   # a cold start at 100,000 posts may parse every file
+START_TIMEOUT = 900.0  # a cold start at 100,000 posts may parse every file
 BUILD_TIMEOUT = 1200.0  # 20 minutes for any one build (Jekyll needs minutes)
-LIVE_TIMEOUT = 30.0     # a new post not served after this is a failed trial
+LIVE_TIMEOUT = 30.0  # a new post not served after this is a failed trial
 LIVE_TRIALS = 3
 CODE = re.compile(r"\b([A-Z]{1,8}\d{18})\b")
 SHANGHAI = timezone(timedelta(hours=8))
@@ -39,12 +39,12 @@ SHANGHAI = timezone(timedelta(hours=8))
 
 @dataclass(frozen=True)
 class Config:
-    small: int          # "10,000 posts" (1,000 with --quick)
-    large: int          # "100,000 posts" (5,000 with --quick)
+    small: int  # "10,000 posts" (1,000 with --quick)
+    large: int  # "100,000 posts" (5,000 with --quick)
     wrk_seconds: int
-    rounds: int         # wrk runs per side, interleaved with the baseline's; best kept
-    cache: Path         # corpora, reused between runs
-    work: Path          # this run's scratch space, removed afterwards
+    rounds: int  # wrk runs per side, interleaved with the baseline's; best kept
+    cache: Path  # corpora, reused between runs
+    work: Path  # this run's scratch space, removed afterwards
 
     def corpus(self, n: int) -> Path:
         return corpora.cached(self.cache, n)
@@ -59,8 +59,12 @@ class Config:
 def finews_env(posts: Path, data: Path, **extra: str) -> dict[str, str]:
     """The caller's environment without its FINEWS_ settings, plus ours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINEWS_")}
-    env.update(FINEWS_POSTS__DIR=str(posts), FINEWS_DATA__DIR=str(data),
-               FINEWS_LOG__ACCESS="false", PYTHONUNBUFFERED="1")
+    env.update(
+        FINEWS_POSTS__DIR=str(posts),
+        FINEWS_DATA__DIR=str(data),
+        FINEWS_LOG__ACCESS="false",
+        PYTHONUNBUFFERED="1",
+    )
     env.update({f"FINEWS_{k.upper()}": v for k, v in extra.items()})
     return env
 
@@ -78,8 +82,9 @@ def has_items(resp: Response) -> bool:
 @contextlib.contextmanager
 def finews_serving(env: Mapping[str, str], log: Path) -> Iterator[Server]:
     port = free_port()
-    with serving([*FINEWS, "serve", "--host", "127.0.0.1", "--port", str(port)], port, log,
-                 env=env) as server:
+    with serving(
+        [*FINEWS, "serve", "--host", "127.0.0.1", "--port", str(port)], port, log, env=env
+    ) as server:
         yield server
 
 
@@ -130,8 +135,12 @@ def build_ours(cfg: Config, corpus: Path) -> Built:
     work = cfg.scratch("build-ours")
     out = work / "out"
     env = finews_env(corpus / corpora.POSTS, work / "data")
-    seconds, mb = measured([*FINEWS, "build", "--out", str(out), "--no-archives"],
-                           work / "build.log", "finews build", env=env)
+    seconds, mb = measured(
+        [*FINEWS, "build", "--out", str(out), "--no-archives"],
+        work / "build.log",
+        "finews build",
+        env=env,
+    )
     feeds = sites.count_files(out, ".rss")
     if not feeds:
         raise RuntimeError(f"n/a (finews build wrote no .rss file into {out})")
@@ -149,15 +158,23 @@ def build_hugo(cfg: Config, corpus: Path) -> Built:
     notes = []
     full = run_measured(cmd, work / "full.log", env=env, timeout=BUILD_TIMEOUT)
     if full.returncode != 0:
-        error = next((line.strip() for line in full.log.read_text(errors="replace").splitlines()
-                      if "Error" in line), full.tail(1))
+        error = next(
+            (
+                line.strip()
+                for line in full.log.read_text(errors="replace").splitlines()
+                if "Error" in line
+            ),
+            full.tail(1),
+        )
         error = error.removeprefix("Error: ").replace(f"{site}/content/posts/", "")
         hostile = sites.hostile_posts(corpus)
         for name in hostile:
             (site / "content" / "posts" / name).unlink()
         shutil.rmtree(work / "out", ignore_errors=True)
-        notes.append(f"Hugo aborts the whole build on the full corpus ({error[:200]}); measured "
-                     f"on the corpus without its {len(hostile)} posts holding control characters")
+        notes.append(
+            f"Hugo aborts the whole build on the full corpus ({error[:200]}); measured "
+            f"on the corpus without its {len(hostile)} posts holding control characters"
+        )
     seconds, mb = measured(cmd, work / "build.log", "hugo", env=env)
     feeds = sites.count_files(work / "out", "index.xml")
     shutil.rmtree(work, ignore_errors=True)
@@ -170,15 +187,24 @@ def build_jekyll(cfg: Config, corpus: Path) -> Built:
     work = cfg.scratch("build-jekyll")
     site = sites.jekyll_site(corpus, work / "site")
     env = dict(os.environ, JEKYLL_ENV="production")
-    seconds, mb = measured(["jekyll", "build", "--source", str(site),
-                            "--destination", str(work / "out")],
-                           work / "build.log", "jekyll build", env=env)
+    seconds, mb = measured(
+        ["jekyll", "build", "--source", str(site), "--destination", str(work / "out")],
+        work / "build.log",
+        "jekyll build",
+        env=env,
+    )
     skipped = (work / "build.log").read_text(errors="replace").count("YAML Exception")
     feeds = sites.count_files(work / "out", ".xml")
     shutil.rmtree(work, ignore_errors=True)
-    return Built(seconds, mb, feeds, (
-        f"Jekyll skipped {skipped} posts it could not read (control characters) and wrote "
-        f"{feeds} Atom feeds: none per tag, jekyll-feed drops every non-ASCII tag",))
+    return Built(
+        seconds,
+        mb,
+        feeds,
+        (
+            f"Jekyll skipped {skipped} posts it could not read (control characters) and wrote "
+            f"{feeds} Atom feeds: none per tag, jekyll-feed drops every non-ASCII tag",
+        ),
+    )
 
 
 def build(cfg: Config) -> list[Row]:
@@ -200,15 +226,34 @@ def build(cfg: Config) -> list[Row]:
         for name, base in baselines:
             notes = list(base.notes) if isinstance(base, Built) else []
             if isinstance(ours, Built) and isinstance(base, Built) and name == "Hugo":
-                notes.append(f"RSS feeds written: ours {ours.feeds} (plus Atom, JSON Feed, .gz "
-                             f"twins), Hugo {base.feeds} (Hugo reads `tags: a b` as one tag)")
+                notes.append(
+                    f"RSS feeds written: ours {ours.feeds} (plus Atom, JSON Feed, .gz "
+                    f"twins), Hugo {base.feeds} (Hugo reads `tags: a b` as one tag)"
+                )
             aim_s = "ours faster" if name == "Hugo" and n == cfg.large else ""
-            rows.append(compare(f"a. build {n:,} posts: wall time vs {name}",
-                                pick(ours, "seconds"), pick(base, "seconds"), "s",
-                                higher_is_better=False, base_name=name, aim=aim_s, notes=notes))
-            rows.append(compare(f"a. build {n:,} posts: peak memory vs {name}",
-                                pick(ours, "mb"), pick(base, "mb"), "MB", higher_is_better=False,
-                                base_name=name, aim="ours < 500 MB" if aim_s else ""))
+            rows.append(
+                compare(
+                    f"a. build {n:,} posts: wall time vs {name}",
+                    pick(ours, "seconds"),
+                    pick(base, "seconds"),
+                    "s",
+                    higher_is_better=False,
+                    base_name=name,
+                    aim=aim_s,
+                    notes=notes,
+                )
+            )
+            rows.append(
+                compare(
+                    f"a. build {n:,} posts: peak memory vs {name}",
+                    pick(ours, "mb"),
+                    pick(base, "mb"),
+                    "MB",
+                    higher_is_better=False,
+                    base_name=name,
+                    aim="ours < 500 MB" if aim_s else "",
+                )
+            )
     return rows
 
 
@@ -247,15 +292,23 @@ def restart(cfg: Config) -> list[Row]:
     work = cfg.scratch("restart")
     env = finews_env(cfg.corpus(n) / corpora.POSTS, work / "data")
     cold = attempt(first_feed, env, work / "cold.log", settle=True)
-    warm = (attempt(first_feed, env, work / "warm.log") if not isinstance(cold, str)
-            else "n/a (cold start failed)")
-    row = Row(f"b. restart, {n:,} posts: start to first 200 on /feeds/all.rss",
-              warm if isinstance(warm, str) else f"{warm:.2f} s warm",
-              cold if isinstance(cold, str) else f"{cold:.2f} s cold", "n/a")
+    warm = (
+        attempt(first_feed, env, work / "warm.log")
+        if not isinstance(cold, str)
+        else "n/a (cold start failed)"
+    )
+    row = Row(
+        f"b. restart, {n:,} posts: start to first 200 on /feeds/all.rss",
+        warm if isinstance(warm, str) else f"{warm:.2f} s warm",
+        cold if isinstance(cold, str) else f"{cold:.2f} s cold",
+        "n/a",
+    )
     if not isinstance(warm, str) and not isinstance(cold, str):
         row.ratio = f"{cold / warm:.2f} cold/warm, >1 = the warm start is faster; aim warm < 2 s"
-    row.notes.append("baseline = our own first start on an empty data dir (no other tool keeps "
-                     "an index); ours = the second start on the same data dir")
+    row.notes.append(
+        "baseline = our own first start on an empty data dir (no other tool keeps "
+        "an index); ours = the second start on the same data dir"
+    )
     shutil.rmtree(work, ignore_errors=True)
     return [row]
 
@@ -263,8 +316,9 @@ def restart(cfg: Config) -> list[Row]:
 # ---------------------------------------------------------------- c, d. HTTP load
 
 
-def load_pair(cfg: Config, ours_url: str, base_url: str,
-              headers: Mapping[str, str]) -> tuple[wrk.WrkResult | str, wrk.WrkResult | str]:
+def load_pair(
+    cfg: Config, ours_url: str, base_url: str, headers: Mapping[str, str]
+) -> tuple[wrk.WrkResult | str, wrk.WrkResult | str]:
     """wrk on ours and on the baseline, alternating, `rounds` each; the best run of each."""
     if reason := tools.ensure("wrk"):
         return na(reason), na(reason)
@@ -282,19 +336,35 @@ def load_pair(cfg: Config, ours_url: str, base_url: str,
             result = attempt(wrk.run, url, headers, seconds=cfg.wrk_seconds)
             current = best.get(side)
             better = isinstance(result, wrk.WrkResult) and (
-                not isinstance(current, wrk.WrkResult) or result.rps > current.rps)
+                not isinstance(current, wrk.WrkResult) or result.rps > current.rps
+            )
             if better or current is None:
                 best[side] = result
     return best["ours"], best["base"]
 
 
-def load_rows(label: str, ours: wrk.WrkResult | str, base: wrk.WrkResult | str, aim: str,
-              notes: list[str]) -> list[Row]:
+def load_rows(
+    label: str, ours: wrk.WrkResult | str, base: wrk.WrkResult | str, aim: str, notes: list[str]
+) -> list[Row]:
     return [
-        compare(f"{label}: throughput", pick(ours, "rps"), pick(base, "rps"), "req/s",
-                higher_is_better=True, base_name="bare", aim=aim, notes=notes),
-        compare(f"{label}: p99 latency", pick(ours, "p99_ms"), pick(base, "p99_ms"), "ms",
-                higher_is_better=False, base_name="bare"),
+        compare(
+            f"{label}: throughput",
+            pick(ours, "rps"),
+            pick(base, "rps"),
+            "req/s",
+            higher_is_better=True,
+            base_name="bare",
+            aim=aim,
+            notes=notes,
+        ),
+        compare(
+            f"{label}: p99 latency",
+            pick(ours, "p99_ms"),
+            pick(base, "p99_ms"),
+            "ms",
+            higher_is_better=False,
+            base_name="bare",
+        ),
     ]
 
 
@@ -312,8 +382,9 @@ def share_code(server: Server, env: Mapping[str, str]) -> tuple[str, str, str]:
     url = items[0]["url"]
     code, how = None, ""
     try:
-        out = subprocess.run([*FINEWS, "shorten", url], env=dict(env), capture_output=True,
-                             text=True, timeout=60)
+        out = subprocess.run(
+            [*FINEWS, "shorten", url], env=dict(env), capture_output=True, text=True, timeout=60
+        )
         if out.returncode == 0 and (found := CODE.search(out.stdout)):
             code, how = found.group(1), "`finews shorten`"
         else:
@@ -338,6 +409,7 @@ def redirect(cfg: Config) -> list[Row]:
     work = cfg.scratch("redirect")
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
+
         def start_ours() -> tuple[str, str]:
             url = stack.enter_context(own_redis(work / "redis"))
             env = finews_env(cfg.corpus(n) / corpora.POSTS, work / "data", redis__url=url)
@@ -346,10 +418,12 @@ def redirect(cfg: Config) -> list[Row]:
             code, location, how = share_code(server, env)
             notes.append(f"code {code} from {how}, redirecting to {location}")
             return f"{server.base}/s/{code}", location
+
         started = attempt(start_ours)
         ours_url, location = (started, "http://127.0.0.1/") if isinstance(started, str) else started
-        base = attempt(stack.enter_context,
-                       baseline_serving(work / "baseline.log", "--location", location))
+        base = attempt(
+            stack.enter_context, baseline_serving(work / "baseline.log", "--location", location)
+        )
         base_url = base if isinstance(base, str) else f"{base.base}/s/NW202205242389705455"
         ours, theirs = load_pair(cfg, ours_url, base_url, {})
     shutil.rmtree(work, ignore_errors=True)
@@ -364,9 +438,9 @@ def biggest_category(corpus: Path) -> str:
 @dataclass(frozen=True)
 class FeedProbe:
     etag: str
-    gz_body: bytes        # what the baseline sends: our gzip bytes (or the body, gzipped)
-    url_304: str          # the URL to load, or n/a when ours does not answer 304
-    url_gz: str           # the URL to load, or n/a when ours does not gzip
+    gz_body: bytes  # what the baseline sends: our gzip bytes (or the body, gzipped)
+    url_304: str  # the URL to load, or n/a when ours does not answer 304
+    url_gz: str  # the URL to load, or n/a when ours does not gzip
     notes: tuple[str, ...]
 
 
@@ -384,8 +458,13 @@ def probe_feed(server: Server, path: str) -> FeedProbe:
     gzipped = zipped.status == 200 and zipped.headers.get("content-encoding") == "gzip"
     url_gz = url if gzipped else na(f"Accept-Encoding: gzip answered {zipped.status} without gzip")
     gz_body = zipped.body if gzipped else gzip.compress(plain.body)
-    return FeedProbe(etag, gz_body, url_304, url_gz,
-                     (f"feed {len(plain.body):,} bytes, gzip {len(gz_body):,} bytes",))
+    return FeedProbe(
+        etag,
+        gz_body,
+        url_304,
+        url_gz,
+        (f"feed {len(plain.body):,} bytes, gzip {len(gz_body):,} bytes",),
+    )
 
 
 def feed(cfg: Config) -> list[Row]:
@@ -396,26 +475,33 @@ def feed(cfg: Config) -> list[Row]:
     path = f"/feeds/category/{biggest_category(corpus)}.rss"
     notes = [f"{path}, the biggest category; the baseline returns the bytes our server sent"]
     with contextlib.ExitStack() as stack:
+
         def start_ours() -> FeedProbe:
             env = finews_env(corpus / corpora.POSTS, work / "data")
             server = stack.enter_context(finews_serving(env, work / "finews.log"))
             server.wait_for("/feeds/all.json", START_TIMEOUT, has_items)
             return probe_feed(server, path)
+
         probe = attempt(start_ours)
         if isinstance(probe, str):
             probe = FeedProbe('"bench"', gzip.compress(b"<rss/>"), probe, probe, ())
         notes += probe.notes
         (work / "feed.gz").write_bytes(probe.gz_body)
-        base = attempt(stack.enter_context, baseline_serving(
-            work / "baseline.log", "--body", str(work / "feed.gz"), "--etag", probe.etag))
+        base = attempt(
+            stack.enter_context,
+            baseline_serving(
+                work / "baseline.log", "--body", str(work / "feed.gz"), "--etag", probe.etag
+            ),
+        )
         base_304 = base if isinstance(base, str) else base.base + "/not-modified"
         base_gz = base if isinstance(base, str) else base.base + "/feed"
         r304 = load_pair(cfg, probe.url_304, base_304, {"If-None-Match": probe.etag})
         rgz = load_pair(cfg, probe.url_gz, base_gz, {"Accept-Encoding": "gzip"})
     shutil.rmtree(work, ignore_errors=True)
     label = f"d. cached feed, {n:,} posts"
-    return (load_rows(f"{label}, 304 If-None-Match", *r304, ">= 0.8", notes)
-            + load_rows(f"{label}, gzip 200", *rgz, ">= 0.8", []))
+    return load_rows(f"{label}, 304 If-None-Match", *r304, ">= 0.8", notes) + load_rows(
+        f"{label}, gzip 200", *rgz, ">= 0.8", []
+    )
 
 
 # ---------------------------------------------------------------- e. live update
@@ -469,13 +555,22 @@ def live(cfg: Config) -> list[Row]:
     for n in (cfg.small, cfg.large):
         seconds = attempt(live_latency, cfg, n)
         aim = "; aim < 1 s" if n == cfg.large else ""
-        rows.append(Row(f"e. live update, {n:,} posts: file written -> in /feeds/all.json",
-                        seconds if isinstance(seconds, str) else f"{seconds:.2f} s",
-                        "-", f"- (no baseline: Hugo and Jekyll only rebuild){aim}"))
+        rows.append(
+            Row(
+                f"e. live update, {n:,} posts: file written -> in /feeds/all.json",
+                seconds if isinstance(seconds, str) else f"{seconds:.2f} s",
+                "-",
+                f"- (no baseline: Hugo and Jekyll only rebuild){aim}",
+            )
+        )
     return rows
 
 
 FIGURES: dict[str, Callable[[Config], list[Row]]] = {
-    "build": build, "restart": restart, "redirect": redirect, "feed": feed, "live": live,
+    "build": build,
+    "restart": restart,
+    "redirect": redirect,
+    "feed": feed,
+    "live": live,
 }
 TOOLS_NEEDED = {"build": ("hugo", "jekyll"), "redirect": ("wrk",), "feed": ("wrk",)}

@@ -28,8 +28,8 @@ AIOHTTP_404 = b"404: Not Found"  # the body of an unrouted path
 @dataclass(frozen=True)
 class Run:
     seconds: float
-    peak_bytes: int          # the larger of the group's sampled PSS sum and wait4's ru_maxrss
-    returncode: int | None   # None: killed at the timeout
+    peak_bytes: int  # the larger of the group's sampled PSS sum and wait4's ru_maxrss
+    returncode: int | None  # None: killed at the timeout
     log: Path
 
     def tail(self, lines: int = 3) -> str:
@@ -93,14 +93,26 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     proc.wait()
 
 
-def run_measured(cmd: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None,
-                 cwd: Path | None = None, timeout: float = 1200.0) -> Run:
+def run_measured(
+    cmd: Sequence[str],
+    log: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 1200.0,
+) -> Run:
     """Run to completion (or stop it at `timeout`), timing it and tracking its tree's peak memory."""
     with open(log, "wb") as out:
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
-                                env=dict(env) if env is not None else None,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     peak, code, maxrss = 0, None, 0
     try:
         while time.monotonic() - start < timeout:
@@ -135,8 +147,11 @@ def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float 
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
-        conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
-                     headers=dict(headers or {}))
+        conn.request(
+            "GET",
+            parts.path + (f"?{parts.query}" if parts.query else ""),
+            headers=dict(headers or {}),
+        )
         resp = conn.getresponse()
         return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     finally:
@@ -149,16 +164,20 @@ class ServerError(RuntimeError):
 
 @dataclass
 class Server:
-    base: str                   # http://127.0.0.1:PORT
+    base: str  # http://127.0.0.1:PORT
     proc: subprocess.Popen[bytes]
     log: Path
-    started: float              # time.monotonic() at spawn
+    started: float  # time.monotonic() at spawn
 
     def tail(self, lines: int = 3) -> str:
         return Run(0, 0, None, self.log).tail(lines)
 
-    def wait_for(self, path: str, timeout: float,
-                 accept: Callable[[Response], bool] = lambda r: r.status == 200) -> float:
+    def wait_for(
+        self,
+        path: str,
+        timeout: float,
+        accept: Callable[[Response], bool] = lambda r: r.status == 200,
+    ) -> float:
         """Seconds from spawn until `path` gives an accepted answer (polled every 50 ms).
 
         aiohttp's own 404 lasting NOT_FOUND_PATIENCE seconds means no such route: give up
@@ -181,19 +200,32 @@ class Server:
             except OSError as exc:
                 last = type(exc).__name__
             time.sleep(0.05)
-        raise ServerError(f"{path} gave no accepted answer within {timeout:g}s ({last}): "
-                          f"{self.tail()}")
+        raise ServerError(
+            f"{path} gave no accepted answer within {timeout:g}s ({last}): {self.tail()}"
+        )
 
 
 @contextmanager
-def serving(cmd: Sequence[str], port: int, log: Path, *,
-            env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Iterator[Server]:
+def serving(
+    cmd: Sequence[str],
+    port: int,
+    log: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[Server]:
     """Start a server in its own process group; always stop the whole group on exit."""
     with open(log, "ab") as out:
         started = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
-                                env=dict(env) if env is not None else None,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         yield Server(f"http://127.0.0.1:{port}", proc, log, started)
     finally:

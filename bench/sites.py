@@ -99,8 +99,9 @@ def jekyll_site(corpus: Path, site: Path) -> Path:
         },
     }
     # JSON is YAML: one serializer, no quoting surprises with Chinese tags
-    (site / "_config.yml").write_text(json.dumps(config, ensure_ascii=False, indent=1),
-                                      encoding="utf-8")
+    (site / "_config.yml").write_text(
+        json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
     return site
 
 

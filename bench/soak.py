@@ -49,10 +49,10 @@ CACHE = REPO / ".cache" / "bench"
 SAMPLE_POSTS = REPO / "content" / "posts"
 API_KEY = "soak-key"
 CLICK_LINKS = 20
-CONTENDED_LINKS = 5          # links every connection changes with --contended-writes
-CREATE_EVERY = 0.15          # seconds between two new links: ~400 a minute, under the limit
-NEW_VISITOR = 0.1            # share of clicks by a browser never seen before
-FLUSH_WAIT = 20.0            # seconds for the visit writer to catch up after the load
+CONTENDED_LINKS = 5  # links every connection changes with --contended-writes
+CREATE_EVERY = 0.15  # seconds between two new links: ~400 a minute, under the limit
+NEW_VISITOR = 0.1  # share of clicks by a browser never seen before
+FLUSH_WAIT = 20.0  # seconds for the visit writer to catch up after the load
 GROWTH_GOAL = 0.10
 BROWSERS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -72,9 +72,9 @@ class Report:
     requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     client_errors: Counter[str] = field(default_factory=Counter)
-    memory_start: int = 0        # PSS of the server's process tree, bytes
+    memory_start: int = 0  # PSS of the server's process tree, bytes
     memory_end: int = 0
-    server_rss_start: int = 0    # RSS of the finews process alone
+    server_rss_start: int = 0  # RSS of the finews process alone
     server_rss_end: int = 0
     clicks_sent: int = 0
     clicks_counted: int = 0
@@ -83,7 +83,7 @@ class Report:
     links_exact: int = 0
     links: int = 0
     posts: int = 0
-    log_errors: list[str] = field(default_factory=list)   # the server log's ERROR lines
+    log_errors: list[str] = field(default_factory=list)  # the server log's ERROR lines
 
     @property
     def server_errors(self) -> int:
@@ -99,8 +99,12 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return (self.server_errors == 0 and not self.client_errors and self.exact
-                and self.growth < GROWTH_GOAL)
+        return (
+            self.server_errors == 0
+            and not self.client_errors
+            and self.exact
+            and self.growth < GROWTH_GOAL
+        )
 
     def lines(self) -> list[str]:
         statuses = ", ".join(f"{s}: {n:,}" for s, n in sorted(self.statuses.items()))
@@ -151,25 +155,31 @@ def posts_dir(work: Path, posts: int, cache: Path) -> Path:
 class Load:
     """The traffic mix and what it sent; `run` drives it on one session."""
 
-    def __init__(self, base: str, feeds: list[str], clicks: list[str], writes: list[str],
-                 validators: dict[str, tuple[str, str, str]], report: Report) -> None:
+    def __init__(
+        self,
+        base: str,
+        feeds: list[str],
+        clicks: list[str],
+        writes: list[str],
+        validators: dict[str, tuple[str, str, str]],
+        report: Report,
+    ) -> None:
         self.base, self.feeds, self.clicks, self.writes = base, feeds, clicks, writes
-        self.validators = validators   # path -> (coding, ETag, Last-Modified)
+        self.validators = validators  # path -> (coding, ETag, Last-Modified)
         self.report = report
-        self.sent: Counter[str] = Counter()              # code -> clicks answered 302
+        self.sent: Counter[str] = Counter()  # code -> clicks answered 302
         self.visitors: defaultdict[str, set[str]] = defaultdict(set)
         self.new_browsers = itertools.count()
         self.created = itertools.count()
         self.last_create = 0.0
-        self.counting = False           # requests are counted after the warm-up
+        self.counting = False  # requests are counted after the warm-up
         self.rng = random.Random(1)
 
     async def one(self, session: aiohttp.ClientSession, worker: int) -> None:
         kind = self.rng.random()
         if kind < 0.3:
             path = self.rng.choice(self.feeds)
-            await self.send(session, "GET", path,
-                            {"Accept-Encoding": self.rng.choice(CODINGS)})
+            await self.send(session, "GET", path, {"Accept-Encoding": self.rng.choice(CODINGS)})
         elif kind < 0.55:
             path = self.rng.choice(list(self.validators))
             coding, etag, modified = self.validators[path]
@@ -191,8 +201,9 @@ class Load:
             browser = f"{BROWSERS[0]} soak/{next(self.new_browsers)}"
         else:
             browser = self.rng.choice(BROWSERS)
-        path = self.rng.choice([f"/s/{code}", f"/S/{code}",
-                                f"/html_News/NewsShare.html?infoCode={code}"])
+        path = self.rng.choice(
+            [f"/s/{code}", f"/S/{code}", f"/html_News/NewsShare.html?infoCode={code}"]
+        )
         if await self.send(session, "GET", path, {"User-Agent": browser}) == 302:
             self.sent[code] += 1
             self.visitors[code].add(browser)
@@ -205,14 +216,31 @@ class Load:
             url = f"http://127.0.0.1:8080/soak/new/{next(self.created)}.html"
             await self.send(session, "POST", "/api/links", auth, {"url": url})
         else:
-            await self.send(session, "PATCH", f"/api/links/{code}", auth,
-                            {"title": f"soak {self.rng.randrange(10**6)}"})
+            await self.send(
+                session,
+                "PATCH",
+                f"/api/links/{code}",
+                auth,
+                {"title": f"soak {self.rng.randrange(10**6)}"},
+            )
 
-    async def send(self, session: aiohttp.ClientSession, method: str, path: str,
-                   headers: dict[str, str], body: object = None) -> int | None:
+    async def send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: object = None,
+    ) -> int | None:
         try:
-            async with session.request(method, self.base + path, headers=headers, json=body,
-                                       allow_redirects=False, auto_decompress=False) as resp:
+            async with session.request(
+                method,
+                self.base + path,
+                headers=headers,
+                json=body,
+                allow_redirects=False,
+                auto_decompress=False,
+            ) as resp:
                 await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -222,7 +250,7 @@ class Load:
         if self.counting:
             self.report.requests += 1
             self.report.statuses[status] += 1
-        elif status >= 500:   # the warm-up is held to the same goal
+        elif status >= 500:  # the warm-up is held to the same goal
             self.report.statuses[status] += 1
         return status
 
@@ -234,8 +262,11 @@ class Load:
 def api(base: str, method: str, path: str, body: object = None) -> object:
     """One API call with the soak key (the setup and the final counts)."""
     request = Request(
-        base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"})
+        base + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+    )
     with urlopen(request, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -255,8 +286,9 @@ def make_links(base: str, count: int, kind: str) -> list[str]:
     return [r["link"]["code"] for r in results["results"]]  # type: ignore[index]
 
 
-async def drive(load: Load, connections: int, warmup: float, seconds: float,
-                measure: Callable[[str], None]) -> None:
+async def drive(
+    load: Load, connections: int, warmup: float, seconds: float, measure: Callable[[str], None]
+) -> None:
     connector = aiohttp.TCPConnector(limit=connections)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -269,18 +301,26 @@ async def drive(load: Load, connections: int, warmup: float, seconds: float,
         measure("end")
 
 
-def soak(seconds: float = 60, warmup: float = 5, posts: int = 2000, connections: int = 32,
-         cache: Path = CACHE, contended_writes: bool = False) -> Report:
+def soak(
+    seconds: float = 60,
+    warmup: float = 5,
+    posts: int = 2000,
+    connections: int = 32,
+    cache: Path = CACHE,
+    contended_writes: bool = False,
+) -> Report:
     report = Report(seconds=seconds)
     with tempfile.TemporaryDirectory(prefix="finews-soak-") as tmp:
         work = Path(tmp)
         folder = posts_dir(work, posts, cache)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FINEWS_")}
-        env.update(FINEWS_DATA__DIR=str(work / "data"), FINEWS_POSTS__DIR=str(folder),
-                   FINEWS_API__KEYS=API_KEY)
-        cmd = [sys.executable, "-m", "finews", "serve", "--host", "127.0.0.1",
-               "--port", str(port)]
+        env.update(
+            FINEWS_DATA__DIR=str(work / "data"),
+            FINEWS_POSTS__DIR=str(folder),
+            FINEWS_API__KEYS=API_KEY,
+        )
+        cmd = [sys.executable, "-m", "finews", "serve", "--host", "127.0.0.1", "--port", str(port)]
         with serving(cmd, port, work / "server.log", env=env, cwd=REPO) as server:
             server.wait_for("/feeds/all.rss", timeout=600)
             base = server.base
@@ -292,8 +332,7 @@ def soak(seconds: float = 60, warmup: float = 5, posts: int = 2000, connections:
                 got = http_get(base + path, {"Accept-Encoding": coding})
                 validators[path] = (coding, got.headers["etag"], got.headers["last-modified"])
             clicks = make_links(base, CLICK_LINKS, "click")
-            writes = make_links(base, CONTENDED_LINKS if contended_writes else connections,
-                                "write")
+            writes = make_links(base, CONTENDED_LINKS if contended_writes else connections, "write")
             load = Load(base, feeds, clicks, writes, validators, report)
 
             def measure(when: str) -> None:
@@ -306,8 +345,9 @@ def soak(seconds: float = 60, warmup: float = 5, posts: int = 2000, connections:
             asyncio.run(drive(load, connections, warmup, seconds, measure))
             count_clicks(base, load, report)
         log = (work / "server.log").read_text(encoding="utf-8", errors="replace")
-        report.log_errors = [line[:300] for line in log.splitlines()
-                             if " ERROR " in line or "Error" in line]
+        report.log_errors = [
+            line[:300] for line in log.splitlines() if " ERROR " in line or "Error" in line
+        ]
     return report
 
 
@@ -318,11 +358,16 @@ def count_clicks(base: str, load: Load, report: Report) -> None:
     report.unique_sent = sum(len(v) for v in load.visitors.values())
     deadline = time.monotonic() + FLUSH_WAIT
     while True:
-        counted = {code: api(base, "GET", f"/api/links/{code}/stats")["all_time"]  # type: ignore[index]
-                   for code in load.clicks}
-        exact = [code for code in load.clicks
-                 if counted[code]["clicks"] == load.sent[code]
-                 and counted[code]["unique_clicks"] == len(load.visitors[code])]
+        counted = {
+            code: api(base, "GET", f"/api/links/{code}/stats")["all_time"]  # type: ignore[index]
+            for code in load.clicks
+        }
+        exact = [
+            code
+            for code in load.clicks
+            if counted[code]["clicks"] == load.sent[code]
+            and counted[code]["unique_clicks"] == len(load.visitors[code])
+        ]
         if len(exact) == len(load.clicks) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -332,17 +377,28 @@ def count_clicks(base: str, load: Load, report: Report) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--seconds", type=float, default=60, help="measured load (60)")
     parser.add_argument("--warmup", type=float, default=5, help="load before measuring (5)")
     parser.add_argument("--posts", type=int, default=2000, help="generated posts (2000)")
     parser.add_argument("--connections", type=int, default=32, help="client connections (32)")
-    parser.add_argument("--contended-writes", action="store_true",
-                        help=f"every connection changes the same {CONTENDED_LINKS} links")
+    parser.add_argument(
+        "--contended-writes",
+        action="store_true",
+        help=f"every connection changes the same {CONTENDED_LINKS} links",
+    )
     args = parser.parse_args(argv)
-    report = soak(args.seconds, args.warmup, args.posts, args.connections,
-                  contended_writes=args.contended_writes)
+    report = soak(
+        args.seconds,
+        args.warmup,
+        args.posts,
+        args.connections,
+        contended_writes=args.contended_writes,
+    )
     print("\n".join(report.lines()), flush=True)
     return 0 if report.ok else 1
 

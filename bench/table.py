@@ -42,8 +42,17 @@ def fmt(value: Value, unit: str, digits: int = 2) -> str:
     return f"{value:,.{digits}f} {unit}"
 
 
-def compare(figure: str, ours: Value, base: Value, unit: str, *, higher_is_better: bool,
-            base_name: str, aim: str = "", notes: Sequence[str] = ()) -> Row:
+def compare(
+    figure: str,
+    ours: Value,
+    base: Value,
+    unit: str,
+    *,
+    higher_is_better: bool,
+    base_name: str,
+    aim: str = "",
+    notes: Sequence[str] = (),
+) -> Row:
     """A row whose ratio reads `>1 = ours better` for times and sizes, ours/baseline for rates."""
     if isinstance(ours, str) or isinstance(base, str) or not ours or not base:
         ratio = "n/a"
@@ -61,8 +70,9 @@ def compare(figure: str, ours: Value, base: Value, unit: str, *, higher_is_bette
 
 def render(rows: Sequence[Row]) -> str:
     header = ("#", "figure", "ours", "baseline", "ratio")
-    cells = [header] + [(str(i), r.figure, r.ours, r.baseline, r.ratio)
-                        for i, r in enumerate(rows, 1)]
+    cells = [header] + [
+        (str(i), r.figure, r.ours, r.baseline, r.ratio) for i, r in enumerate(rows, 1)
+    ]
     widths = [min(max(len(c[i]) for c in cells), 70) for i in range(len(header))]
     lines = []
     for n, cell in enumerate(cells):

@@ -18,16 +18,19 @@ from pathlib import Path
 class Tool:
     name: str
     packages: tuple[str, ...]
-    present: tuple[str, ...]      # command that succeeds when the tool is usable
-    version: tuple[str, ...]      # command printing the version (first line is kept)
+    present: tuple[str, ...]  # command that succeeds when the tool is usable
+    version: tuple[str, ...]  # command printing the version (first line is kept)
 
 
 TOOLS = {
     "wrk": Tool("wrk", ("wrk",), ("sh", "-c", "command -v wrk"), ("wrk", "-v")),
     "hugo": Tool("hugo", ("hugo",), ("sh", "-c", "command -v hugo"), ("hugo", "version")),
-    "jekyll": Tool("jekyll", ("jekyll", "ruby-jekyll-feed"),
-                   ("dpkg-query", "-W", "-f", "${Status}\\n", "jekyll", "ruby-jekyll-feed"),
-                   ("jekyll", "--version")),
+    "jekyll": Tool(
+        "jekyll",
+        ("jekyll", "ruby-jekyll-feed"),
+        ("dpkg-query", "-W", "-f", "${Status}\\n", "jekyll", "ruby-jekyll-feed"),
+        ("jekyll", "--version"),
+    ),
 }
 _missing: dict[str, str] = {}  # tool -> why it could not be installed
 
@@ -44,8 +47,9 @@ def _ok(cmd: tuple[str, ...]) -> bool:
 def _apt(*args: str) -> subprocess.CompletedProcess[str]:
     prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    return subprocess.run([*prefix, "apt-get", *args], capture_output=True, text=True,
-                          env=env, timeout=900)
+    return subprocess.run(
+        [*prefix, "apt-get", *args], capture_output=True, text=True, env=env, timeout=900
+    )
 
 
 def _apt_lists_empty() -> bool:
@@ -64,8 +68,7 @@ def ensure(name: str) -> str | None:
         _missing[name] = f"{name} missing and no apt-get to install it"
         return _missing[name]
     install = ("install", "-y", "--no-install-recommends", *tool.packages)
-    print(f"bench: {name} is missing: installing it with `apt-get {' '.join(install)}`",
-          flush=True)
+    print(f"bench: {name} is missing: installing it with `apt-get {' '.join(install)}`", flush=True)
     try:
         if _apt_lists_empty():
             print("bench: apt package lists are empty: running `apt-get update` first", flush=True)
@@ -101,8 +104,12 @@ def version(name: str) -> str:
 
 def jekyll_feed_version() -> str:
     try:
-        out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "ruby-jekyll-feed"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Version}", "ruby-jekyll-feed"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except OSError:
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "not installed"

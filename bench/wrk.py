@@ -35,15 +35,35 @@ def parse(text: str) -> WrkResult:
     errors = sum(int(n) for n in _NON_2XX.findall(text))
     for socket_errors in _SOCKET.findall(text):
         errors += sum(int(n) for n in socket_errors)
-    return WrkResult(float(rps.group(1)), float(p99.group(1)) * UNITS_MS[p99.group(2)],
-                     int(total.group(1)), errors)
+    return WrkResult(
+        float(rps.group(1)),
+        float(p99.group(1)) * UNITS_MS[p99.group(2)],
+        int(total.group(1)),
+        errors,
+    )
 
 
-def run(url: str, headers: Mapping[str, str] | None = None, *, seconds: int = 5,
-        connections: int = 32, threads: int = 2) -> WrkResult:
+def run(
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    seconds: int = 5,
+    connections: int = 32,
+    threads: int = 2,
+) -> WrkResult:
     """One wrk run, bounded by `seconds` (and a hard timeout beyond it)."""
-    cmd = ["wrk", "--latency", "-d", f"{seconds}s", "-c", str(connections), "-t", str(threads),
-           "--timeout", "5s"]
+    cmd = [
+        "wrk",
+        "--latency",
+        "-d",
+        f"{seconds}s",
+        "-c",
+        str(connections),
+        "-t",
+        str(threads),
+        "--timeout",
+        "5s",
+    ]
     for name, value in (headers or {}).items():
         cmd += ["-H", f"{name}: {value}"]
     try:
@@ -54,6 +74,7 @@ def run(url: str, headers: Mapping[str, str] | None = None, *, seconds: int = 5,
         raise WrkError(f"wrk exited {out.returncode}: {(out.stderr or out.stdout).strip()[-200:]}")
     result = parse(out.stdout)
     if result.errors > result.requests // 100:
-        raise WrkError(f"{result.errors} of {result.requests} requests failed (status >= 400 "
-                       "or socket errors)")
+        raise WrkError(
+            f"{result.errors} of {result.requests} requests failed (status >= 400 or socket errors)"
+        )
     return result

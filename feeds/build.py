@@ -22,10 +22,10 @@ from urllib.parse import unquote
 from tqdm import tqdm
 
 from feeds import html
-from feeds.store import GZIP_LEVEL
 from feeds.catalog import Catalog, Site
 from feeds.documents import feed_documents, make_page, opml
 from feeds.posts import load_posts
+from feeds.store import GZIP_LEVEL
 from finews.core.settings import Settings
 
 log = logging.getLogger("finews.feeds")
@@ -60,8 +60,10 @@ class _Writer:
         path = disk_path(self.out, url_path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            for target, data in ((path, body), (path.with_name(path.name + ".gz"),
-                                                gzip.compress(body, GZIP_LEVEL, mtime=0))):
+            for target, data in (
+                (path, body),
+                (path.with_name(path.name + ".gz"), gzip.compress(body, GZIP_LEVEL, mtime=0)),
+            ):
                 target.write_bytes(data)
                 self.written.add(target)
                 self.report.files += 1
@@ -82,8 +84,14 @@ class _Writer:
                 path.rmdir()
 
 
-def build_static(settings: Settings, out: Path, *, archives: bool = True,
-                 shares: Mapping[str, str] | None = None, progress: bool = True) -> BuildReport:
+def build_static(
+    settings: Settings,
+    out: Path,
+    *,
+    archives: bool = True,
+    shares: Mapping[str, str] | None = None,
+    progress: bool = True,
+) -> BuildReport:
     """Write the whole site's feeds into `out`; archive pages unless `archives` is False."""
     report = BuildReport()
     source = load_posts(settings)
@@ -91,11 +99,15 @@ def build_static(settings: Settings, out: Path, *, archives: bool = True,
     site = Site.from_settings(settings)
     catalog = Catalog(site, source.posts())
     report.feeds = len(catalog.feeds)
-    jobs = [(feed, number) for feed in catalog
-            for number in range(1, (feed.page_count(site.items_per_feed) if archives else 1) + 1)]
+    jobs = [
+        (feed, number)
+        for feed in catalog
+        for number in range(1, (feed.page_count(site.items_per_feed) if archives else 1) + 1)
+    ]
     writer = _Writer(out, report)
-    for feed, number in tqdm(jobs, desc="feeds", unit="page", file=sys.stderr,
-                             disable=not progress):
+    for feed, number in tqdm(
+        jobs, desc="feeds", unit="page", file=sys.stderr, disable=not progress
+    ):
         page = make_page(site, source, shares or {}, feed, number)
         assert page is not None  # numbers come from page_count()
         for fmt, body in feed_documents(page).items():

@@ -23,9 +23,9 @@ from finews.core.clock import SYSTEM, Clock
 from finews.core.settings import Settings
 
 FORMATS = ("rss", "atom", "json")
-VIEWS = (*FORMATS, "html")           # every format and the HTML view of a page
+VIEWS = (*FORMATS, "html")  # every format and the HTML view of a page
 KINDS = ("all", "category", "tag")
-FeedKey = tuple[str, str]            # (kind, term): ("all", ""), ("tag", "民生")
+FeedKey = tuple[str, str]  # (kind, term): ("all", ""), ("tag", "民生")
 ALL: FeedKey = ("all", "")
 
 
@@ -33,28 +33,37 @@ ALL: FeedKey = ("all", "")
 class Site:
     """The settings that shape every document, read once per build."""
 
-    url: str                         # site.url without a trailing slash
+    url: str  # site.url without a trailing slash
     name: str
     language: str
     items_per_feed: int
     max_age: int
-    hub: str                         # absolute URL, or "" for none
-    category_page: str               # str.format pattern with {site} and {slug}
-    tag_page: str                    # str.format pattern with {site} and {tag}
-    description: str                 # str.format pattern with {site} and {name}
-    all_name: str                    # display name of the feed of all posts
+    hub: str  # absolute URL, or "" for none
+    category_page: str  # str.format pattern with {site} and {slug}
+    tag_page: str  # str.format pattern with {site} and {tag}
+    description: str  # str.format pattern with {site} and {name}
+    all_name: str  # display name of the feed of all posts
     category_names: Mapping[str, str]
-    clock: Clock = SYSTEM            # dates new documents (Last-Modified)
+    clock: Clock = SYSTEM  # dates new documents (Last-Modified)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock = SYSTEM) -> Site:
         url = settings.site.url.rstrip("/")
         feeds = settings.feeds
-        return cls(url=url, name=settings.site.name, language=settings.site.language,
-                   items_per_feed=feeds.items_per_feed, max_age=feeds.max_age,
-                   hub=feeds.hub.format(site=url), category_page=feeds.category_page,
-                   tag_page=feeds.tag_page, description=feeds.description, all_name=feeds.all_name,
-                   category_names=category_names(settings), clock=clock)
+        return cls(
+            url=url,
+            name=settings.site.name,
+            language=settings.site.language,
+            items_per_feed=feeds.items_per_feed,
+            max_age=feeds.max_age,
+            hub=feeds.hub.format(site=url),
+            category_page=feeds.category_page,
+            tag_page=feeds.tag_page,
+            description=feeds.description,
+            all_name=feeds.all_name,
+            category_names=category_names(settings),
+            clock=clock,
+        )
 
     def absolute(self, path: str) -> str:
         return self.url + path
@@ -68,7 +77,7 @@ def term_path(kind: str, term: str) -> str:
     if kind == "all":
         return "/feeds/all"
     name = quote(term, safe="")
-    if not name.strip("."):          # "." or "..": a segment URL normalisation would remove
+    if not name.strip("."):  # "." or "..": a segment URL normalisation would remove
         name = name.replace(".", "%2E")
     return f"/feeds/{kind}/{name}"
 
@@ -84,9 +93,9 @@ def page_path(kind: str, term: str, number: int, fmt: str) -> str:
 class Feed:
     """One feed: all posts, or those of one category or tag, newest first."""
 
-    kind: str                        # "all", "category" or "tag"
-    term: str                        # the slug or tag as written; "" for all
-    name: str                        # display name
+    kind: str  # "all", "category" or "tag"
+    term: str  # the slug or tag as written; "" for all
+    name: str  # display name
     posts: tuple[Post, ...]
 
     @property
@@ -97,7 +106,7 @@ class Feed:
         return max(1, math.ceil(len(self.posts) / per_page))
 
     def page_posts(self, page: int, per_page: int) -> Sequence[Post]:
-        return self.posts[(page - 1) * per_page:page * per_page]
+        return self.posts[(page - 1) * per_page : page * per_page]
 
     def page_path(self, page: int, fmt: str) -> str:
         return page_path(self.kind, self.term, page, fmt)
@@ -120,11 +129,14 @@ class Feed:
 
 def feed_keys(post: Post) -> set[FeedKey]:
     """The feeds holding `post`: all, each of its categories and each of its tags."""
-    return {ALL, *(("category", slug) for slug in post.categories if slug),
-            *(("tag", tag) for tag in post.tags if tag)}
+    return {
+        ALL,
+        *(("category", slug) for slug in post.categories if slug),
+        *(("tag", tag) for tag in post.tags if tag),
+    }
 
 
-_NEWEST_FIRST = attrgetter("published", "key")   # PostSource.posts() order, reversed
+_NEWEST_FIRST = attrgetter("published", "key")  # PostSource.posts() order, reversed
 
 
 def _position(members: Sequence[Post], post: Post) -> int:
@@ -156,21 +168,23 @@ class Catalog:
                     if term:
                         members.setdefault((kind, term), []).append(post)
         self.feeds = self._feeds(site, {ALL: posts, **members})
-        self.by_key = {post.key: post for post in posts}   # file key -> post
+        self.by_key = {post.key: post for post in posts}  # file key -> post
 
     @staticmethod
     def _feeds(site: Site, members: Mapping[FeedKey, Sequence[Post]]) -> dict[FeedKey, Feed]:
         """Feeds in catalog order; `all` is always there, other feeds only with posts."""
         feeds: dict[FeedKey, Feed] = {ALL: Feed("all", "", site.all_name, tuple(members[ALL]))}
-        for kind, term in sorted(members.keys() - {ALL},
-                                 key=lambda key: (KINDS.index(key[0]), key[1])):
+        for kind, term in sorted(
+            members.keys() - {ALL}, key=lambda key: (KINDS.index(key[0]), key[1])
+        ):
             if members[(kind, term)]:
                 name = site.category_name(term) if kind == "category" else term
                 feeds[(kind, term)] = Feed(kind, term, name, tuple(members[(kind, term)]))
         return feeds
 
-    def revised(self, site: Site, posts: Sequence[Post],
-                changes: Mapping[str, Post | None]) -> tuple[Catalog, set[FeedKey]]:
+    def revised(
+        self, site: Site, posts: Sequence[Post], changes: Mapping[str, Post | None]
+    ) -> tuple[Catalog, set[FeedKey]]:
         """The catalog after the posts of some files changed, and the keys of the feeds
         that held one of them before or after.
 
@@ -184,7 +198,8 @@ class Catalog:
         new = [post for post in changes.values() if post is not None]
         touched: set[FeedKey] = set().union(*map(feed_keys, chain(old, new)))
         members: dict[FeedKey, Sequence[Post]] = {
-            key: feed.posts for key, feed in self.feeds.items() if key not in touched}
+            key: feed.posts for key, feed in self.feeds.items() if key not in touched
+        }
         members[ALL] = posts
         for key in touched - {ALL}:
             listed = list(self.feeds[key].posts) if key in self.feeds else []

@@ -21,8 +21,10 @@ def check_posts(settings: Settings) -> LoadResult:
 
 def cmd_build(ctx: Context, args: argparse.Namespace) -> int:
     report = build_static(ctx.settings, Path(args.out), archives=args.archives)
-    print(f"feeds: {report.feeds}, pages: {report.pages}, files: {report.files} "
-          f"({report.bytes / 1e6:.1f} MB) in {args.out}")
+    print(
+        f"feeds: {report.feeds}, pages: {report.pages}, files: {report.files} "
+        f"({report.bytes / 1e6:.1f} MB) in {args.out}"
+    )
     for problem in report.problems:
         print(f"problem: {problem}")
     return EXIT_PROBLEMS if any("not written" in p for p in report.problems) else 0
@@ -30,9 +32,14 @@ def cmd_build(ctx: Context, args: argparse.Namespace) -> int:
 
 def add_commands(sub: Subparsers) -> None:
     """Add `build` to the `finews` command."""
-    build = sub.add_parser("build",
-                           help="write every feed, archive page, OPML and index as static files")
+    build = sub.add_parser(
+        "build", help="write every feed, archive page, OPML and index as static files"
+    )
     build.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    build.add_argument("--no-archives", dest="archives", action="store_false",
-                       help="write only the subscription documents (page 1 of each feed)")
+    build.add_argument(
+        "--no-archives",
+        dest="archives",
+        action="store_false",
+        help="write only the subscription documents (page 1 of each feed)",
+    )
     build.set_defaults(run=cmd_build)

@@ -14,16 +14,18 @@ through the index (`to_epoch`/`from_epoch`) that gives it back unchanged.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 
 _WRITTEN = re.compile(
     r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
     r"(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6})\d*)?)?)?"
-    r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?", re.I)
+    r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?",
+    re.I,
+)
 _FILE_NAME_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})-")
-_ZONES: dict[int, timezone] = {0: timezone.utc}
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ZONES: dict[int, timezone] = {0: UTC}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 MIN_YEAR, MAX_YEAR = 1000, 9999
 
@@ -70,15 +72,20 @@ def carried(moment: datetime) -> datetime:
         minutes = round(offset / timedelta(minutes=1))
         moment = moment.replace(tzinfo=_zone(minutes * 60))
     try:
-        utc = moment.astimezone(timezone.utc)
+        utc = moment.astimezone(UTC)
         back = from_epoch(*to_epoch(moment))
     except (ValueError, OverflowError, OSError):
         utc = back = None
     years = (utc.year, moment.year) if utc else (0,)
-    if (back != moment or back.utcoffset() != moment.utcoffset()
-            or not all(MIN_YEAR <= year <= MAX_YEAR for year in years)):
-        raise DateOutOfRange(f"date out of range: {moment.isoformat()} (feeds carry years "
-                         f"{MIN_YEAR} to {MAX_YEAR}, in UTC and at the written offset)")
+    if (
+        back != moment
+        or back.utcoffset() != moment.utcoffset()
+        or not all(MIN_YEAR <= year <= MAX_YEAR for year in years)
+    ):
+        raise DateOutOfRange(
+            f"date out of range: {moment.isoformat()} (feeds carry years "
+            f"{MIN_YEAR} to {MAX_YEAR}, in UTC and at the written offset)"
+        )
     return moment
 
 
@@ -86,7 +93,7 @@ def _offset(text: str) -> timezone | None:
     if not text:
         return None
     if text.upper() in ("Z", "UTC", "GMT"):
-        return timezone.utc
+        return UTC
     digits = text[1:].replace(":", "")
     minutes = int(digits[:2]) * 60 + int(digits[2:] or 0)
     return timezone(timedelta(minutes=-minutes if text[0] == "-" else minutes))
@@ -96,9 +103,16 @@ def _from_text(text: str, zone: tzinfo) -> datetime:
     match = _WRITTEN.fullmatch(text.strip())
     if match:
         year, month, day, hour, minute, second, fraction, offset = match.groups()
-        moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                          int(second or 0), int((fraction or "0").ljust(6, "0")),
-                          tzinfo=_offset(offset or ""))
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+            tzinfo=_offset(offset or ""),
+        )
         return _local(moment, zone)
     return _local(parsedate_to_datetime(text), zone)  # RFC 2822: "Tue, 24 May 2022 ..."
 

@@ -46,8 +46,13 @@ log = logging.getLogger("finews.feeds")
 ATOM_NS = "http://www.w3.org/2005/Atom"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "finews"
-MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml",
-               "json": "application/feed+json", "html": "text/html", "opml": "text/x-opml"}
+MEDIA_TYPES = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "json": "application/feed+json",
+    "html": "text/html",
+    "opml": "text/x-opml",
+}
 # The date of an empty feed (only `all` can be empty): fixed, so its bytes are too.
 EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -63,15 +68,15 @@ class Item:
     id: str
     url: str
     title: str
-    content: str                     # sanitized HTML
-    summary: str                     # plain text
+    content: str  # sanitized HTML
+    summary: str  # plain text
     published: datetime
     updated: datetime
     author: str | None
-    categories: tuple[tuple[str, str], ...]   # (slug, display name)
+    categories: tuple[tuple[str, str], ...]  # (slug, display name)
     tags: tuple[str, ...]
     image: str | None
-    share: str | None                # public share link, when the hook gave one
+    share: str | None  # public share link, when the hook gave one
 
     @classmethod
     def of(cls, post: Post, site: Site, source: PostSource, shares: Mapping[str, str]) -> Item:
@@ -82,15 +87,23 @@ class Item:
             content = f"<p>{html.escape(post.summary)}</p>"
         share = shares.get(post.url)
         return cls(
-            id=xml_safe(post.id), url=xml_safe(post.url), title=xml_safe(post.title),
-            content=xml_safe(content), summary=xml_safe(post.summary),
-            published=post.published, updated=post.updated,
+            id=xml_safe(post.id),
+            url=xml_safe(post.url),
+            title=xml_safe(post.title),
+            content=xml_safe(content),
+            summary=xml_safe(post.summary),
+            published=post.published,
+            updated=post.updated,
             author=xml_safe(post.author) if post.author else None,
-            categories=tuple((xml_safe(slug), xml_safe(site.category_name(slug)))
-                             for slug in dict.fromkeys(post.categories) if slug),
+            categories=tuple(
+                (xml_safe(slug), xml_safe(site.category_name(slug)))
+                for slug in dict.fromkeys(post.categories)
+                if slug
+            ),
             tags=tuple(xml_safe(tag) for tag in dict.fromkeys(post.tags) if tag),
             image=xml_safe(post.image) if post.image else None,
-            share=xml_safe(share) if share else None)
+            share=xml_safe(share) if share else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +161,17 @@ class Page:
         return ", ".join(links)
 
 
-def make_page(site: Site, source: PostSource, shares: Mapping[str, str], feed: Feed,
-              number: int) -> Page | None:
+def make_page(
+    site: Site, source: PostSource, shares: Mapping[str, str], feed: Feed, number: int
+) -> Page | None:
     """Page `number` of `feed`, or None past the end."""
     count = feed.page_count(site.items_per_feed)
     if not 1 <= number <= count:
         return None
     posts = feed.page_posts(number, site.items_per_feed)
-    return Page(site, feed, number, count,
-                tuple(Item.of(post, site, source, shares) for post in posts))
+    return Page(
+        site, feed, number, count, tuple(Item.of(post, site, source, shares) for post in posts)
+    )
 
 
 class _Links(BaseExtension):
@@ -190,26 +205,26 @@ def _feed_generator(page: Page) -> FeedGenerator:
     fg.load_extension("dc", atom=False, rss=True)
     fg.load_extension("media", atom=True, rss=True)
     fg.register_extension("finews", _Links, _EntryLinks, atom=True, rss=True)
-    fg.id(page.url("atom", 1))               # one id for all pages of the feed
+    fg.id(page.url("atom", 1))  # one id for all pages of the feed
     fg.title(page.title)
-    fg.subtitle(page.description)            # Atom subtitle and RSS description
+    fg.subtitle(page.description)  # Atom subtitle and RSS description
     fg.language(site.language)
-    fg.author(name=xml_safe(site.name))      # Atom feed author
-    fg.dc.dc_creator(xml_safe(site.name))    # RSS channel author
+    fg.author(name=xml_safe(site.name))  # Atom feed author
+    fg.dc.dc_creator(xml_safe(site.name))  # RSS channel author
     fg.generator(GENERATOR)
-    fg.updated(page.updated)                 # sets lastBuildDate too
+    fg.updated(page.updated)  # sets lastBuildDate too
     if site.max_age >= 60:
         fg.ttl(site.max_age // 60)
     category_scheme = site.absolute("/feeds/category/")
     tag_scheme = site.absolute("/feeds/tag/")
     for item in page.items:
         entry = fg.add_entry(order="append")
-        entry.guid(item.id, permalink=item.id == item.url)   # also the Atom id
+        entry.guid(item.id, permalink=item.id == item.url)  # also the Atom id
         entry.title(item.title)
-        entry.link(href=item.url)                # alternate: RSS <link>, Atom <link>
+        entry.link(href=item.url)  # alternate: RSS <link>, Atom <link>
         if item.share:
-            entry.finews.related = item.share    # Atom
-            entry.dc.dc_relation(item.share)     # RSS
+            entry.finews.related = item.share  # Atom
+            entry.dc.dc_relation(item.share)  # RSS
         entry.published(item.published)
         entry.updated(item.updated)
         entry.summary(html.escape(item.summary or item.title), type="html")
@@ -234,8 +249,9 @@ def _set_links(fg: FeedGenerator, page: Page, fmt: str) -> None:
     """Links for one format: self first and alternate last (RSS <link> = last added)."""
     own = MEDIA_TYPES[fmt]
     extra = [{"href": page.hub, "rel": "hub"}] if page.hub else []
-    extra += [{"href": page.url(fmt, number), "rel": rel, "type": own}
-              for rel, number in page.paging()]
+    extra += [
+        {"href": page.url(fmt, number), "rel": rel, "type": own} for rel, number in page.paging()
+    ]
     links = [{"href": page.url(fmt), "rel": "self", "type": own}]
     if fmt == "atom":
         links += extra
@@ -263,12 +279,16 @@ def json_feed(page: Page) -> bytes:
     the other keys keep the order they are written in here."""
     items = []
     for item in page.items:
-        entry: dict[str, Any] = {"id": item.id, "url": item.url, "title": item.title,
-                                 "content_html": item.content, "summary": item.summary,
-                                 "date_published": item.published.isoformat(),
-                                 "date_modified": item.updated.isoformat(),
-                                 "tags": list(dict.fromkeys(
-                                     [name for _, name in item.categories] + list(item.tags)))}
+        entry: dict[str, Any] = {
+            "id": item.id,
+            "url": item.url,
+            "title": item.title,
+            "content_html": item.content,
+            "summary": item.summary,
+            "date_published": item.published.isoformat(),
+            "date_modified": item.updated.isoformat(),
+            "tags": list(dict.fromkeys([name for _, name in item.categories] + list(item.tags))),
+        }
         if item.author:
             entry["authors"] = [{"name": item.author}]
         if item.image:
@@ -276,10 +296,16 @@ def json_feed(page: Page) -> bytes:
         if item.share:
             entry["_finews"] = {"share_url": item.share}
         items.append(entry)
-    doc: dict[str, Any] = {"version": JSON_FEED_VERSION, "title": page.title,
-                           "home_page_url": page.home_page, "feed_url": page.url("json", 1),
-                           "description": page.description, "language": page.site.language,
-                           "authors": [{"name": xml_safe(page.site.name)}], "items": items}
+    doc: dict[str, Any] = {
+        "version": JSON_FEED_VERSION,
+        "title": page.title,
+        "home_page_url": page.home_page,
+        "feed_url": page.url("json", 1),
+        "description": page.description,
+        "language": page.site.language,
+        "authors": [{"name": xml_safe(page.site.name)}],
+        "items": items,
+    }
     if page.hub:
         doc["hubs"] = [{"type": "WebSub", "url": page.hub}]
     if page.number < page.count:
@@ -302,9 +328,15 @@ def opml(site: Site, catalog: Catalog) -> bytes:
 
     def outline(parent: etree._Element, feed: Feed) -> None:
         text = xml_safe(feed.title(site))
-        etree.SubElement(parent, "outline", type="rss", text=text, title=text,
-                         xmlUrl=site.absolute(feed.page_path(1, "rss")),
-                         htmlUrl=xml_safe(feed.home_page(site)))
+        etree.SubElement(
+            parent,
+            "outline",
+            type="rss",
+            text=text,
+            title=text,
+            xmlUrl=site.absolute(feed.page_path(1, "rss")),
+            htmlUrl=xml_safe(feed.home_page(site)),
+        )
 
     for feed in catalog.of_kind("all"):
         outline(body, feed)

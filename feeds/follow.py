@@ -24,23 +24,23 @@ from typing import Any
 from cachetools import LRUCache
 
 from feeds import keys
-from feeds.store import Document, DocumentStore
 from feeds.catalog import VIEWS, page_path
+from feeds.metrics import FEED_CACHE_HITS, FEED_CACHE_MISSES
 from feeds.publish import Pager, PageUnavailable, Publisher
+from feeds.store import Document, DocumentStore
 from feeds.text import log_quote
 from finews.core.appkeys import REDIS_BYTES
-from feeds.metrics import FEED_CACHE_HITS, FEED_CACHE_MISSES
 
 log = logging.getLogger("finews.feeds")
 
-CHECK_SECONDS = 5.0     # a follower compares versions this often without news
-RETRY_SECONDS = 1.0     # pause after a Redis error before subscribing again
+CHECK_SECONDS = 5.0  # a follower compares versions this often without news
+RETRY_SECONDS = 1.0  # pause after a Redis error before subscribing again
 MAX_RETRY_SECONDS = 30.0
-PAGE_WAIT = 5.0         # a follower waits this long for the builder to hand a page over
-PAGE_TTL = 60           # seconds a handed-over page stays in Redis
-SYNC_ATTEMPTS = 3       # reads of the stored set before taking it as it is
+PAGE_WAIT = 5.0  # a follower waits this long for the builder to hand a page over
+PAGE_TTL = 60  # seconds a handed-over page stays in Redis
+SYNC_ATTEMPTS = 3  # reads of the stored set before taking it as it is
 
-PageKey = tuple[str, str, int]           # kind, term, page number
+PageKey = tuple[str, str, int]  # kind, term, page number
 
 
 async def _next_message(pubsub: Any, timeout: float | None) -> dict[str, Any] | None:
@@ -56,8 +56,9 @@ async def _next_message(pubsub: Any, timeout: float | None) -> dict[str, Any] | 
     return message
 
 
-async def _subscribed(publisher: Publisher, channels: tuple[str, ...],
-                      session: Callable[[Any], Awaitable[None]]) -> None:
+async def _subscribed(
+    publisher: Publisher, channels: tuple[str, ...], session: Callable[[Any], Awaitable[None]]
+) -> None:
     """Run `session(pubsub)` on a subscription to `channels`, again after each Redis error
     (waiting RETRY_SECONDS, doubled while Redis stays away, up to MAX_RETRY_SECONDS)."""
     delay = RETRY_SECONDS
@@ -68,8 +69,12 @@ async def _subscribed(publisher: Publisher, channels: tuple[str, ...],
             delay = RETRY_SECONDS
             await session(pubsub)
         except Exception as exc:  # Redis went away: keep serving what we have, retry
-            log.warning("event=feeds_subscription_failed channels=%s retry_in=%g error=%r",
-                        ",".join(channels), delay, exc)
+            log.warning(
+                "event=feeds_subscription_failed channels=%s retry_in=%g error=%r",
+                ",".join(channels),
+                delay,
+                exc,
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_SECONDS)
         finally:
@@ -89,7 +94,7 @@ class Follower:
         await _subscribed(self.publisher, (keys.CHANGED, keys.PAGE_READY), self._follow)
 
     async def _follow(self, pubsub: Any) -> None:
-        await self.sync()       # after subscribing: no version can slip in between
+        await self.sync()  # after subscribing: no version can slip in between
         while True:
             message = await _next_message(pubsub, CHECK_SECONDS)
             if message is None:
@@ -107,23 +112,35 @@ class Follower:
         for attempt in range(1, SYNC_ATTEMPTS + 1):
             version, etags = await self.store.snapshot()
             if not etags:
-                return          # nothing built yet: requests keep waiting for the builder
-            wanted = [path for path, etag in etags.items()
-                      if path not in have or have[path].etag != etag]
+                return  # nothing built yet: requests keep waiting for the builder
+            wanted = [
+                path for path, etag in etags.items() if path not in have or have[path].etag != etag
+            ]
             loaded = await self.store.documents(wanted)
-            missing = [path for path in wanted
-                       if path not in loaded or loaded[path].etag != etags[path]]
+            missing = [
+                path for path in wanted if path not in loaded or loaded[path].etag != etags[path]
+            ]
             if not missing:
-                break           # else a newer build landed between the two reads: again
+                break  # else a newer build landed between the two reads: again
         else:
-            log.warning("event=feeds_follow_incomplete version=%d missing=%d first=%s",
-                        version, len(missing), log_quote(missing[0]))
-        docs = {path: loaded.get(path) or have[path] for path in etags
-                if path in loaded or path in have}
+            log.warning(
+                "event=feeds_follow_incomplete version=%d missing=%d first=%s",
+                version,
+                len(missing),
+                log_quote(missing[0]),
+            )
+        docs = {
+            path: loaded.get(path) or have[path] for path in etags if path in loaded or path in have
+        }
         self.publisher.adopt(docs, self.pages)
         self.version = version
-        log.info("event=feeds_followed version=%d loaded=%d removed=%d attempts=%d", version,
-                 len(loaded), len(have.keys() - docs.keys()), attempt)
+        log.info(
+            "event=feeds_followed version=%d loaded=%d removed=%d attempts=%d",
+            version,
+            len(loaded),
+            len(have.keys() - docs.keys()),
+            attempt,
+        )
 
 
 class RemotePages:
@@ -133,11 +150,11 @@ class RemotePages:
         self._follower = follower
         # LRUCache needs room for one page: with no room (capacity 0) nothing is kept.
         self._pages: LRUCache[tuple[int, PageKey], Mapping[str, Document]] | None = (
-            LRUCache(maxsize=capacity) if capacity else None)
+            LRUCache(maxsize=capacity) if capacity else None
+        )
         self._waiting: dict[PageKey, asyncio.Future[tuple[int, bool]]] = {}
 
-    async def documents(self, kind: str, term: str, number: int
-                        ) -> Mapping[str, Document] | None:
+    async def documents(self, kind: str, term: str, number: int) -> Mapping[str, Document] | None:
         key, version = (kind, term, number), self._follower.version
         kept = self._pages.get((version, key)) if self._pages is not None else None
         if kept is not None:
@@ -207,8 +224,9 @@ class PageResponder:
                 kind, term, number = json.loads(message["data"])
                 key = (str(kind), str(term), int(number))
             except (ValueError, TypeError):
-                log.warning("event=page_request_malformed data=%s",
-                            log_quote(repr(message["data"][:200])))
+                log.warning(
+                    "event=page_request_malformed data=%s", log_quote(repr(message["data"][:200]))
+                )
                 continue
             task = asyncio.create_task(self._answer(*key))
             self._answering.add(task)
@@ -217,13 +235,18 @@ class PageResponder:
     async def _answer(self, kind: str, term: str, number: int) -> None:
         edition, version = self.publisher.edition, self.publisher.version
         if edition is None or not isinstance(edition.archive, Pager) or version is None:
-            return              # not built yet (or not stored): the follower answers 503
+            return  # not built yet (or not stored): the follower answers 503
         try:
             docs = await edition.archive.documents(kind, term, number)
             if docs:
                 await self.store.save_page(version, docs, PAGE_TTL)
-            await self.store.redis.publish(keys.PAGE_READY,
-                                           json.dumps([version, kind, term, number, bool(docs)]))
+            await self.store.redis.publish(
+                keys.PAGE_READY, json.dumps([version, kind, term, number, bool(docs)])
+            )
         except Exception as exc:  # the follower times out and answers 503
-            log.error("event=page_handover_failed feed=%s page=%d error=%r",
-                      log_quote(page_path(kind, term, number, "")), number, exc)
+            log.error(
+                "event=page_handover_failed feed=%s page=%d error=%r",
+                log_quote(page_path(kind, term, number, "")),
+                number,
+                exc,
+            )

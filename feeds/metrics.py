@@ -5,9 +5,12 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 FEED_CACHE_HITS = Counter("finews_feed_cache_hits_total", "Feed requests answered from cache.")
-FEED_CACHE_MISSES = Counter("finews_feed_cache_misses_total",
-                            "Feed requests that found no cached document.")
+FEED_CACHE_MISSES = Counter(
+    "finews_feed_cache_misses_total", "Feed requests that found no cached document."
+)
 # Its _count is the number of builds.
-FEED_BUILD_SECONDS = Histogram("finews_feed_build_duration_seconds",
-                               "Feed builds and their duration.",
-                               buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+FEED_BUILD_SECONDS = Histogram(
+    "finews_feed_build_duration_seconds",
+    "Feed builds and their duration.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)

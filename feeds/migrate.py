@@ -7,9 +7,9 @@ restarted on the old data serves the stored documents at once.
 
 from __future__ import annotations
 
+from feeds import keys
 from finews.core.redis_client import AnyRedis
 from finews.core.rekey import rekey
-from feeds import keys
 
 
 async def migrate(redis: AnyRedis) -> int:

@@ -16,18 +16,18 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    key: str                         # source file path relative to posts.dir, unique
-    id: str                          # stable item id: front matter `id`, else the canonical URL
-    url: str                         # canonical absolute article URL
-    title: str                       # plain text, XML-safe
-    published: datetime              # timezone-aware, offset kept (+08:00)
-    updated: datetime                # timezone-aware; last_modified_at, else published
-    categories: tuple[str, ...]      # category slugs, in front-matter order
-    tags: tuple[str, ...]            # tags as written (Chinese words)
+    key: str  # source file path relative to posts.dir, unique
+    id: str  # stable item id: front matter `id`, else the canonical URL
+    url: str  # canonical absolute article URL
+    title: str  # plain text, XML-safe
+    published: datetime  # timezone-aware, offset kept (+08:00)
+    updated: datetime  # timezone-aware; last_modified_at, else published
+    categories: tuple[str, ...]  # category slugs, in front-matter order
+    tags: tuple[str, ...]  # tags as written (Chinese words)
     author: str | None
-    summary: str                     # plain text: excerpt/description or cut first paragraph
-    image: str | None                # absolute URL of the lead image
-    info_code: str | None            # legacy share code from front matter (`infoCode`)
+    summary: str  # plain text: excerpt/description or cut first paragraph
+    image: str | None  # absolute URL of the lead image
+    info_code: str | None  # legacy share code from front matter (`infoCode`)
 
 
 class PostSource(Protocol):

@@ -52,10 +52,10 @@ class Record(NamedTuple):
     digest: bytes
     state: str
     problem: str | None
-    id: str | None          # None when the id is the URL
+    id: str | None  # None when the id is the URL
     url: str | None
     title: str | None
-    published: int | None   # microseconds since 1970 UTC (feeds.dates.to_epoch)
+    published: int | None  # microseconds since 1970 UTC (feeds.dates.to_epoch)
     published_offset: int | None  # seconds east of UTC, kept: +08:00 stays +08:00
     updated: int | None
     updated_offset: int | None
@@ -85,13 +85,16 @@ class ReadConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReadConfig:
-        return cls(posts_dir=str(os.path.abspath(settings.posts.dir)),
-                   site_url=settings.site.url.rstrip("/"), permalink=settings.feeds.permalink,
-                   timezone=settings.site.timezone,
-                   summary_length=settings.feeds.summary_length,
-                   max_bytes=settings.posts.max_bytes,
-                   max_front_matter_nodes=settings.posts.max_front_matter_nodes,
-                   follow_external_symlinks=settings.posts.follow_external_symlinks)
+        return cls(
+            posts_dir=str(os.path.abspath(settings.posts.dir)),
+            site_url=settings.site.url.rstrip("/"),
+            permalink=settings.feeds.permalink,
+            timezone=settings.site.timezone,
+            summary_length=settings.feeds.summary_length,
+            max_bytes=settings.posts.max_bytes,
+            max_front_matter_nodes=settings.posts.max_front_matter_nodes,
+            follow_external_symlinks=settings.posts.follow_external_symlinks,
+        )
 
     def fingerprint(self) -> str:
         """Changes with these settings, the record format and the sanitizing libraries."""
@@ -158,8 +161,7 @@ def _person(value: Any) -> str | None:
     """An author as text: a name, a {name: ...} mapping, or a list of those."""
     names = []
     for item in value if isinstance(value, list) else [value]:
-        name = plain_text(_scalar(item.get("name") if isinstance(item, dict) else item,
-                                  "author"))
+        name = plain_text(_scalar(item.get("name") if isinstance(item, dict) else item, "author"))
         if name:
             names.append(name)
     return ", ".join(names) or None
@@ -183,8 +185,13 @@ def _info_code(meta: dict[str, Any], body: str) -> str | None:
     return None
 
 
-def _path(meta: dict[str, Any], config: ReadConfig, published: datetime,
-          categories: tuple[str, ...], slug: str) -> str:
+def _path(
+    meta: dict[str, Any],
+    config: ReadConfig,
+    published: datetime,
+    categories: tuple[str, ...],
+    slug: str,
+) -> str:
     """The URL path: the post's own `permalink` (a pattern too, as in Jekyll) or the site's."""
     pattern = config.permalink
     own = one_line(_scalar(meta.get("permalink"), "permalink"))
@@ -221,8 +228,9 @@ def _decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise PostProblem(f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
-                          ) from None
+        raise PostProblem(
+            f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
     # Drop XML-forbidden characters first: YAML refuses them and would cost the article.
     text = xml_safe(text)
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
@@ -262,11 +270,14 @@ def _check_expansion(root: yaml.Node, limit: int) -> None:
             open_nodes.discard(key)
             sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
             if sizes[key] > limit:
-                raise PostProblem(f"front matter aliases expand to more than {limit} YAML "
-                                  "nodes (posts.max_front_matter_nodes)")
+                raise PostProblem(
+                    f"front matter aliases expand to more than {limit} YAML "
+                    "nodes (posts.max_front_matter_nodes)"
+                )
         elif key in open_nodes:  # reached again from inside itself
-            raise PostProblem("front matter has a recursive YAML alias (an anchor used "
-                              "inside itself)")
+            raise PostProblem(
+                "front matter has a recursive YAML alias (an anchor used inside itself)"
+            )
         elif key not in sizes:
             open_nodes.add(key)
             stack.append((node, True))
@@ -299,8 +310,9 @@ def _split(text: str, max_nodes: int) -> tuple[dict[str, Any], str]:
     except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
         # PyYAML's constructors raise these for some values: `!!timestamp` on nothing,
         # `!!int` past any range, a date with month 13
-        raise PostProblem(f"broken YAML front matter: {type(exc).__name__}: "
-                          f"{one_line(str(exc))}") from None
+        raise PostProblem(
+            f"broken YAML front matter: {type(exc).__name__}: {one_line(str(exc))}"
+        ) from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
@@ -325,14 +337,22 @@ def _fields(data: bytes, key: str, config: ReadConfig) -> tuple[Any, ...] | None
     slug = one_line(_scalar(meta.get("slug"), "slug")) or permalink.file_slug(stem)
     url = config.site_url + _path(meta, config, published, categories, slug)
     item_id = _item_id(meta["id"], config.site_url) if meta.get("id") is not None else None
-    excerpt = next((meta[k] for k in ("excerpt", "description") if meta.get(k) is not None),
-                   None)
-    return (None if item_id == url else item_id, url, title, *to_epoch(published),
-            *to_epoch(updated), LIST_SEPARATOR.join(categories), LIST_SEPARATOR.join(tags),
-            _person(meta.get("author")),
-            summary(None if excerpt is None else _scalar(excerpt, "excerpt"), body,
-                    config.summary_length),
-            _image(meta.get("image"), url), _info_code(meta, body))
+    excerpt = next((meta[k] for k in ("excerpt", "description") if meta.get(k) is not None), None)
+    return (
+        None if item_id == url else item_id,
+        url,
+        title,
+        *to_epoch(published),
+        *to_epoch(updated),
+        LIST_SEPARATOR.join(categories),
+        LIST_SEPARATOR.join(tags),
+        _person(meta.get("author")),
+        summary(
+            None if excerpt is None else _scalar(excerpt, "excerpt"), body, config.summary_length
+        ),
+        _image(meta.get("image"), url),
+        _info_code(meta, body),
+    )
 
 
 def read_file(path: str, max_bytes: int) -> tuple[tuple[int, int], bytes]:
@@ -347,8 +367,10 @@ def read_file(path: str, max_bytes: int) -> tuple[tuple[int, int], bytes]:
             raise PostProblem("not a regular file")
         data = fh.read(max_bytes + 1) if stat.st_size <= max_bytes else b""
         if stat.st_size > max_bytes or len(data) > max_bytes:
-            raise PostProblem(f"file too large: {max(stat.st_size, len(data))} bytes, more "
-                              f"than posts.max_bytes = {max_bytes}")
+            raise PostProblem(
+                f"file too large: {max(stat.st_size, len(data))} bytes, more "
+                f"than posts.max_bytes = {max_bytes}"
+            )
     return signature, data
 
 
@@ -377,7 +399,7 @@ def read_post(path: str, key: str, config: ReadConfig) -> Record:
         problem = str(exc)
     except OSError as exc:
         problem = f"cannot read: {exc.strerror}"
-    except Exception as exc:  # noqa: BLE001 - one odd file must never stop a load
+    except Exception as exc:
         problem = one_line(f"unexpected {type(exc).__name__}: {exc}")
     else:
         if fields is None:

@@ -19,14 +19,42 @@ STYLES = {
     "ordinal": "/:categories/:year/:y_day/:title:output_ext",
     "none": "/:categories/:title:output_ext",
 }
-PLACEHOLDERS = ("slugified_categories", "categories", "short_month", "long_month", "short_year",
-                "output_ext", "i_month", "minute", "second", "title", "month", "y_day", "i_day",
-                "slug", "year", "hour", "day")
+PLACEHOLDERS = (
+    "slugified_categories",
+    "categories",
+    "short_month",
+    "long_month",
+    "short_year",
+    "output_ext",
+    "i_month",
+    "minute",
+    "second",
+    "title",
+    "month",
+    "y_day",
+    "i_day",
+    "slug",
+    "year",
+    "hour",
+    "day",
+)
 _PLACEHOLDER = re.compile(":(" + "|".join(PLACEHOLDERS) + ")")  # a name before its prefixes
 _UNKNOWN = re.compile(r":[a-z_]+")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_LONG_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-                "September", "October", "November", "December")
+_LONG_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 OUTPUT_EXT = ".html"  # every post source (.md, .markdown, .html, .txt) becomes a page
 # Jekyll's slugify modes: "default" keeps letters and digits, "pretty" also ._~!$&'()+,;=@
 _SLUG_DEFAULT = re.compile(r"[\W_]+")
@@ -110,6 +138,7 @@ def _checked(pattern: str) -> str:
 
 def expand(pattern: str, *, published: datetime, categories: Sequence[str], slug: str) -> str:
     """The percent-encoded path for one post; ValueError names an unknown placeholder."""
-    path = _PLACEHOLDER.sub(lambda m: _VALUES[m.group(1)](published, categories, slug),
-                            _checked(pattern))
+    path = _PLACEHOLDER.sub(
+        lambda m: _VALUES[m.group(1)](published, categories, slug), _checked(pattern)
+    )
     return _clean_path(path)

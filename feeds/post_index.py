@@ -38,8 +38,11 @@ class PostIndex:
         try:
             self._db = self._open_or_reset(fingerprint)
         except (sqlite3.Error, OSError) as exc:  # unwritable data dir, a lock held too long
-            log.warning("event=posts_index_in_memory file=%s reason=%s", log_quote(str(self.path)),
-                        log_quote(str(exc)))
+            log.warning(
+                "event=posts_index_in_memory file=%s reason=%s",
+                log_quote(str(self.path)),
+                log_quote(str(exc)),
+            )
             self._db = self._open(":memory:", fingerprint)
 
     def _open_or_reset(self, fingerprint: str) -> sqlite3.Connection:
@@ -48,8 +51,11 @@ class PostIndex:
         except sqlite3.OperationalError:
             raise
         except sqlite3.DatabaseError as exc:  # not a database (any more): rebuild it
-            log.warning("event=posts_index_reset file=%s reason=%s", log_quote(str(self.path)),
-                        log_quote(str(exc)))
+            log.warning(
+                "event=posts_index_reset file=%s reason=%s",
+                log_quote(str(self.path)),
+                log_quote(str(exc)),
+            )
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             return self._open(str(self.path), fingerprint)
@@ -69,8 +75,7 @@ class PostIndex:
             if row is None or row[0] != fingerprint or columns != Record._fields:
                 # other settings or code made these rows: start over
                 db.executescript("DROP TABLE IF EXISTS posts; DROP TABLE IF EXISTS bodies;")
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)",
-                           (fingerprint,))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
             db.executescript(_SCHEMA)
         except BaseException:
             db.close()
@@ -84,8 +89,7 @@ class PostIndex:
 
     def record(self, key: str) -> Record | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM posts WHERE key = ?",
-                                   (key,)).fetchone()
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM posts WHERE key = ?", (key,)).fetchone()
         return None if row is None else Record._make(row)
 
     def signatures_under(self, folder: str) -> dict[str, tuple[int, int]]:
@@ -95,8 +99,9 @@ class PostIndex:
             if not folder:
                 rows = self._db.execute(query).fetchall()
             else:  # "0" sorts right after "/": the range is exactly folder/...
-                rows = self._db.execute(f"{query} WHERE key > ? AND key < ?",
-                                        (folder + "/", folder + "0")).fetchall()
+                rows = self._db.execute(
+                    f"{query} WHERE key > ? AND key < ?", (folder + "/", folder + "0")
+                ).fetchall()
         return {key: (mtime_ns, size) for key, mtime_ns, size in rows}
 
     def put(self, records: Iterable[Record]) -> None:
@@ -104,7 +109,8 @@ class PostIndex:
         with self._lock:
             self._db.execute("BEGIN")
             self._db.executemany(
-                f"INSERT OR REPLACE INTO posts ({_COLUMNS}) VALUES ({placeholders})", records)
+                f"INSERT OR REPLACE INTO posts ({_COLUMNS}) VALUES ({placeholders})", records
+            )
             self._db.execute("COMMIT")
 
     def delete(self, keys: Iterable[str]) -> None:
@@ -120,13 +126,14 @@ class PostIndex:
         with self._lock:
             row = self._db.execute(
                 "SELECT b.html FROM posts p JOIN bodies b USING (key)"
-                " WHERE key = ? AND b.digest = p.digest", (key,)).fetchone()
+                " WHERE key = ? AND b.digest = p.digest",
+                (key,),
+            ).fetchone()
         return None if row is None else row[0]
 
     def set_html(self, key: str, digest: bytes, html: str) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)",
-                             (key, digest, html))
+            self._db.execute("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)", (key, digest, html))
 
     def close(self) -> None:
         with self._lock:

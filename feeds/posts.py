@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from feeds.dates import from_epoch
-from feeds.post_index import PostIndex
 from feeds.model import Post
 from feeds.parse import (
     LIST_SEPARATOR,
@@ -39,6 +38,7 @@ from feeds.parse import (
     read_file,
     read_post,
 )
+from feeds.post_index import PostIndex
 from feeds.sanitize import sanitize_body
 from feeds.text import log_quote, one_line
 from finews.core.settings import Settings
@@ -46,9 +46,9 @@ from finews.core.settings import Settings
 log = logging.getLogger("finews.feeds")
 
 POST_SUFFIXES = (".md", ".markdown", ".html", ".txt")
-POOL_MIN_FILES = 1000      # fewer files to parse: parse them in this process
-POOL_CHUNK = 256           # files per task sent to a worker process
-WRITE_BATCH = 2000         # records written to the index per transaction
+POOL_MIN_FILES = 1000  # fewer files to parse: parse them in this process
+POOL_CHUNK = 256  # files per task sent to a worker process
+WRITE_BATCH = 2000  # records written to the index per transaction
 PROGRESS_MIN_FILES = 2000  # parses this long show progress lines
 PROGRESS_SECONDS = 5.0
 _BY_KEY = attrgetter("key")
@@ -88,8 +88,11 @@ def scan(folder: Path, root: Path | None = None, *, follow_external: bool = Fals
         try:
             entries = list(os.scandir(path))
         except OSError as exc:
-            log.warning("event=posts_folder_unreadable dir=%s reason=%s", log_quote(path),
-                        log_quote(exc.strerror or str(exc)))
+            log.warning(
+                "event=posts_folder_unreadable dir=%s reason=%s",
+                log_quote(path),
+                log_quote(exc.strerror or str(exc)),
+            )
             continue
         for entry in entries:
             name = entry.name
@@ -117,8 +120,7 @@ def scan(folder: Path, root: Path | None = None, *, follow_external: bool = Fals
 def _process_context() -> multiprocessing.context.BaseContext:
     """fork is cheapest, but forking a process that runs threads (the service supervises
     Redis) can copy a held lock into the child; forkserver is safe then."""
-    return multiprocessing.get_context("fork" if threading.active_count() == 1
-                                       else "forkserver")
+    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
 
 
 _worker_config: ReadConfig | None = None
@@ -167,11 +169,17 @@ class LoadResult:
         try:
             data = read_file(str(self._dir / post.key), self._config.max_bytes)[1]
             html = sanitize_body(read_body(data), post.url)
-        except Exception as exc:  # noqa: BLE001 - one body must never stop a feed's build
-            reason = (getattr(exc, "strerror", None) or str(exc) if isinstance(
-                exc, (OSError, PostProblem)) else f"unexpected {type(exc).__name__}: {exc}")
-            log.warning("event=post_body_unreadable file=%s reason=%s",
-                        log_quote(str(self._dir / post.key)), log_quote(one_line(reason)))
+        except Exception as exc:
+            reason = (
+                getattr(exc, "strerror", None) or str(exc)
+                if isinstance(exc, (OSError, PostProblem))
+                else f"unexpected {type(exc).__name__}: {exc}"
+            )
+            log.warning(
+                "event=post_body_unreadable file=%s reason=%s",
+                log_quote(str(self._dir / post.key)),
+                log_quote(one_line(reason)),
+            )
             return ""
         self._index.set_html(post.key, digest(data), html)
         return html
@@ -191,13 +199,47 @@ class LoadResult:
     def _post(self, record: tuple) -> Post:
         """The Post of a POST record (or index row: the same tuple), built as cheaply as
         possible: a restart builds 100,000 of them."""
-        (key, _, _, _, _, _, item_id, url, title, published, published_offset, updated,
-         updated_offset, categories, tags, author, summary, image, info_code) = record
+        (
+            key,
+            _,
+            _,
+            _,
+            _,
+            _,
+            item_id,
+            url,
+            title,
+            published,
+            published_offset,
+            updated,
+            updated_offset,
+            categories,
+            tags,
+            author,
+            summary,
+            image,
+            info_code,
+        ) = record
         when = from_epoch(published, published_offset)
-        edited = (when if updated == published and updated_offset == published_offset
-                  else from_epoch(updated, updated_offset))
-        return Post(key, item_id or url, url, title, when, edited, self._names(categories),
-                    self._names(tags), author, summary, image, info_code)
+        edited = (
+            when
+            if updated == published and updated_offset == published_offset
+            else from_epoch(updated, updated_offset)
+        )
+        return Post(
+            key,
+            item_id or url,
+            url,
+            title,
+            when,
+            edited,
+            self._names(categories),
+            self._names(tags),
+            author,
+            summary,
+            image,
+            info_code,
+        )
 
     def _names(self, joined: str) -> tuple[str, ...]:
         """Category or tag tuples, shared between posts with the same ones."""
@@ -217,12 +259,15 @@ class LoadResult:
             try:
                 self._posts[record.key] = self._post(record)
                 return
-            except Exception as exc:  # noqa: BLE001 - one record must never stop a load
+            except Exception as exc:
                 record = problem_record(record, f"unexpected {type(exc).__name__}: {exc}")
         if record.state == PROBLEM:
             self._file_problems[record.key] = record.problem
-            log.warning("event=post_skipped file=%s reason=%s",
-                        log_quote(str(self._dir / record.key)), log_quote(record.problem))
+            log.warning(
+                "event=post_skipped file=%s reason=%s",
+                log_quote(str(self._dir / record.key)),
+                log_quote(record.problem),
+            )
 
     def _drop(self, key: str) -> None:
         self._posts.pop(key, None)
@@ -234,8 +279,12 @@ class LoadResult:
         if self._workers <= 1 or len(items) < POOL_MIN_FILES:
             yield from (read_post(path, key, self._config) for path, key in items)
             return
-        with ProcessPoolExecutor(self._workers, mp_context=_process_context(),
-                                 initializer=_start_worker, initargs=(self._config,)) as pool:
+        with ProcessPoolExecutor(
+            self._workers,
+            mp_context=_process_context(),
+            initializer=_start_worker,
+            initargs=(self._config,),
+        ) as pool:
             yield from pool.map(_read_in_worker, items, chunksize=POOL_CHUNK)
 
     def _parse_and_store(self, keys: Sequence[str]) -> None:
@@ -250,8 +299,12 @@ class LoadResult:
                 batch = []
             if len(keys) >= PROGRESS_MIN_FILES and time.monotonic() - last >= PROGRESS_SECONDS:
                 last = time.monotonic()
-                log.info("event=posts_parse_progress done=%d total=%d seconds=%.1f",
-                         done, len(keys), last - started)
+                log.info(
+                    "event=posts_parse_progress done=%d total=%d seconds=%.1f",
+                    done,
+                    len(keys),
+                    last - started,
+                )
         self._index.put(batch)
 
     def load(self) -> None:
@@ -274,7 +327,7 @@ class LoadResult:
                 if record[4] == POST:
                     try:  # the cheap path: a restart builds 100,000 of them
                         self._posts[key] = self._post(record)
-                    except Exception:  # noqa: BLE001 - _take names the problem
+                    except Exception:
                         self._take(record)
                 elif record[4] == PROBLEM:
                     self._take(record)
@@ -285,9 +338,14 @@ class LoadResult:
         changed = sorted(found)
         self._parse_and_store(changed)
         self._rebuild()
-        log.info("event=posts_loaded posts=%d problems=%d parsed=%d removed=%d seconds=%.2f",
-                 len(self._sorted), len(self._file_problems) + len(self._duplicates),
-                 len(changed), len(gone), time.monotonic() - started)
+        log.info(
+            "event=posts_loaded posts=%d problems=%d parsed=%d removed=%d seconds=%.2f",
+            len(self._sorted),
+            len(self._file_problems) + len(self._duplicates),
+            len(changed),
+            len(gone),
+            time.monotonic() - started,
+        )
 
     def _rebuild(self) -> set[str]:
         """Sort newest first; of posts sharing an id the first published keeps it.
@@ -307,8 +365,11 @@ class LoadResult:
         ordered.reverse()
         changed = set(duplicates).symmetric_difference(self._duplicates)
         for key in set(duplicates) - set(self._duplicates):
-            log.warning("event=post_skipped file=%s reason=%s",
-                        log_quote(str(self._dir / key)), log_quote(duplicates[key]))
+            log.warning(
+                "event=post_skipped file=%s reason=%s",
+                log_quote(str(self._dir / key)),
+                log_quote(duplicates[key]),
+            )
         self._duplicates = duplicates
         self._sorted = ordered
         return changed
@@ -328,8 +389,9 @@ class LoadResult:
 
     def _refusal(self, full: Path) -> str | None:
         """Why the changed path `full` is not read (as scan() refuses it), None if it is."""
-        if self._config.follow_external_symlinks or _inside(os.path.realpath(full),
-                                                            os.path.realpath(self._dir)):
+        if self._config.follow_external_symlinks or _inside(
+            os.path.realpath(full), os.path.realpath(self._dir)
+        ):
             return None
         return OUTSIDE
 
@@ -361,8 +423,7 @@ class LoadResult:
                 found = {prefix + k: signature for k, signature in inner.found.items()}
                 refused.update({prefix + k: why for k, why in inner.refused.items()})
                 indexed = self._index.signatures_under(key)
-                to_parse.update(k for k, signature in found.items()
-                                if indexed.get(k) != signature)
+                to_parse.update(k for k, signature in found.items() if indexed.get(k) != signature)
                 removed.update(indexed.keys() - found.keys())
             elif full.is_file():
                 if full.name.lower().endswith(POST_SUFFIXES):

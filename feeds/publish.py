@@ -26,14 +26,14 @@ from aiohttp import web
 from cachetools import LRUCache
 
 from feeds import html
-from feeds.store import Document, DocumentStore
 from feeds.catalog import FORMATS, VIEWS, Catalog, Feed, FeedKey, Site
 from feeds.documents import Page, content_type, feed_documents, make_page, opml
+from feeds.metrics import FEED_BUILD_SECONDS, FEED_CACHE_HITS, FEED_CACHE_MISSES
 from feeds.model import Post, PostSource
 from feeds.posts import LoadResult, load_posts
+from feeds.store import Document, DocumentStore
 from feeds.watch import PostsWatcher
 from finews.core.appkeys import CLOCK, REDIS_BYTES, SETTINGS
-from feeds.metrics import FEED_BUILD_SECONDS, FEED_CACHE_HITS, FEED_CACHE_MISSES
 from finews.core.settings import Settings
 
 log = logging.getLogger("finews.feeds")
@@ -47,16 +47,21 @@ OnChange = Callable[[web.Application, str, bytes, str], Awaitable[None]]
 def page_documents(page: Page) -> dict[str, Document]:
     """One page in every format plus its HTML view, keyed by URL path."""
     now = page.site.clock.time()
-    docs = {page.feed.page_path(page.number, fmt): Document.build(
-                body, content_type(fmt), page.links_header(fmt), modified=now)
-            for fmt, body in feed_documents(page).items()}
+    docs = {
+        page.feed.page_path(page.number, fmt): Document.build(
+            body, content_type(fmt), page.links_header(fmt), modified=now
+        )
+        for fmt, body in feed_documents(page).items()
+    }
     docs[page.feed.page_path(page.number, "html")] = Document.build(
-        html.feed_view(page), content_type("html"), modified=now)
+        html.feed_view(page), content_type("html"), modified=now
+    )
     return docs
 
 
-def render_feeds(site: Site, source: PostSource, shares: Mapping[str, str],
-                 feeds: Iterable[Feed]) -> dict[str, Document]:
+def render_feeds(
+    site: Site, source: PostSource, shares: Mapping[str, str], feeds: Iterable[Feed]
+) -> dict[str, Document]:
     """The subscription documents (page 1, every format and the HTML view) of `feeds`."""
     docs: dict[str, Document] = {}
     for feed in feeds:
@@ -69,13 +74,15 @@ def render_feeds(site: Site, source: PostSource, shares: Mapping[str, str],
 def site_documents(site: Site, catalog: Catalog) -> dict[str, Document]:
     """The OPML list and the home page."""
     now = site.clock.time()
-    return {"/feeds.opml": Document.build(opml(site, catalog), content_type("opml"),
-                                          modified=now),
-            "/": Document.build(html.home(site, catalog), content_type("html"), modified=now)}
+    return {
+        "/feeds.opml": Document.build(opml(site, catalog), content_type("opml"), modified=now),
+        "/": Document.build(html.home(site, catalog), content_type("html"), modified=now),
+    }
 
 
-def render_edition(site: Site, source: PostSource,
-                   shares: Mapping[str, str]) -> tuple[Catalog, dict[str, Document]]:
+def render_edition(
+    site: Site, source: PostSource, shares: Mapping[str, str]
+) -> tuple[Catalog, dict[str, Document]]:
     """The catalog and every subscription document, the OPML list and the home page."""
     catalog = Catalog(site, source.posts())
     docs = render_feeds(site, source, shares, catalog)
@@ -83,21 +90,27 @@ def render_edition(site: Site, source: PostSource,
     return catalog, docs
 
 
-def _first_page_may_differ(before: Feed | None, after: Feed, replaced: Collection[str],
-                           per_page: int) -> bool:
+def _first_page_may_differ(
+    before: Feed | None, after: Feed, replaced: Collection[str], per_page: int
+) -> bool:
     """False when page 1 of `after` shows the same posts, unchanged, as `before` did, with
     the same page count (its paging links): then its bytes cannot have changed."""
     if before is None or before.page_count(per_page) != after.page_count(per_page):
         return True
     shown, showing = before.page_posts(1, per_page), after.page_posts(1, per_page)
     return len(shown) != len(showing) or any(
-        old is not new or new.key in replaced for old, new in zip(shown, showing))
+        old is not new or new.key in replaced for old, new in zip(shown, showing, strict=False)
+    )
 
 
-def render_revision(site: Site, source: PostSource, shares: Mapping[str, str],
-                    previous: Catalog, docs: Mapping[str, Document],
-                    changes: Mapping[str, Post | None]
-                    ) -> tuple[Catalog, dict[str, Document], set[FeedKey]]:
+def render_revision(
+    site: Site,
+    source: PostSource,
+    shares: Mapping[str, str],
+    previous: Catalog,
+    docs: Mapping[str, Document],
+    changes: Mapping[str, Post | None],
+) -> tuple[Catalog, dict[str, Document], set[FeedKey]]:
     """Like render_edition after the posts of `changes` (file key -> its post now, None
     for none) changed, re-rendering only the feeds that held one of them (and OPML and the
     home page when any did); the other documents are taken from `docs`. Returns the keys of
@@ -120,10 +133,19 @@ def render_revision(site: Site, source: PostSource, shares: Mapping[str, str],
 class Pager:
     """Pages 2 and later of one edition: rendered on first request, kept in a bounded LRU."""
 
-    def __init__(self, site: Site, catalog: Catalog, source: PostSource,
-                 shares: Mapping[str, str], render: Callable[..., Awaitable[Any]],
-                 capacity: int, *, dating: Dating, keep_from: Pager | None = None,
-                 touched: Collection[FeedKey] = ()) -> None:
+    def __init__(
+        self,
+        site: Site,
+        catalog: Catalog,
+        source: PostSource,
+        shares: Mapping[str, str],
+        render: Callable[..., Awaitable[Any]],
+        capacity: int,
+        *,
+        dating: Dating,
+        keep_from: Pager | None = None,
+        touched: Collection[FeedKey] = (),
+    ) -> None:
         """`dating`: gives a rendered page's documents the dates of the same bytes
         rendered before (Last-Modified). `keep_from`: the previous edition's pager, whose
         pages of feeds not `touched` are still right and are kept."""
@@ -132,14 +154,15 @@ class Pager:
         self._dating = dating
         # LRUCache needs room for one page: with no room (capacity 0) nothing is kept.
         self._pages: LRUCache[tuple[str, str, int], dict[str, Document]] | None = (
-            LRUCache(maxsize=capacity) if capacity else None)
+            LRUCache(maxsize=capacity) if capacity else None
+        )
         self._pending: dict[tuple[str, str, int], asyncio.Task[dict[str, Document]]] = {}
         if keep_from is not None and keep_from._pages and self._pages is not None:
-            self._pages.update((key, docs) for key, docs in keep_from._pages.items()
-                               if key[:2] not in touched)
+            self._pages.update(
+                (key, docs) for key, docs in keep_from._pages.items() if key[:2] not in touched
+            )
 
-    async def documents(self, kind: str, term: str, number: int
-                        ) -> Mapping[str, Document] | None:
+    async def documents(self, kind: str, term: str, number: int) -> Mapping[str, Document] | None:
         """The page's documents by URL path; None past the end or for no such feed."""
         feed = self.catalog.get(kind, term)
         if feed is None or not 2 <= number <= feed.page_count(self.site.items_per_feed):
@@ -180,8 +203,7 @@ class PageUnavailable(Exception):
 class Archive(Protocol):
     """Pages 2 and later: rendered here (Pager) or asked of the builder (a follower)."""
 
-    async def documents(self, kind: str, term: str, number: int
-                        ) -> Mapping[str, Document] | None:
+    async def documents(self, kind: str, term: str, number: int) -> Mapping[str, Document] | None:
         """The page's documents by URL path; None past the end or for no such feed."""
         ...
 
@@ -192,26 +214,31 @@ class Archive(Protocol):
 class Edition:
     """One consistent set of documents; replaced whole, never changed in place."""
 
-    docs: Mapping[str, Document]     # URL path -> subscription documents, views, OPML, home page
-    archive: Archive | None          # None while restored from Redis before the first build
+    docs: Mapping[str, Document]  # URL path -> subscription documents, views, OPML, home page
+    archive: Archive | None  # None while restored from Redis before the first build
 
 
 class Publisher:
     """Owns the current edition of one process: builds, swaps, stores and announces it."""
 
-    def __init__(self, app: web.Application, *, share_links: ShareLinks | None = None,
-                 on_change: OnChange | None = None) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        share_links: ShareLinks | None = None,
+        on_change: OnChange | None = None,
+    ) -> None:
         self.app = app
         self.edition: Edition | None = None
         self._share_links = share_links
         self._on_change = on_change
         self._lock = asyncio.Lock()
-        self._served = asyncio.Event()       # some documents can be served
-        self._built = asyncio.Event()        # archive pages can be served too
+        self._served = asyncio.Event()  # some documents can be served
+        self._built = asyncio.Event()  # archive pages can be served too
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feeds-render")
         self._tasks: set[asyncio.Task[None]] = set()
-        self._redis_stale = False            # a write failed: the next build writes everything
-        self.version: int | None = None      # of the last build stored in Redis
+        self._redis_stale = False  # a write failed: the next build writes everything
+        self.version: int | None = None  # of the last build stored in Redis
 
     @property
     def settings(self) -> Settings:
@@ -249,20 +276,25 @@ class Publisher:
             return
         if docs and self.edition is None:
             self.adopt(docs)
-            self.version = version    # a first build that changes nothing keeps it
+            self.version = version  # a first build that changes nothing keeps it
             log.info("event=feeds_restored version=%d documents=%d", version, len(docs))
 
     async def build_from_disk(self) -> LoadResult:
         """Load the posts on the render thread, then publish them."""
         started = time.monotonic()
         result = await self.run(load_posts, self.settings)
-        log.info("event=posts_loaded posts=%d problems=%d seconds=%.2f",
-                 len(result.posts()), len(result.problems), time.monotonic() - started)
+        log.info(
+            "event=posts_loaded posts=%d problems=%d seconds=%.2f",
+            len(result.posts()),
+            len(result.problems),
+            time.monotonic() - started,
+        )
         await self.publish(result)
         return result
 
-    async def publish(self, source: PostSource, touched: Collection[str] | None = None
-                      ) -> list[str]:
+    async def publish(
+        self, source: PostSource, touched: Collection[str] | None = None
+    ) -> list[str]:
         """Build from `source`, swap it in, store it; returns the changed subscription URLs.
 
         `touched`: the keys of the posts added, changed or removed since the previous
@@ -283,26 +315,44 @@ class Publisher:
                 changes = {key: source.post(key) for key in touched}
                 new = [post for post in changes.values() if post is not None]
                 shares = {**pager.shares, **await self._shares(new)} if new else pager.shares
-                catalog, docs, feeds = await self.run(render_revision, site, source, shares,
-                                                      pager.catalog, previous.docs, changes)
+                catalog, docs, feeds = await self.run(
+                    render_revision, site, source, shares, pager.catalog, previous.docs, changes
+                )
             before = previous.docs if previous else {}
             # A document whose bytes did not change stays as it was, validators included;
             # new bytes are dated after the bytes they replace.
             docs = {path: doc.after(before.get(path)) for path, doc in docs.items()}
             changed = [path for path, doc in docs.items() if before.get(path) is not doc]
             removed = [path for path in before if path not in docs]
-            subscriptions = frozenset(feed.page_path(1, fmt) for feed in catalog
-                                      for fmt in FORMATS)
-            self.edition = Edition(docs, Pager(   # the swap
-                site, catalog, source, shares, self.run, self.settings.feeds.archive_cache,
-                dating=self._date_pages, keep_from=pager if touched is not None else None, touched=feeds))
+            subscriptions = frozenset(feed.page_path(1, fmt) for feed in catalog for fmt in FORMATS)
+            self.edition = Edition(
+                docs,
+                Pager(  # the swap
+                    site,
+                    catalog,
+                    source,
+                    shares,
+                    self.run,
+                    self.settings.feeds.archive_cache,
+                    dating=self._date_pages,
+                    keep_from=pager if touched is not None else None,
+                    touched=feeds,
+                ),
+            )
             self._served.set()
             self._built.set()
             seconds = time.monotonic() - started
             FEED_BUILD_SECONDS.observe(seconds)
-            log.info("event=feeds_built feeds=%d touched=%d documents=%d changed=%d removed=%d"
-                     " seconds=%.2f", len(catalog.feeds), len(feeds), len(docs), len(changed),
-                     len(removed), seconds)
+            log.info(
+                "event=feeds_built feeds=%d touched=%d documents=%d changed=%d removed=%d"
+                " seconds=%.2f",
+                len(catalog.feeds),
+                len(feeds),
+                len(docs),
+                len(changed),
+                len(removed),
+                seconds,
+            )
             await self._store(docs, changed, removed)
             updates = [path for path in changed if path in subscriptions]
             if self._on_change and updates:
@@ -327,8 +377,9 @@ class Publisher:
             log.warning("event=page_dates_failed page=%s error=%r", next(iter(docs), ""), exc)
             return docs
 
-    async def _store(self, docs: Mapping[str, Document], changed: Sequence[str],
-                     removed: Sequence[str]) -> None:
+    async def _store(
+        self, docs: Mapping[str, Document], changed: Sequence[str], removed: Sequence[str]
+    ) -> None:
         if self._redis_stale:
             changed = list(docs)
         if not changed and not removed:
@@ -342,19 +393,23 @@ class Publisher:
             return
         self._redis_stale = False
         self.version = version
-        log.info("event=feeds_stored version=%d written=%d deleted=%d",
-                 version, len(changed), len(removed))
+        log.info(
+            "event=feeds_stored version=%d written=%d deleted=%d",
+            version,
+            len(changed),
+            len(removed),
+        )
 
-    async def _announce(self, site: Site, docs: Mapping[str, Document],
-                        paths: Sequence[str]) -> None:
+    async def _announce(
+        self, site: Site, docs: Mapping[str, Document], paths: Sequence[str]
+    ) -> None:
         assert self._on_change is not None
         for path in paths:
             doc = docs[path]
             try:
                 await self._on_change(self.app, site.absolute(path), doc.body, doc.content_type)
             except Exception as exc:  # one failing hook call must not stop the others
-                log.error("event=feed_change_hook_failed url=%s error=%r",
-                          site.absolute(path), exc)
+                log.error("event=feed_change_hook_failed url=%s error=%r", site.absolute(path), exc)
 
     def spawn(self, coro: Awaitable[None]) -> None:
         """Run `coro` in the background until close()."""
@@ -377,8 +432,12 @@ class Publisher:
             touched = await self.run(result.update, paths, ())
             if touched:
                 await self.publish(result, touched)
-                log.info("event=live_update files=%d posts=%d seconds=%.3f", len(paths),
-                         len(touched), time.monotonic() - started)
+                log.info(
+                    "event=live_update files=%d posts=%d seconds=%.3f",
+                    len(paths),
+                    len(touched),
+                    time.monotonic() - started,
+                )
 
         async def first_build() -> None:
             await self.restore()

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from feeds import html
-from feeds.store import Document
 from feeds.catalog import FORMATS, Site, page_path
 from feeds.follow import Follower, PageResponder
+from feeds.metrics import FEED_CACHE_HITS
 from feeds.model import PostSource
 from feeds.publish import Edition, OnChange, PageUnavailable, Publisher, ShareLinks
 from feeds.serve import respond, wants_html
+from feeds.store import Document
 from finews.core.appkeys import SETTINGS
 from finews.core.errors import problem
-from feeds.metrics import FEED_CACHE_HITS
 
 PUBLISHER = web.AppKey("feeds_publisher", Publisher)
 RETRY_AFTER = 5
@@ -54,14 +54,20 @@ def _not_found(request: web.Request, message: str) -> web.Response:
     """404 saying what is missing and where the list of feeds is, as HTML or problem details."""
     site = _site(request)
     if wants_html(request.headers.get("Accept")):
-        return web.Response(status=404, body=html.not_found(site, message),
-                            content_type="text/html", charset="utf-8")
-    return problem(404, "not_found", message, feeds=site.url + "/",
-                   opml=site.absolute("/feeds.opml"))
+        return web.Response(
+            status=404,
+            body=html.not_found(site, message),
+            content_type="text/html",
+            charset="utf-8",
+        )
+    return problem(
+        404, "not_found", message, feeds=site.url + "/", opml=site.absolute("/feeds.opml")
+    )
 
 
-def _unavailable(message: str = "the feeds are being built for the first time; retry"
-                 ) -> web.Response:
+def _unavailable(
+    message: str = "the feeds are being built for the first time; retry",
+) -> web.Response:
     return problem(503, "unavailable", message, retry_after=RETRY_AFTER)
 
 
@@ -73,8 +79,9 @@ def _split_format(name: str) -> tuple[str, str] | None:
 def _target(request: web.Request) -> Target | str:
     """The Target of a feed URL, or a message saying why there is none."""
     info = request.match_info
-    return _parse_target(info.get("kind", "all"), info.get("name"), info.get("term", ""),
-                         info.get("page"))
+    return _parse_target(
+        info.get("kind", "all"), info.get("name"), info.get("term", ""), info.get("page")
+    )
 
 
 @functools.lru_cache(maxsize=4096)  # aggregators poll the same few hundred URLs all day
@@ -148,8 +155,12 @@ async def opml(request: web.Request) -> web.StreamResponse:
     return await _site_document(request, "/feeds.opml")
 
 
-def setup(app: web.Application, *, share_links: ShareLinks | None = None,
-          on_change: OnChange | None = None) -> None:
+def setup(
+    app: web.Application,
+    *,
+    share_links: ShareLinks | None = None,
+    on_change: OnChange | None = None,
+) -> None:
     """Register the routes; a builder (`feeds.role`) builds the feeds at start-up and
     watches posts.dir (`feeds.watch`), a follower serves what the builder stores in Redis.
 
@@ -180,8 +191,9 @@ def setup(app: web.Application, *, share_links: ShareLinks | None = None,
     app.router.add_get("/feeds/{kind:category|tag}/{term}/page/{page}", feed)
 
 
-async def publish(app: web.Application, source: PostSource,
-                  touched: Collection[str] | None = None) -> list[str]:
+async def publish(
+    app: web.Application, source: PostSource, touched: Collection[str] | None = None
+) -> list[str]:
     """Rebuild the feeds from a new LoadResult (only those holding the `touched` post keys,
     when given); returns the URLs of the changed feeds."""
     return await app[PUBLISHER].publish(source, touched)

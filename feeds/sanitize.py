@@ -21,15 +21,29 @@ from feeds.text import one_line, xml_safe
 MARKDOWN = MarkdownIt("commonmark", {"html": True})
 
 TAGS = set(nh3.ALLOWED_TAGS) - {"map", "area"}
-ATTRIBUTES = {tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()
-              if tag in TAGS}
+ATTRIBUTES = {tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items() if tag in TAGS}
 ATTRIBUTES["a"] = {"href", "hreflang", "title"}
 ATTRIBUTES["img"] = {"src", "srcset", "alt", "title", "width", "height"}
 ATTRIBUTES["abbr"] = {"title"}
 # Dropped together with everything inside them (not only the tag).
-DROP_WITH_CONTENT = {"script", "style", "iframe", "frame", "frameset", "object", "embed",
-                     "applet", "template", "noscript", "svg", "math", "textarea", "select",
-                     "title", "head"}
+DROP_WITH_CONTENT = {
+    "script",
+    "style",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "template",
+    "noscript",
+    "svg",
+    "math",
+    "textarea",
+    "select",
+    "title",
+    "head",
+}
 # `data:` passes nh3 only to reach the callback, which keeps it for raster <img src> alone.
 URL_SCHEMES = {"http", "https", "mailto", "tel", "data"}
 _LINK_SCHEMES = {"http", "https", "mailto", "tel"}
@@ -41,7 +55,6 @@ _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _NOT_URI = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]")
 
 
-
 def uri(url: str) -> str:
     """An IRI as a URI: non-ASCII and spaces percent-encoded (UTF-8), host in IDNA."""
     if not _NOT_URI.search(url):
@@ -51,8 +64,10 @@ def uri(url: str) -> str:
     if not netloc.isascii():
         userinfo, at, host = netloc.rpartition("@")
         netloc = userinfo + at + host.encode("idna").decode("ascii")
-    encoded = [quote(_STRAY_PERCENT.sub("%25", part), safe=_URL_SAFE)
-               for part in (parts.path, parts.query, parts.fragment)]
+    encoded = [
+        quote(_STRAY_PERCENT.sub("%25", part), safe=_URL_SAFE)
+        for part in (parts.path, parts.query, parts.fragment)
+    ]
     return urlunsplit((parts.scheme, netloc, *encoded))
 
 
@@ -92,20 +107,28 @@ def _url_filter(base: str) -> Callable[[str, str, str], str | None]:
         if attribute == "srcset":
             return _absolute_srcset(value, base)
         return value
+
     return rewrite
 
 
 def sanitize_body(body: str, base_url: str) -> str:
     """Sanitized, XML-safe HTML of a post body; relative URLs resolved against `base_url`."""
-    cleaned = nh3.clean(MARKDOWN.render(body), tags=TAGS, attributes=ATTRIBUTES,
-                        clean_content_tags=DROP_WITH_CONTENT, url_schemes=URL_SCHEMES,
-                        link_rel=None, attribute_filter=_url_filter(base_url))
+    cleaned = nh3.clean(
+        MARKDOWN.render(body),
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        clean_content_tags=DROP_WITH_CONTENT,
+        url_schemes=URL_SCHEMES,
+        link_rel=None,
+        attribute_filter=_url_filter(base_url),
+    )
     return xml_safe(cleaned)
 
 
 def plain_text(fragment: str) -> str:
     """Text of an HTML-ish fragment (a title, an excerpt): tags gone, entities decoded, one line."""
     if "<" in fragment or "&" in fragment:
-        fragment = html.unescape(nh3.clean(fragment, tags=set(),
-                                           clean_content_tags=DROP_WITH_CONTENT))
+        fragment = html.unescape(
+            nh3.clean(fragment, tags=set(), clean_content_tags=DROP_WITH_CONTENT)
+        )
     return one_line(xml_safe(fragment))

@@ -18,9 +18,13 @@ from aiohttp import web
 
 from feeds.store import Document
 
-CODINGS = ("br", "gzip")                  # preferred first when the client rates them equally
-FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/feed+json",
-              "application/rdf+xml"}
+CODINGS = ("br", "gzip")  # preferred first when the client rates them equally
+FEED_TYPES = {
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/feed+json",
+    "application/rdf+xml",
+}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
@@ -72,7 +76,7 @@ def _base(tag: str) -> str:
     """An entity-tag's value without a content-coding suffix."""
     for coding in CODINGS:
         if tag.endswith(f"-{coding}"):
-            return tag[:-len(coding) - 1]
+            return tag[: -len(coding) - 1]
     return tag
 
 
@@ -82,19 +86,25 @@ def not_modified(request: web.Request, doc: Document, sent_etag: str) -> bool:
         if raw == sent_etag:  # the usual case: a reader sends back the tag it was given
             return True
         own = doc.etag.strip('"')
-        return any(tag.value == "*" or _base(tag.value) == own
-                   for tag in request.if_none_match or ())
+        return any(
+            tag.value == "*" or _base(tag.value) == own for tag in request.if_none_match or ()
+        )
     since = request.if_modified_since
     return since is not None and doc.modified <= since.timestamp()
 
 
-def respond(request: web.Request, doc: Document, *, max_age: int,
-            vary: str = "Accept-Encoding") -> web.Response:
+def respond(
+    request: web.Request, doc: Document, *, max_age: int, vary: str = "Accept-Encoding"
+) -> web.Response:
     """200 with the best coding, or 304; the same validators and cache headers on both."""
     coding = choose_coding(request.headers.get("Accept-Encoding"))
     body, etag = doc.coded(coding)
-    headers = {"ETag": etag, "Last-Modified": doc.last_modified, "Vary": vary,
-               "Cache-Control": f"public, max-age={max_age}"}
+    headers = {
+        "ETag": etag,
+        "Last-Modified": doc.last_modified,
+        "Vary": vary,
+        "Cache-Control": f"public, max-age={max_age}",
+    }
     if doc.links:
         headers["Link"] = doc.links
     if request.method in ("GET", "HEAD") and not_modified(request, doc, etag):

@@ -50,32 +50,42 @@ class Document:
     body: bytes
     gzip: bytes
     br: bytes
-    etag: str              # strong ETag of `body`, quoted; coded twins add -gzip / -br
-    modified: int          # Unix seconds when these bytes were first built: Last-Modified
+    etag: str  # strong ETag of `body`, quoted; coded twins add -gzip / -br
+    modified: int  # Unix seconds when these bytes were first built: Last-Modified
     content_type: str
-    links: str = ""        # HTTP Link header (WebSub self and hub), "" for none
-    last_modified: str = field(init=False, default="")   # `modified` as an HTTP-date
+    links: str = ""  # HTTP Link header (WebSub self and hub), "" for none
+    last_modified: str = field(init=False, default="")  # `modified` as an HTTP-date
     # coding -> (body, ETag), made once here rather than on every request
-    variants: dict[str, tuple[bytes, str]] = field(init=False, default_factory=dict,
-                                                   compare=False, repr=False)
+    variants: dict[str, tuple[bytes, str]] = field(
+        init=False, default_factory=dict, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         stamp = datetime.fromtimestamp(self.modified, UTC)
         object.__setattr__(self, "last_modified", format_datetime(stamp, usegmt=True))
-        self.variants.update({"identity": (self.body, self.etag),
-                              "gzip": (self.gzip, f'{self.etag[:-1]}-gzip"'),
-                              "br": (self.br, f'{self.etag[:-1]}-br"')})
+        self.variants.update(
+            {
+                "identity": (self.body, self.etag),
+                "gzip": (self.gzip, f'{self.etag[:-1]}-gzip"'),
+                "br": (self.br, f'{self.etag[:-1]}-br"'),
+            }
+        )
 
     @classmethod
-    def build(cls, body: bytes, content_type: str, links: str = "", *,
-              modified: float) -> Document:
+    def build(cls, body: bytes, content_type: str, links: str = "", *, modified: float) -> Document:
         """Hash and compress once; every later request reuses the results. Dated
         `modified` (the build's time): `succeeding` gives it the date of the same bytes
         built before."""
         digest = hashlib.blake2b(body, digest_size=16).hexdigest()
-        return cls(body=body, gzip=gzip.compress(body, GZIP_LEVEL, mtime=0),
-                   br=brotli.compress(body, quality=BROTLI_QUALITY), etag=f'"{digest}"',
-                   modified=int(modified), content_type=content_type, links=links)
+        return cls(
+            body=body,
+            gzip=gzip.compress(body, GZIP_LEVEL, mtime=0),
+            br=brotli.compress(body, quality=BROTLI_QUALITY),
+            etag=f'"{digest}"',
+            modified=int(modified),
+            content_type=content_type,
+            links=links,
+        )
 
     def succeeding(self, etag: str, modified: int) -> Document:
         """This document as the successor of the bytes tagged `etag`, dated `modified`:
@@ -90,24 +100,38 @@ class Document:
         are the same (validators and all), else this one dated after it."""
         if previous is None:
             return self
-        return previous if previous.etag == self.etag else self.succeeding(
-            previous.etag, previous.modified)
+        return (
+            previous
+            if previous.etag == self.etag
+            else self.succeeding(previous.etag, previous.modified)
+        )
 
     def coded(self, coding: str) -> tuple[bytes, str]:
         """The body and the ETag for a content coding: identity, gzip or br."""
         return self.variants[coding]
 
     def to_redis(self) -> dict[EncodableT, EncodableT]:
-        return {"body": self.body, "gzip": self.gzip, "br": self.br,
-                "etag": self.etag.encode(), "modified": str(self.modified).encode(),
-                "content_type": self.content_type.encode(), "links": self.links.encode()}
+        return {
+            "body": self.body,
+            "gzip": self.gzip,
+            "br": self.br,
+            "etag": self.etag.encode(),
+            "modified": str(self.modified).encode(),
+            "content_type": self.content_type.encode(),
+            "links": self.links.encode(),
+        }
 
     @classmethod
     def from_redis(cls, fields: Mapping[bytes, bytes]) -> Document:
-        return cls(body=fields[b"body"], gzip=fields[b"gzip"], br=fields[b"br"],
-                   etag=fields[b"etag"].decode(), modified=int(fields[b"modified"]),
-                   content_type=fields[b"content_type"].decode(),
-                   links=fields[b"links"].decode())
+        return cls(
+            body=fields[b"body"],
+            gzip=fields[b"gzip"],
+            br=fields[b"br"],
+            etag=fields[b"etag"].decode(),
+            modified=int(fields[b"modified"]),
+            content_type=fields[b"content_type"].decode(),
+            links=fields[b"links"].decode(),
+        )
 
 
 class DocumentStore:
@@ -124,19 +148,24 @@ class DocumentStore:
             version, etags = await pipe.execute()
         return int(version or 0), {_text(path): _text(etag) for path, etag in etags.items()}
 
-    async def documents(self, paths: Iterable[str], key: Callable[[str], str] = keys.doc
-                        ) -> dict[str, Document]:
+    async def documents(
+        self, paths: Iterable[str], key: Callable[[str], str] = keys.doc
+    ) -> dict[str, Document]:
         """The stored documents of `paths`; a path without one (deleted since) is left out."""
         paths = list(paths)
         async with self.redis.pipeline(transaction=False) as pipe:
             for path in paths:
                 pipe.hgetall(key(path))
             rows = await pipe.execute() if paths else []
-        return {path: Document.from_redis(row) for path, row in zip(paths, rows, strict=True)
-                if all(field.encode() in row for field in FIELDS)}
+        return {
+            path: Document.from_redis(row)
+            for path, row in zip(paths, rows, strict=True)
+            if all(field.encode() in row for field in FIELDS)
+        }
 
-    async def save(self, docs: Mapping[str, Document], changed: Iterable[str],
-                   removed: Iterable[str]) -> int:
+    async def save(
+        self, docs: Mapping[str, Document], changed: Iterable[str], removed: Iterable[str]
+    ) -> int:
         """Write what changed, drop what is gone, replace the ETags; returns the new version."""
         async with self.redis.pipeline(transaction=True) as pipe:
             for path in changed:

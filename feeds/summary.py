@@ -23,21 +23,24 @@ _PARAGRAPH_END = re.compile(r"</p\s*>", re.I)
 # text is the paragraph's text without converting or sanitizing anything.
 _PLAIN_FIRST_PARAGRAPH = re.compile(r" {0,3}<p(?:\s[^<>]*)?>([^<]*)</p\s*>", re.I)
 _PLAIN_NEXT_PARAGRAPH = re.compile(r"\s*<p(?:\s[^<>]*)?>([^<]*)</p\s*>", re.I)
-SUMMARY_BLOCKS = 5       # blocks searched for a first paragraph with text
-SUMMARY_PARAGRAPHS = 8   # paragraphs with text looked at (and converted of a long HTML block)
+SUMMARY_BLOCKS = 5  # blocks searched for a first paragraph with text
+SUMMARY_PARAGRAPHS = 8  # paragraphs with text looked at (and converted of a long HTML block)
 # Paragraphs that are no summary, as the papers print them. One of:
 # - nothing but brackets, punctuation and spaces: 【】, [], （）;
 # - a bracketed label alone: 【相关新闻】, [图集];
 # - a photo caption: opening with a caption mark (■ ▲ ▼ ● ◆) or 图片说明 / 图注 / 图为 / 图：,
 #   or ending with the photographer's credit (… 陈嘉新摄, … 鹭江街道供图, （摄影 张三）).
-BOILERPLATE = re.compile(r"""
+BOILERPLATE = re.compile(
+    r"""
     [\W_]*
   | [【\[［〔][^】\]］〕]{1,12}[】\]］〕]
   | [■▲▼●◆].*
   | (?:图片说明|图注|图为|图[：:]).*
   | .*(?:摄|摄影|供图)[）)]?
   | [（(][^）)]*(?:摄影|摄|供图)[^）)]*[）)]
-""", re.X | re.S)
+""",
+    re.X | re.S,
+)
 
 
 def _paragraph_texts(body: str) -> Iterator[tuple[str, bool]]:
@@ -59,9 +62,10 @@ def _paragraph_texts(body: str) -> Iterator[tuple[str, bool]]:
             continue
         ends = [m.end() for m in islice(_PARAGRAPH_END.finditer(block), SUMMARY_PARAGRAPHS)]
         if len(ends) == SUMMARY_PARAGRAPHS:
-            block = block[:ends[-1]]
-        cleaned = nh3.clean(MARKDOWN.render(block), tags={"p"}, attributes={},
-                            clean_content_tags=DROP_WITH_CONTENT)
+            block = block[: ends[-1]]
+        cleaned = nh3.clean(
+            MARKDOWN.render(block), tags={"p"}, attributes={}, clean_content_tags=DROP_WITH_CONTENT
+        )
         paragraphs = [plain_text(match.group(1)) for match in _PARAGRAPH.finditer(cleaned)]
         yield from ((text, True) for text in paragraphs)
         if not paragraphs:

@@ -35,9 +35,13 @@ def one_line(text: str) -> str:
 
 def _joins_previous(char: str) -> bool:
     """True for characters that belong to the character before them (marks, ZWJ, selectors)."""
-    return (unicodedata.combining(char) != 0 or char == "\u200d"
-            or "\ufe00" <= char <= "\ufe0f" or "\U000e0100" <= char <= "\U000e01ef"
-            or "\U0001f3fb" <= char <= "\U0001f3ff")
+    return (
+        unicodedata.combining(char) != 0
+        or char == "\u200d"
+        or "\ufe00" <= char <= "\ufe0f"
+        or "\U000e0100" <= char <= "\U000e01ef"
+        or "\U0001f3fb" <= char <= "\U0001f3ff"
+    )
 
 
 def cut(text: str, length: int) -> str:

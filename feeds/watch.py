@@ -34,8 +34,7 @@ log = logging.getLogger("finews.feeds")
 
 STEP_MS = 50
 # Editors' backup, swap and temporary files that can end in a post suffix or none.
-TEMP_SUFFIXES = ("~", "#", ".swp", ".swo", ".swx", ".tmp", ".bak", "___jb_tmp___",
-                 "___jb_old___")
+TEMP_SUFFIXES = ("~", "#", ".swp", ".swo", ".swx", ".tmp", ".bak", "___jb_tmp___", "___jb_old___")
 
 Apply = Callable[[Collection[Path]], Awaitable[None]]
 
@@ -119,19 +118,29 @@ class PostsWatcher:
     async def run(self) -> None:
         applier = asyncio.create_task(self._apply_batches())
         stop = asyncio.Event()
-        root = self.posts_dir.resolve()      # notify reports resolved paths
+        root = self.posts_dir.resolve()  # notify reports resolved paths
         try:
-            async for changes in awatch(root, watch_filter=PostFilter(root),
-                                        debounce=self.debounce_ms, step=STEP_MS,
-                                        stop_event=stop, recursive=True,
-                                        ignore_permission_denied=True):
+            async for changes in awatch(
+                root,
+                watch_filter=PostFilter(root),
+                debounce=self.debounce_ms,
+                step=STEP_MS,
+                stop_event=stop,
+                recursive=True,
+                ignore_permission_denied=True,
+            ):
                 self._pending.update(path for _, path in changes)
                 self._arrived.set()
         except OSError as exc:  # no such folder, or the system's watch limit reached
-            log.error("event=posts_watch_failed dir=%s error=%s hint=%s",
-                      log_quote(str(self.posts_dir)), log_quote(str(exc)),
-                      log_quote("raise fs.inotify.max_user_watches or set "
-                                "WATCHFILES_FORCE_POLLING=1; restart to see changes"))
+            log.error(
+                "event=posts_watch_failed dir=%s error=%s hint=%s",
+                log_quote(str(self.posts_dir)),
+                log_quote(str(exc)),
+                log_quote(
+                    "raise fs.inotify.max_user_watches or set "
+                    "WATCHFILES_FORCE_POLLING=1; restart to see changes"
+                ),
+            )
         finally:
             stop.set()
             if self._wake is not None:
@@ -153,5 +162,8 @@ class PostsWatcher:
             try:
                 await self._apply([Path(path) for path in paths])
             except Exception:  # logged with its trace; the next batch is applied anyway
-                log.exception("event=live_update_failed files=%d seconds=%.2f", len(paths),
-                              time.monotonic() - started)
+                log.exception(
+                    "event=live_update_failed files=%d seconds=%.2f",
+                    len(paths),
+                    time.monotonic() - started,
+                )

@@ -19,10 +19,10 @@ from finews.core import metrics
 from finews.core.appkeys import CLOCK, REDIS, REDIS_BYTES, SETTINGS
 from finews.core.clock import SYSTEM, Clock
 from finews.core.errors import problem
-from finews.embedded_redis import EmbeddedRedis, supervised
-from finews.migrate import migrate
 from finews.core.redis_client import UNREACHABLE, AnyRedis, Limits, connect, redact
 from finews.core.settings import Settings
+from finews.embedded_redis import EmbeddedRedis, supervised
+from finews.migrate import migrate
 
 log = logging.getLogger("finews.app")
 
@@ -38,9 +38,13 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
         url, embedded = settings.redis.url, None
         if not url:
-            embedded = await stack.enter_async_context(supervised(
-                Path(settings.data.dir), settings.redis.start_timeout,
-                settings.redis.restart_delay))
+            embedded = await stack.enter_async_context(
+                supervised(
+                    Path(settings.data.dir),
+                    settings.redis.start_timeout,
+                    settings.redis.restart_delay,
+                )
+            )
             url = embedded.url
         log.info("event=redis_connect url=%s embedded=%s", redact(url), embedded is not None)
         app[EMBEDDED] = embedded
@@ -91,8 +95,7 @@ async def edge(request: web.Request, handler: web.Handler) -> web.StreamResponse
         log.warning("event=redis_unavailable path=%s error=%s", request.path, type(exc).__name__)
         metrics.REDIS_ERRORS.labels("request").inc()
         status = 503
-        return problem(503, "unavailable", "storage is unreachable, retry shortly",
-                       retry_after=5)
+        return problem(503, "unavailable", "storage is unreachable, retry shortly", retry_after=5)
     except asyncio.CancelledError:
         status = 499  # the client went away before the answer
         raise
@@ -102,8 +105,9 @@ async def edge(request: web.Request, handler: web.Handler) -> web.StreamResponse
 
 async def healthz(request: web.Request) -> web.Response:
     """The process is alive and its event loop answers; pid and worker tell workers apart."""
-    return web.json_response({"status": "ok", "pid": os.getpid(),
-                              "worker": request.app[WORKER_INDEX]})
+    return web.json_response(
+        {"status": "ok", "pid": os.getpid(), "worker": request.app[WORKER_INDEX]}
+    )
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -117,8 +121,9 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def create_app(settings: Settings, worker_index: int = 0,
-               clock: Clock | None = None) -> web.Application:
+def create_app(
+    settings: Settings, worker_index: int = 0, clock: Clock | None = None
+) -> web.Application:
     """The app; `worker_index` is this process's number under `serve --workers` (0 alone);
     `clock` is where every feature reads the time (the system clock unless a test gives
     a FrozenClock)."""

@@ -39,18 +39,23 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.server.port
     count = args.workers if args.workers is not None else settings.server.workers
     if count < 1:
-        print(f"finews: settings error: --workers: expected 1 or more, got {count}",
-              file=sys.stderr)
+        print(
+            f"finews: settings error: --workers: expected 1 or more, got {count}", file=sys.stderr
+        )
         return EXIT_USAGE
     if count > 1:
         if port == 0:
-            print("finews: settings error: server.port: workers share one port; 0 picks a "
-                  "different one for each", file=sys.stderr)
+            print(
+                "finews: settings error: server.port: workers share one port; 0 picks a "
+                "different one for each",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         return workers.run_master(settings, args.config, host, port, count)
     index = workers.worker_index()
-    return workers.serve(create_app(settings, index or 0), settings, host, port,
-                         reuse_port=index is not None)
+    return workers.serve(
+        create_app(settings, index or 0), settings, host, port, reuse_port=index is not None
+    )
 
 
 def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
@@ -65,8 +70,9 @@ def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def cli_redis(settings: Settings, *, decode_responses: bool = True
-                    ) -> AsyncIterator[AnyRedis]:
+async def cli_redis(
+    settings: Settings, *, decode_responses: bool = True
+) -> AsyncIterator[AnyRedis]:
     """Redis for a command run outside the server: the configured URL; else the socket of
     the embedded server when `finews serve` runs on this data dir; else one started for
     this command and stopped after it. Its data is brought to today's key names first."""
@@ -93,8 +99,11 @@ class CommandParser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.add_argument("--config", metavar="FILE",
-                          help="settings file over config/default.toml (or FINEWS_CONFIG)")
+        self.add_argument(
+            "--config",
+            metavar="FILE",
+            help="settings file over config/default.toml (or FINEWS_CONFIG)",
+        )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -103,11 +112,14 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="listen address (server.host)")
     serve.add_argument("--port", type=int, help="listen port (server.port)")
-    serve.add_argument("--workers", type=int, metavar="N",
-                       help="worker processes sharing the port (server.workers)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes sharing the port (server.workers)",
+    )
     serve.set_defaults(run=cmd_serve)
-    check = sub.add_parser("check",
-                           help="load settings and posts, report problems (exit 1 if any)")
+    check = sub.add_parser("check", help="load settings and posts, report problems (exit 1 if any)")
     check.set_defaults(run=cmd_check)
     feeds.cli.add_commands(sub)
     shortlinks.cli.add_commands(sub)

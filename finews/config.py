@@ -20,20 +20,22 @@ from websub import settings as websub_settings
 
 def checks() -> dict[str, Check]:
     """Every feature's checks, keyed by `section.key`."""
-    return {**feeds_settings.checks(), **shortlinks_settings.checks(),
-            **websub_settings.checks()}
+    return {**feeds_settings.checks(), **shortlinks_settings.checks(), **websub_settings.checks()}
 
 
 def built_in_hub_needs_websub(data: Mapping[str, Mapping[str, Any]]) -> str | None:
     """Feeds name the built-in hub (feeds.hub) only while the hub runs (websub.enabled)."""
     if not data["websub"]["enabled"] and data["feeds"]["hub"] == "{site}/websub":
-        return ("feeds.hub: names the built-in hub, which websub.enabled = false turns off; "
-                'set feeds.hub = "" or an external hub URL')
+        return (
+            "feeds.hub: names the built-in hub, which websub.enabled = false turns off; "
+            'set feeds.hub = "" or an external hub URL'
+        )
     return None
 
 
-def load(config_file: str | os.PathLike[str] | None = None,
-         env: Mapping[str, str] | None = None) -> Settings:
+def load(
+    config_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
     """Defaults, then the config file (argument or FINEWS_CONFIG), then FINEWS_* variables,
     every key checked; SettingsError names the first key that is wrong."""
     return load_core(config_file, env, checks(), [built_in_hub_needs_websub])

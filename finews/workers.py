@@ -22,8 +22,8 @@ from aiohttp import web
 
 from finews import server
 from finews.core import logs, metrics
-from finews.embedded_redis import die_with_parent, supervised
 from finews.core.settings import Settings
+from finews.embedded_redis import die_with_parent, supervised
 
 log = logging.getLogger("finews.workers")
 
@@ -40,16 +40,22 @@ def worker_index() -> int | None:
     return int(value) if value else None
 
 
-def serve(app: web.Application, settings: Settings, host: str, port: int,
-          reuse_port: bool = False) -> int:
+def serve(
+    app: web.Application, settings: Settings, host: str, port: int, reuse_port: bool = False
+) -> int:
     """Serve until SIGTERM or SIGINT: stop accepting, finish requests in flight (bounded).
     Slow or idle clients are closed after server.header_timeout / keepalive_timeout."""
-    server.run(app, host, port, reuse_port=reuse_port,
-               shutdown_timeout=settings.server.shutdown_timeout,
-               header_timeout=settings.server.header_timeout,
-               keepalive_timeout=settings.server.keepalive_timeout,
-               access_log_class=logs.AccessLogger,
-               access_log=logging.getLogger("finews.access") if settings.log.access else None)
+    server.run(
+        app,
+        host,
+        port,
+        reuse_port=reuse_port,
+        shutdown_timeout=settings.server.shutdown_timeout,
+        header_timeout=settings.server.header_timeout,
+        keepalive_timeout=settings.server.keepalive_timeout,
+        access_log_class=logs.AccessLogger,
+        access_log=logging.getLogger("finews.access") if settings.log.access else None,
+    )
     log.info("event=stopped pid=%d", os.getpid())
     return 0
 
@@ -72,9 +78,13 @@ class Master:
         env = dict(os.environ)
         async with contextlib.AsyncExitStack() as stack:
             if not self.settings.redis.url:
-                embedded = await stack.enter_async_context(supervised(
-                    data_dir, self.settings.redis.start_timeout,
-                    self.settings.redis.restart_delay))
+                embedded = await stack.enter_async_context(
+                    supervised(
+                        data_dir,
+                        self.settings.redis.start_timeout,
+                        self.settings.redis.restart_delay,
+                    )
+                )
                 env["FINEWS_REDIS__URL"] = embedded.url
             log.info("event=master_start pid=%d workers=%d", os.getpid(), self.count)
             await asyncio.gather(*(self._keep(index, env) for index in range(self.count)))
@@ -87,8 +97,11 @@ class Master:
         while not self.stopping.is_set():
             started = time.monotonic()
             process = await asyncio.create_subprocess_exec(
-                *self.command, env={**env, WORKER_ENV: str(index)},
-                preexec_fn=die_with_parent, start_new_session=True)
+                *self.command,
+                env={**env, WORKER_ENV: str(index)},
+                preexec_fn=die_with_parent,
+                start_new_session=True,
+            )
             log.info("event=worker_start index=%d pid=%d", index, process.pid)
             exited = asyncio.ensure_future(process.wait())
             stop = asyncio.ensure_future(self.stopping.wait())
@@ -99,8 +112,13 @@ class Master:
                 return
             if time.monotonic() - started > YOUNG:
                 delay = RESTART_DELAY
-            log.error("event=worker_exit index=%d pid=%d code=%s restart_in=%gs",
-                      index, process.pid, process.returncode, delay)
+            log.error(
+                "event=worker_exit index=%d pid=%d code=%s restart_in=%gs",
+                index,
+                process.pid,
+                process.returncode,
+                delay,
+            )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self.stopping.wait()
@@ -115,14 +133,25 @@ class Master:
             log.error("event=worker_kill index=%d pid=%d", index, process.pid)
             process.kill()
             await process.wait()
-        log.info("event=worker_stop index=%d pid=%d code=%s", index, process.pid,
-                 process.returncode)
+        log.info(
+            "event=worker_stop index=%d pid=%d code=%s", index, process.pid, process.returncode
+        )
 
 
 def run_master(settings: Settings, config: str | None, host: str, port: int, count: int) -> int:
     """Start `count` workers on host:port and keep them running until SIGTERM or SIGINT."""
-    command = [sys.executable, "-m", "finews", "serve", "--workers", "1",
-               "--host", host, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "finews",
+        "serve",
+        "--workers",
+        "1",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     if config:
         command += ["--config", config]
     return asyncio.run(Master(settings, command, count).run())

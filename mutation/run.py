@@ -28,19 +28,26 @@ KILLED = {1, 3, 24, -24, 36, 37, 152, 255}  # failed, pytest internal error, tim
 
 def extra_test_files(listed: list[str]) -> list[str]:
     """Unit test files for targets/codes that exist now but are not listed yet."""
-    found = sorted({p.relative_to(ROOT).as_posix() for pattern in (
-        "test_shortlinks_*targets*.py", "test_shortlinks_*codes*.py")
-        for p in (ROOT / "tests").glob(pattern)})
+    found = sorted(
+        {
+            p.relative_to(ROOT).as_posix()
+            for pattern in ("test_shortlinks_*targets*.py", "test_shortlinks_*codes*.py")
+            for p in (ROOT / "tests").glob(pattern)
+        }
+    )
     return [name for name in found if name not in listed]
 
 
 def run_mutmut(children: int) -> None:
     """mutmut run, in-process so the test selection can grow by `extra_test_files`."""
     from mutmut import configuration
+
     config = configuration.config()
     config.pytest_add_cli_args_test_selection += extra_test_files(
-        config.pytest_add_cli_args_test_selection)
+        config.pytest_add_cli_args_test_selection
+    )
     from mutmut.__main__ import cli
+
     try:
         cli(["run", "--max-children", str(children)], standalone_mode=False)
     except SystemExit as exc:  # mutmut exits after its run; only a failure matters here
@@ -56,8 +63,10 @@ def scores(modules: list[str]) -> tuple[list[str], list[str]]:
         meta = ROOT / "mutants" / f"{module}.meta"
         codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
         killed = sum(code in KILLED for code in codes.values())
-        alive += sorted((name for name, code in codes.items() if code not in KILLED),
-                        key=lambda name: (name.rsplit("_", 1)[0], int(name.rsplit("_", 1)[1])))
+        alive += sorted(
+            (name for name, code in codes.items() if code not in KILLED),
+            key=lambda name: (name.rsplit("_", 1)[0], int(name.rsplit("_", 1)[1])),
+        )
         percent = f"{100 * killed / len(codes):.0f}%" if codes else "n/a (no mutants)"
         lines.append(f"mutation: {module} {killed}/{len(codes)} = {percent}")
         killed_all += killed
@@ -69,15 +78,21 @@ def scores(modules: list[str]) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--children", type=int, default=os.cpu_count() or 2,
-                        help="mutants tested at once (default: one per CPU)")
+    parser.add_argument(
+        "--children",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="mutants tested at once (default: one per CPU)",
+    )
     parser.add_argument("--survivors", action="store_true", help="list the mutants not killed")
-    parser.add_argument("--report-only", action="store_true",
-                        help="print the scores of the last run without running mutmut")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="print the scores of the last run without running mutmut",
+    )
     args = parser.parse_args(argv)
     os.chdir(ROOT)
-    modules = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"][
-        "only_mutate"]
+    modules = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
     started = time.monotonic()
     if not args.report_only:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)

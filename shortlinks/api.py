@@ -14,7 +14,7 @@ import functools
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +27,7 @@ from shortlinks.counting import read_stats
 from shortlinks.redirect import client_address
 from shortlinks.service import SERVICE, Service
 from shortlinks.store import Contended, IssueError, Link, UrlTaken, Want
+import contextlib
 
 log = logging.getLogger("finews.shortlinks")
 
@@ -42,8 +43,7 @@ Handler = Callable[[web.Request, Service], Awaitable[web.Response]]
 
 
 def _too_many(wait: int, what: str) -> Problem:
-    return Problem(429, "rate_limited", f"too many {what}; try again in {wait} s",
-                   retry_after=wait)
+    return Problem(429, "rate_limited", f"too many {what}; try again in {wait} s", retry_after=wait)
 
 
 def authenticate(request: web.Request, keys: list[str]) -> str:
@@ -56,15 +56,20 @@ def authenticate(request: web.Request, keys: list[str]) -> str:
         if hmac.compare_digest(given, key.encode()):
             matched = key
     if scheme.lower() != "bearer" or not given or not matched:
-        reason = ("the API is disabled: no api.keys are configured" if not keys else
-                  "send Authorization: Bearer <key> with a valid key")
-        raise Problem(401, "unauthorized", reason,
-                      headers={"WWW-Authenticate": 'Bearer realm="finews"'})
+        reason = (
+            "the API is disabled: no api.keys are configured"
+            if not keys
+            else "send Authorization: Bearer <key> with a valid key"
+        )
+        raise Problem(
+            401, "unauthorized", reason, headers={"WWW-Authenticate": 'Bearer realm="finews"'}
+        )
     return matched
 
 
 def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Authenticate, run, and turn every failure into problem details."""
+
     @functools.wraps(handler)
     async def run(request: web.Request) -> web.Response:
         service = request.app[SERVICE]
@@ -76,6 +81,7 @@ def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
         except RedisError as exc:
             log.error("event=api_redis_error path=%s reason=%s", request.path, exc)
             return Problem(503, "unavailable", "storage unavailable", retry_after=1).response()
+
     return run
 
 
@@ -92,8 +98,11 @@ async def read_json(request: web.Request, service: Service) -> Any:
             raise Problem(413, "too_large", f"request body is over {limit} bytes")
     conf = service.settings.api
     try:
-        return strict_json.loads(bytes(data), max_depth=conf.json_max_depth,
-                                 max_number_length=conf.json_max_number_length)
+        return strict_json.loads(
+            bytes(data),
+            max_depth=conf.json_max_depth,
+            max_number_length=conf.json_max_number_length,
+        )
     except strict_json.JsonRefused as exc:
         raise exc.problem() from None
 
@@ -106,15 +115,20 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 def _invalid(field: str, rule: str, detail: str) -> Problem:
     """422 naming the field and the rule it broke."""
-    return Problem(422, "invalid_field", f"{field}: {detail}",
-                   errors=[{"field": field, "rule": rule, "detail": detail}])
+    return Problem(
+        422,
+        "invalid_field",
+        f"{field}: {detail}",
+        errors=[{"field": field, "rule": rule, "detail": detail}],
+    )
 
 
 def _unknown_fields(data: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise _invalid(unknown[0], "unknown_field",
-                       f"unknown field; known: {', '.join(sorted(allowed))}")
+        raise _invalid(
+            unknown[0], "unknown_field", f"unknown field; known: {', '.join(sorted(allowed))}"
+        )
 
 
 def _target(service: Service, value: Any) -> str:
@@ -130,12 +144,15 @@ def _expiry(value: Any, now: datetime) -> datetime | None:
     try:
         when = datetime.fromisoformat(value) if isinstance(value, str) else None
         if when is not None and when.tzinfo is not None:
-            when.astimezone(timezone.utc)   # years 1 and 9999 can leave the calendar in UTC
+            when.astimezone(UTC)  # years 1 and 9999 can leave the calendar in UTC
     except (ValueError, OverflowError):
         when = None
     if when is None or when.tzinfo is None:
-        raise _invalid("expires_at", "iso8601", "expected an ISO 8601 time with offset, "
-                       "e.g. 2026-12-31T23:59:59+08:00, or null")
+        raise _invalid(
+            "expires_at",
+            "iso8601",
+            "expected an ISO 8601 time with offset, e.g. 2026-12-31T23:59:59+08:00, or null",
+        )
     if when <= now:
         raise _invalid("expires_at", "future", "is in the past")
     return when
@@ -152,10 +169,8 @@ def parse_create(service: Service, data: Any) -> Want:
     _unknown_fields(data, CREATE_FIELDS)
     day = None
     if data.get("date") is not None:
-        try:
+        with contextlib.suppress(ValueError):
             day = date.fromisoformat(data["date"]) if isinstance(data["date"], str) else None
-        except ValueError:
-            pass
         if day is None:
             raise _invalid("date", "date", "expected a real date YYYY-MM-DD")
         try:
@@ -167,19 +182,28 @@ def parse_create(service: Service, data: Any) -> Want:
     if problem:
         raise _invalid("prefix", "pattern", problem)
     try:
-        return service.want(data.get("url"), day=day, prefix=prefix,
-                            title=_title(data.get("title", "")),
-                            expires_at=_expiry(data.get("expires_at"), service.clock.now()))
+        return service.want(
+            data.get("url"),
+            day=day,
+            prefix=prefix,
+            title=_title(data.get("title", "")),
+            expires_at=_expiry(data.get("expires_at"), service.clock.now()),
+        )
     except targets.TargetError as exc:
         raise _invalid("url", exc.rule, str(exc)) from None
 
 
 def link_json(service: Service, link: Link) -> dict[str, Any]:
     return {
-        "code": link.code, "short_url": service.short_url(link.code),
-        "share_url": service.share_url(link.code), "qr_svg": service.qr_url(link.code),
-        "qr_png": service.qr_url(link.code, "png"), "target": link.url, "title": link.title,
-        "created_at": link.created_at.isoformat(), "disabled": link.disabled,
+        "code": link.code,
+        "short_url": service.short_url(link.code),
+        "share_url": service.share_url(link.code),
+        "qr_svg": service.qr_url(link.code),
+        "qr_png": service.qr_url(link.code, "png"),
+        "target": link.url,
+        "title": link.title,
+        "created_at": link.created_at.isoformat(),
+        "disabled": link.disabled,
         "expires_at": link.expires_at.isoformat() if link.expires_at else None,
         "status": link.gone(service.clock.now()) or "active",
     }
@@ -189,8 +213,9 @@ async def _limit_creation(request: web.Request, service: Service, n: int) -> Non
     conf, limiter = service.settings.shortlinks, service.limiter
     address = client_address(request, conf.trust_forwarded)
     for scope, ident, limit in (
-            ("create-key", limiter.key_id(request[API_KEY]), conf.rate_create_per_key),
-            ("create-address", await limiter.address_id(address), conf.rate_create_per_address)):
+        ("create-key", limiter.key_id(request[API_KEY]), conf.rate_create_per_key),
+        ("create-address", await limiter.address_id(address), conf.rate_create_per_address),
+    ):
         wait = await limiter.hit(scope, ident, limit, n)
         if wait:
             raise _too_many(wait, "links created")
@@ -239,13 +264,15 @@ async def create_batch(request: web.Request, service: Service) -> web.Response:
         except Problem as exc:
             results[index] = {"index": index, **exc.body()}
     issued = await service.store.issue([want for _, want in wants])
-    for (index, _), result in zip(wants, issued):
+    for (index, _), result in zip(wants, issued, strict=False):
         if isinstance(result, IssueError):
-            results[index] = {"index": index,
-                              **Problem(503, "unavailable", str(result)).body()}
+            results[index] = {"index": index, **Problem(503, "unavailable", str(result)).body()}
         else:
-            results[index] = {"index": index, "status": 201 if result.created else 200,
-                              "link": link_json(service, result.link)}
+            results[index] = {
+                "index": index,
+                "status": 201 if result.created else 200,
+                "link": link_json(service, result.link),
+            }
     return web.json_response({"results": results})
 
 
@@ -311,8 +338,9 @@ async def listing(request: web.Request, service: Service) -> web.Response:
         except codes.MalformedCode:
             raise Problem(400, "bad_parameter", "cursor must be a next_cursor value") from None
     links, after = await service.store.page(cursor, limit)
-    return web.json_response({"links": [link_json(service, link) for link in links],
-                              "next_cursor": after})
+    return web.json_response(
+        {"links": [link_json(service, link) for link in links], "next_cursor": after}
+    )
 
 
 def _query_date(request: web.Request, name: str, default: date) -> date:
@@ -332,12 +360,15 @@ async def stats(request: web.Request, service: Service) -> web.Response:
     last = _query_date(request, "to", service.clock.now(service.zone).date())
     try:
         month_before = last - timedelta(days=29)
-    except OverflowError:   # `to` in the first days of year 1
+    except OverflowError:  # `to` in the first days of year 1
         month_before = date.min
     first = _query_date(request, "from", month_before)
     if first > last or (last - first).days >= STATS_DAYS_MAX:
-        raise Problem(400, "bad_parameter",
-                      f"from must not be after to, and the range at most {STATS_DAYS_MAX} days")
+        raise Problem(
+            400,
+            "bad_parameter",
+            f"from must not be after to, and the range at most {STATS_DAYS_MAX} days",
+        )
     return web.json_response(await read_stats(service.store.redis, code, first, last))
 
 

@@ -49,8 +49,12 @@ def cmd_shorten(ctx: Context, args: argparse.Namespace) -> int:
             service = Service(redis, ctx.settings)
             want = service.want(args.url, day=args.date, prefix=args.prefix, origin="cli")
             [result] = await service.store.issue([want])
-            return result if isinstance(result, IssueError) else (
-                result.link.code, service.share_url(result.link.code))
+            return (
+                result
+                if isinstance(result, IssueError)
+                else (result.link.code, service.share_url(result.link.code))
+            )
+
     try:
         result = asyncio.run(run())
     except targets.TargetError as exc:
@@ -71,6 +75,7 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
                 written = await transfer.export_links(redis, out, progress)
             progress.close()
             return written
+
     print(f"exported: {asyncio.run(run())} links to {args.file}")
     return 0
 
@@ -85,11 +90,17 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
                 progress = Progress(sum(1 for _ in lines), "lines")
                 lines.seek(0)
                 result = await transfer.import_links(
-                    redis, lines, hosts, lambda problem: print(problem, file=sys.stderr),
-                    progress, max_depth=settings.api.json_max_depth,
-                    max_number_length=settings.api.json_max_number_length)
+                    redis,
+                    lines,
+                    hosts,
+                    lambda problem: print(problem, file=sys.stderr),
+                    progress,
+                    max_depth=settings.api.json_max_depth,
+                    max_number_length=settings.api.json_max_number_length,
+                )
             progress.close()
             return result
+
     result = asyncio.run(run())
     print(f"imported: {result.imported} links, skipped: {result.skipped} lines")
     return EXIT_PROBLEMS if result.skipped else 0
@@ -112,18 +123,22 @@ def _code_date(text: str) -> date:
 
 def add_commands(sub: Subparsers) -> None:
     """Add `shorten`, `export` and `import` to the `finews` command."""
-    shorten = sub.add_parser("shorten",
-                             help="print the share code and URL for a URL (made if needed)")
+    shorten = sub.add_parser(
+        "shorten", help="print the share code and URL for a URL (made if needed)"
+    )
     shorten.add_argument("url", help="absolute URL on an allowed host")
-    shorten.add_argument("--date", type=_code_date,
-                         help="date part of a new code, YYYY-MM-DD (default: today)")
+    shorten.add_argument(
+        "--date", type=_code_date, help="date part of a new code, YYYY-MM-DD (default: today)"
+    )
     shorten.add_argument("--prefix", type=_prefix, help="prefix of a new code (shortlinks.prefix)")
     shorten.set_defaults(run=cmd_shorten)
-    export = sub.add_parser("export",
-                            help="write every share link with its statistics as JSON Lines")
+    export = sub.add_parser(
+        "export", help="write every share link with its statistics as JSON Lines"
+    )
     export.add_argument("file", help="JSON Lines file to write (replaced if it exists)")
     export.set_defaults(run=cmd_export)
-    importer = sub.add_parser("import",
-                              help="read share links from an export (bad lines are skipped)")
+    importer = sub.add_parser(
+        "import", help="read share links from an export (bad lines are skipped)"
+    )
     importer.add_argument("file", help="JSON Lines file written by `finews export`")
     importer.set_defaults(run=cmd_import)

@@ -37,8 +37,9 @@ class DayOutOfRange(MalformedCode):
 def check_day(day: date) -> date:
     """`day`, or DayOutOfRange when its year is outside 1000 to 9999."""
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise DayOutOfRange(f"date {day.isoformat()}: codes are dated from year {FIRST_YEAR} "
-                            f"to {LAST_YEAR}")
+        raise DayOutOfRange(
+            f"date {day.isoformat()}: codes are dated from year {FIRST_YEAR} to {LAST_YEAR}"
+        )
     return day
 
 

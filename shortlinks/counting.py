@@ -48,7 +48,7 @@ from shortlinks.visits import KNOWN_SOURCES, Visit, bot_name, source, visitor
 log = logging.getLogger("finews.shortlinks")
 
 SALT_TTL = 2 * 86400  # yesterday's salt must outlive visits queued just before midnight
-REPLAY_TTL = 86400    # a batch held longer than this by an outage could count twice
+REPLAY_TTL = 86400  # a batch held longer than this by an outage could count twice
 SOURCES_TTL = 2 * 86400  # a day's source counter only matters while that day is written
 # Each day's distinct visitors, then the whole range's, in one round trip. One link's
 # sketches share a hash tag, so the script is legal on Cluster (pipelined PFCOUNT is not).
@@ -127,28 +127,49 @@ class Share:
     days: dict[str, tuple[set[str], Counter[str]]] = field(default_factory=dict)
     seen: dict[str, str] = field(default_factory=dict)
 
-    def call(self, code: str, writer: str, number: int, window: int,
-             sources_max: int) -> tuple[list[str], list[Any]]:
+    def call(
+        self, code: str, writer: str, number: int, window: int, sources_max: int
+    ) -> tuple[list[str], list[Any]]:
         """The keys and arguments of APPLY_VISITS for this share."""
         index = {day: i for i, day in enumerate(self.days, 1)}
         names = [keys.done(code, writer), keys.stats(code)]
         for day in self.days:
             names += [keys.visitors(code, day), keys.source_count(code, day)]
         names += [keys.seen(code, who) for who in self.seen]
-        payload = {"counts": self.counts,
-                   "days": [{"day": day, "uv": sorted(people), "sources": list(named.items())}
-                            for day, (people, named) in self.days.items()],
-                   "seen": [index[day] for day in self.seen.values()]}
-        return names, [number, REPLAY_TTL, window, sources_max, SOURCES_TTL,
-                       json.dumps(payload, separators=(",", ":"))]
+        payload = {
+            "counts": self.counts,
+            "days": [
+                {"day": day, "uv": sorted(people), "sources": list(named.items())}
+                for day, (people, named) in self.days.items()
+            ],
+            "seen": [index[day] for day in self.seen.values()],
+        }
+        return names, [
+            number,
+            REPLAY_TTL,
+            window,
+            sources_max,
+            SOURCES_TTL,
+            json.dumps(payload, separators=(",", ":")),
+        ]
 
 
 class VisitWriter:
     """The background writer of visit counts (see the module docstring)."""
 
-    def __init__(self, redis: Any, salts: Salts, zone: ZoneInfo, site_host: str, *,
-                 window: int, batch: int, interval: float, max_pending: int,
-                 sources_max: int) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        salts: Salts,
+        zone: ZoneInfo,
+        site_host: str,
+        *,
+        window: int,
+        batch: int,
+        interval: float,
+        max_pending: int,
+        sources_max: int,
+    ) -> None:
         self.redis = redis
         self.cluster = isinstance(redis, RedisCluster)  # its pipelines refuse EVALSHA
         self.salts = salts
@@ -161,10 +182,10 @@ class VisitWriter:
         self.pending: deque[Visit] = deque()
         self.max_pending = max_pending
         self.dropped = 0
-        self.id = secrets.token_hex(8)   # this writer's batches are (id, number)
+        self.id = secrets.token_hex(8)  # this writer's batches are (id, number)
         self.number = 0
-        self.held: list[Visit] = []      # batch `number`, sent and not yet answered
-        self._lock = asyncio.Lock()      # one batch at a time: numbers reach Redis in order
+        self.held: list[Visit] = []  # batch `number`, sent and not yet answered
+        self._lock = asyncio.Lock()  # one batch at a time: numbers reach Redis in order
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -215,12 +236,20 @@ class VisitWriter:
                     await self._write(self.number, self.held)
                 except UNREACHABLE as exc:  # kept, and sent again when Redis answers
                     REDIS_ERRORS.labels("shortlinks").inc()
-                    log.warning("event=visits_deferred count=%d batch=%s:%d reason=%s",
-                                len(self.held), self.id, self.number, type(exc).__name__)
+                    log.warning(
+                        "event=visits_deferred count=%d batch=%s:%d reason=%s",
+                        len(self.held),
+                        self.id,
+                        self.number,
+                        type(exc).__name__,
+                    )
                     break
                 except Exception as exc:  # counting must never take the service down
-                    log.error("event=visits_lost count=%d reason=%s", len(self.held),
-                              f"{type(exc).__name__}: {exc}")
+                    log.error(
+                        "event=visits_lost count=%d reason=%s",
+                        len(self.held),
+                        f"{type(exc).__name__}: {exc}",
+                    )
                 answered += len(self.held)
                 self.held = []
             if self.dropped:
@@ -231,7 +260,7 @@ class VisitWriter:
     async def _shares(self, batch: list[Visit]) -> dict[str, Share]:
         """Split a batch by link, classified and counted."""
         shares: dict[str, Share] = {}
-        days: dict[int, str] = {}    # minute -> day in the site's zone
+        days: dict[int, str] = {}  # minute -> day in the site's zone
         salts: dict[str, str] = {}
         for visit in batch:
             share = shares.get(visit.code) or shares.setdefault(visit.code, Share())
@@ -260,13 +289,15 @@ class VisitWriter:
     async def _write(self, number: int, batch: list[Visit]) -> None:
         """Batch `number` as one APPLY_VISITS call per link, pipelined; raises UNREACHABLE
         when any call went unanswered (the batch is then sent again as a whole)."""
-        calls = [share.call(code, self.id, number, self.window, self.sources_max)
-                 for code, share in (await self._shares(batch)).items()]
+        calls = [
+            share.call(code, self.id, number, self.window, self.sources_max)
+            for code, share in (await self._shares(batch)).items()
+        ]
         replies = await self._send(calls)
         missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:  # a restarted server forgot the script: nothing of these ran
             await self.redis.script_load(APPLY_VISITS)
-            for n, reply in zip(missing, await self._send([calls[n] for n in missing])):
+            for n, reply in zip(missing, await self._send([calls[n] for n in missing]), strict=False):
                 replies[n] = reply
         errors = [r for r in replies if isinstance(r, Exception)]
         for error in errors:
@@ -297,25 +328,43 @@ async def read_stats(redis: Any, code: str, first: date, last: date) -> dict[str
     active = [d for d in days if f"{d:%Y%m%d}:h" in fields]
     sketches = [keys.visitors(code, f"{d:%Y%m%d}") for d in active]
     counted = await redis.eval(COUNT_VISITORS, len(sketches), *sketches) if active else [0]
-    per_visitors = dict(zip(active, counted))
+    per_visitors = dict(zip(active, counted, strict=False))
     rows, sources, bots = [], Counter(), Counter()
     for d in days:
         tag = f"{d:%Y%m%d}:"
-        day_sources = {k[len(tag) + 4:]: v for k, v in fields.items() if k.startswith(tag + "src:")}
-        day_bots = {k[len(tag) + 4:]: v for k, v in fields.items() if k.startswith(tag + "bot:")}
+        day_sources = {
+            k[len(tag) + 4 :]: v for k, v in fields.items() if k.startswith(tag + "src:")
+        }
+        day_bots = {k[len(tag) + 4 :]: v for k, v in fields.items() if k.startswith(tag + "bot:")}
         sources.update(day_sources)
         bots.update(day_bots)
-        rows.append({"date": d.isoformat(), "clicks": fields.get(tag + "h", 0),
-                     "unique_clicks": fields.get(tag + "u", 0),
-                     "visitors": per_visitors.get(d, 0), "sources": day_sources,
-                     "bots": fields.get(tag + "b", 0), "bot_names": day_bots})
+        rows.append(
+            {
+                "date": d.isoformat(),
+                "clicks": fields.get(tag + "h", 0),
+                "unique_clicks": fields.get(tag + "u", 0),
+                "visitors": per_visitors.get(d, 0),
+                "sources": day_sources,
+                "bots": fields.get(tag + "b", 0),
+                "bot_names": day_bots,
+            }
+        )
     return {
-        "code": code, "from": first.isoformat(), "to": last.isoformat(),
-        "totals": {"clicks": sum(r["clicks"] for r in rows),
-                   "unique_clicks": sum(r["unique_clicks"] for r in rows),
-                   "visitors": counted[-1], "sources": dict(sources),
-                   "bots": sum(r["bots"] for r in rows), "bot_names": dict(bots)},
-        "all_time": {"clicks": fields.get("h", 0), "unique_clicks": fields.get("u", 0),
-                     "bots": fields.get("b", 0)},
+        "code": code,
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "totals": {
+            "clicks": sum(r["clicks"] for r in rows),
+            "unique_clicks": sum(r["unique_clicks"] for r in rows),
+            "visitors": counted[-1],
+            "sources": dict(sources),
+            "bots": sum(r["bots"] for r in rows),
+            "bot_names": dict(bots),
+        },
+        "all_time": {
+            "clicks": fields.get("h", 0),
+            "unique_clicks": fields.get("u", 0),
+            "bots": fields.get("b", 0),
+        },
         "days": rows,
     }

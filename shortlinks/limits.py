@@ -18,8 +18,7 @@ from shortlinks.visits import visitor
 
 
 class RateLimiter:
-    def __init__(self, redis: Any, salts: Salts, zone: ZoneInfo, window: int,
-                 clock: Clock) -> None:
+    def __init__(self, redis: Any, salts: Salts, zone: ZoneInfo, window: int, clock: Clock) -> None:
         self.redis = redis
         self.clock = clock
         self.salts = salts

@@ -4,5 +4,4 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-REDIRECTS = Counter("finews_redirects_total", "Share-link redirects sent, by status.",
-                    ["status"])
+REDIRECTS = Counter("finews_redirects_total", "Share-link redirects sent, by status.", ["status"])

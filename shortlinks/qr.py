@@ -39,14 +39,16 @@ async def handle(request: web.Request, service: Service) -> web.Response:
     except ValueError:
         scale = 0
     if not 1 <= scale <= conf.qr_max_scale:
-        return redirector.error(request, 400, "bad_scale",
-                                f"scale must be a whole number from 1 to {conf.qr_max_scale}")
+        return redirector.error(
+            request, 400, "bad_scale", f"scale must be a whole number from 1 to {conf.qr_max_scale}"
+        )
     try:
         entry = redirector.fresh(raw) or await redirector.lookup(raw)
     except codes.MalformedCode as exc:
         return redirector.error(request, 400, "malformed_code", str(exc))
     if entry is None:
         return redirector.error(request, 404, "unknown_code", codes.unknown_message(raw))
-    body = render(service.qr_text(entry.code), kind, error=conf.qr_error, scale=scale,
-                  border=conf.qr_border)
+    body = render(
+        service.qr_text(entry.code), kind, error=conf.qr_error, scale=scale, border=conf.qr_border
+    )
     return web.Response(body=body, content_type=KINDS[kind], headers={"Cache-Control": CACHE})

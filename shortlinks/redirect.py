@@ -30,9 +30,9 @@ from redis.exceptions import RedisError
 
 from finews.core.breaker import BreakerOpen
 from finews.core.metrics import REDIS_ERRORS
-from shortlinks.metrics import REDIRECTS
 from finews.core.redis_client import UNREACHABLE
 from shortlinks import codes, pages, targets
+from shortlinks.metrics import REDIRECTS
 from shortlinks.visits import Visit, prefetch
 
 if TYPE_CHECKING:
@@ -52,9 +52,9 @@ PERMANENT = {301, 308}
 @dataclass(frozen=True, slots=True)
 class Entry:
     code: str
-    location: str | None     # None: the stored target is not allowed
+    location: str | None  # None: the stored target is not allowed
     disabled: bool
-    expires: float | None    # epoch seconds
+    expires: float | None  # epoch seconds
 
 
 def client_address(request: web.Request, trust_forwarded: bool) -> str:
@@ -69,9 +69,18 @@ def client_address(request: web.Request, trust_forwarded: bool) -> str:
 class Redirector:
     """Given only what a redirect needs (not the whole service, which builds it)."""
 
-    def __init__(self, settings: Settings, *, store: LinkStore, writer: VisitWriter,
-                 limiter: RateLimiter, breaker: Breaker, hosts: frozenset[str],
-                 home: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: LinkStore,
+        writer: VisitWriter,
+        limiter: RateLimiter,
+        breaker: Breaker,
+        hosts: frozenset[str],
+        home: str,
+        clock: Clock,
+    ) -> None:
         conf = settings.shortlinks
         self.clock = clock
         self.store, self.writer, self.limiter = store, writer, limiter
@@ -85,12 +94,18 @@ class Redirector:
         self.trust_forwarded = conf.trust_forwarded
         self.scan_limit = conf.rate_scan_per_address
         self.lang = settings.site.language
-        cache_control = (conf.cache_control_permanent if self.status in PERMANENT
-                         else conf.cache_control_temporary)
-        self.headers = {"Cache-Control": cache_control,
-                        "Referrer-Policy": conf.referrer_policy,
-                        "X-Robots-Tag": "noindex", "X-Content-Type-Options": "nosniff"}
-        self.blocked: dict[str, float] = {}   # address -> monotonic time it may come back
+        cache_control = (
+            conf.cache_control_permanent
+            if self.status in PERMANENT
+            else conf.cache_control_temporary
+        )
+        self.headers = {
+            "Cache-Control": cache_control,
+            "Referrer-Policy": conf.referrer_policy,
+            "X-Robots-Tag": "noindex",
+            "X-Content-Type-Options": "nosniff",
+        }
+        self.blocked: dict[str, float] = {}  # address -> monotonic time it may come back
         self.breaker = breaker
         self.reading: dict[str, asyncio.Task[Entry | None]] = {}  # raw code -> its one read
 
@@ -149,29 +164,40 @@ class Redirector:
             self.cache.pop(raw, None)  # deleted: never answered from memory again
             return None
         try:
-            location: str | None = targets.location_header(
-                targets.check(link.url, self.hosts))
+            location: str | None = targets.location_header(targets.check(link.url, self.hosts))
         except targets.TargetError as exc:
             log.error("event=redirect_blocked code=%s rule=%s reason=%s", code, exc.rule, exc)
             location = None
-        entry = Entry(code, location, link.disabled,
-                      link.expires_at.timestamp() if link.expires_at else None)
+        entry = Entry(
+            code, location, link.disabled, link.expires_at.timestamp() if link.expires_at else None
+        )
         self.cache[raw] = (self.clock.monotonic(), entry)
         return entry
 
-    def error(self, request: web.Request, status: int, kind: str, message: str,
-              headers: dict[str, str] | None = None) -> web.Response:
-        return pages.error(request, status, kind, message, home=self.home,
-                           lang=self.lang, headers=headers)
+    def error(
+        self,
+        request: web.Request,
+        status: int,
+        kind: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        return pages.error(
+            request, status, kind, message, home=self.home, lang=self.lang, headers=headers
+        )
 
     async def handle(self, request: web.Request, raw: str, *, qr: bool) -> web.StreamResponse:
         try:
             entry = self.fresh(raw) or await self.lookup(raw)
         except RedisError as exc:
             log.error("event=redirect_redis_error path=%s reason=%s", request.path, exc)
-            return self.error(request, 503, "unavailable",
-                              "share links are unavailable for a moment",
-                              headers={"Retry-After": "1"})
+            return self.error(
+                request,
+                503,
+                "unavailable",
+                "share links are unavailable for a moment",
+                headers={"Retry-After": "1"},
+            )
         except codes.MalformedCode as exc:
             return await self.miss(request, 400, "malformed_code", str(exc))
         if entry is None:
@@ -184,16 +210,25 @@ class Redirector:
         if request.method == "GET" and not prefetch(request.headers):
             headers = request.headers
             address = client_address(request, self.trust_forwarded)
-            self.writer.record(Visit(
-                entry.code, now, address, headers.get("User-Agent", ""),
-                headers.get("Referer", ""), request.query.get("from", "") if request.query_string
-                else "", qr))
+            self.writer.record(
+                Visit(
+                    entry.code,
+                    now,
+                    address,
+                    headers.get("User-Agent", ""),
+                    headers.get("Referer", ""),
+                    request.query.get("from", "") if request.query_string else "",
+                    qr,
+                )
+            )
         self.counted.inc()
-        return web.Response(status=self.status, headers={**self.headers,
-                                                         "Location": entry.location})
+        return web.Response(
+            status=self.status, headers={**self.headers, "Location": entry.location}
+        )
 
-    async def miss(self, request: web.Request, status: int, kind: str,
-                   message: str) -> web.Response:
+    async def miss(
+        self, request: web.Request, status: int, kind: str, message: str
+    ) -> web.Response:
         """An unknown or malformed code: count it against the address, then answer. An
         address already over the limit gets 429 without another count in Redis."""
         address = client_address(request, self.trust_forwarded)
@@ -226,6 +261,10 @@ class Redirector:
 
     def too_many(self, request: web.Request, wait: float) -> web.Response:
         seconds = max(1, int(wait + 0.999))
-        return self.error(request, 429, "rate_limited",
-                          f"too many unknown share codes; try again in {seconds} s",
-                          headers={"Retry-After": str(seconds)})
+        return self.error(
+            request,
+            429,
+            "rate_limited",
+            f"too many unknown share codes; try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )

@@ -18,11 +18,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Share links must reach social crawlers: they follow the redirect and read the
 # article's preview tags. Named groups keep them allowed whatever `*` says.
-SOCIAL_CRAWLERS = ("Twitterbot", "facebookexternalhit", "Facebot", "WhatsApp", "TelegramBot",
-                   "Slackbot", "Slackbot-LinkExpanding", "LinkedInBot", "Discordbot",
-                   "Applebot", "WeChat", "Weibo")
-ROBOTS = ("".join(f"User-agent: {name}\n" for name in SOCIAL_CRAWLERS) + "Allow: /\n\n"
-          "User-agent: *\nDisallow: /api/\nAllow: /\n")
+SOCIAL_CRAWLERS = (
+    "Twitterbot",
+    "facebookexternalhit",
+    "Facebot",
+    "WhatsApp",
+    "TelegramBot",
+    "Slackbot",
+    "Slackbot-LinkExpanding",
+    "LinkedInBot",
+    "Discordbot",
+    "Applebot",
+    "WeChat",
+    "Weibo",
+)
+ROBOTS = (
+    "".join(f"User-agent: {name}\n" for name in SOCIAL_CRAWLERS) + "Allow: /\n\n"
+    "User-agent: *\nDisallow: /api/\nAllow: /\n"
+)
 
 
 async def robots(request: web.Request) -> web.Response:
@@ -31,6 +44,7 @@ async def robots(request: web.Request) -> web.Response:
 
 def public(handler: Handler) -> Handler:
     """A Redis outage on a public page is a 503 page with Retry-After, not a trace."""
+
     @functools.wraps(handler)
     async def run(request: web.Request) -> web.StreamResponse:
         try:
@@ -38,8 +52,13 @@ def public(handler: Handler) -> Handler:
         except RedisError as exc:
             log.error("event=redirect_redis_error path=%s reason=%s", request.path, exc)
             return request.app[SERVICE].redirector.error(
-                request, 503, "unavailable", "share links are unavailable for a moment",
-                headers={"Retry-After": "1"})
+                request,
+                503,
+                "unavailable",
+                "share links are unavailable for a moment",
+                headers={"Retry-After": "1"},
+            )
+
     return run
 
 
@@ -51,8 +70,9 @@ async def short(request: web.Request) -> web.StreamResponse:
     raw = request.match_info["code"]
     if raw.endswith("+"):
         return await preview_page(request)
-    return await request.app[SERVICE].redirector.handle(request, raw,
-                                                        qr=request.path.startswith(paths.SCANNED))
+    return await request.app[SERVICE].redirector.handle(
+        request, raw, qr=request.path.startswith(paths.SCANNED)
+    )
 
 
 @public
@@ -63,7 +83,9 @@ async def preview_page(request: web.Request) -> web.StreamResponse:
 async def legacy(request: web.Request) -> web.StreamResponse:
     """The form printed and shared for years; extra parameters (WeChat's `from=`) are fine."""
     service = request.app[SERVICE]
-    return await service.redirector.handle(request, request.query.get(paths.LEGACY_PARAMETER, ""), qr=False)
+    return await service.redirector.handle(
+        request, request.query.get(paths.LEGACY_PARAMETER, ""), qr=False
+    )
 
 
 @public

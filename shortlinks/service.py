@@ -33,13 +33,26 @@ class Service:
         self.breaker = Breaker(settings.redis.breaker_interval, clock.monotonic)
         self.limiter = RateLimiter(redis, self.salts, self.zone, conf.rate_window, clock)
         self.writer = VisitWriter(
-            redis, self.salts, self.zone, (urlsplit(self.site).hostname or "").lower(),
-            window=conf.repeat_window, batch=conf.visit_batch,
-            interval=conf.visit_flush_interval, max_pending=conf.visit_queue_max,
-            sources_max=conf.sources_max)
+            redis,
+            self.salts,
+            self.zone,
+            (urlsplit(self.site).hostname or "").lower(),
+            window=conf.repeat_window,
+            batch=conf.visit_batch,
+            interval=conf.visit_flush_interval,
+            max_pending=conf.visit_queue_max,
+            sources_max=conf.sources_max,
+        )
         self.redirector = Redirector(
-            settings, store=self.store, writer=self.writer, limiter=self.limiter,
-            breaker=self.breaker, hosts=self.hosts, home=self.home(), clock=clock)
+            settings,
+            store=self.store,
+            writer=self.writer,
+            limiter=self.limiter,
+            breaker=self.breaker,
+            hosts=self.hosts,
+            home=self.home(),
+            clock=clock,
+        )
 
     def home(self) -> str:
         return self.site + "/"
@@ -59,13 +72,27 @@ class Service:
         QR's alphanumeric mode (a smaller symbol) and the `/S/` path marks a scan."""
         return (self.site + paths.scanned(code)).upper()
 
-    def want(self, url: str, *, day: date | None = None, prefix: str | None = None,
-             title: str = "", expires_at: datetime | None = None, origin: str = "api",
-             legacy: str | None = None) -> Want:
+    def want(
+        self,
+        url: str,
+        *,
+        day: date | None = None,
+        prefix: str | None = None,
+        title: str = "",
+        expires_at: datetime | None = None,
+        origin: str = "api",
+        legacy: str | None = None,
+    ) -> Want:
         """A checked request for a link; raises targets.TargetError."""
-        return Want(url=targets.check(url, self.hosts), day=day or self.clock.now(self.zone).date(),
-                    prefix=prefix or self.prefix, title=title, expires_at=expires_at,
-                    origin=origin, legacy=legacy)
+        return Want(
+            url=targets.check(url, self.hosts),
+            day=day or self.clock.now(self.zone).date(),
+            prefix=prefix or self.prefix,
+            title=title,
+            expires_at=expires_at,
+            origin=origin,
+            legacy=legacy,
+        )
 
 
 SERVICE = web.AppKey("shortlinks", Service)

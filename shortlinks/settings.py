@@ -9,8 +9,11 @@ from shortlinks.codes import prefix_problem
 
 
 def _check_hosts(value: list[str]) -> str | None:
-    bad = [h for h in value
-           if not re.fullmatch(r"[a-z0-9.-]+(:\d{1,5})?|\[[0-9a-f:.]+\](:\d{1,5})?", h)]
+    bad = [
+        h
+        for h in value
+        if not re.fullmatch(r"[a-z0-9.-]+(:\d{1,5})?|\[[0-9a-f:.]+\](:\d{1,5})?", h)
+    ]
     return f"expected lower-case host or host:port entries, not {bad[0]!r}" if bad else None
 
 
@@ -21,10 +24,25 @@ def checks() -> dict[str, Check]:
         "shortlinks.redirect_status": one_of(301, 302, 307, 308),
         "shortlinks.qr_error": one_of("L", "M", "Q", "H"),
         "shortlinks.allowed_hosts": _check_hosts,
-        **{f"shortlinks.{key}": positive for key in (
-            "cache_size", "cache_ttl", "visit_flush_interval", "visit_batch", "visit_queue_max",
-            "repeat_window", "qr_scale", "qr_max_scale", "api_body_max", "rate_create_per_key",
-            "rate_create_per_address", "rate_scan_per_address", "rate_window", "claim_attempts",
-            "sources_max")},
+        **{
+            f"shortlinks.{key}": positive
+            for key in (
+                "cache_size",
+                "cache_ttl",
+                "visit_flush_interval",
+                "visit_batch",
+                "visit_queue_max",
+                "repeat_window",
+                "qr_scale",
+                "qr_max_scale",
+                "api_body_max",
+                "rate_create_per_key",
+                "rate_create_per_address",
+                "rate_scan_per_address",
+                "rate_window",
+                "claim_attempts",
+                "sources_max",
+            )
+        },
         **{f"api.{key}": positive for key in ("json_max_depth", "json_max_number_length")},
     }

@@ -29,13 +29,13 @@ log = logging.getLogger("finews.shortlinks")
 
 class SharedPost(Protocol):
     @property
-    def url(self) -> str: ...            # canonical absolute URL
+    def url(self) -> str: ...  # canonical absolute URL
     @property
     def published(self) -> datetime: ...  # timezone-aware
     @property
     def info_code(self) -> str | None: ...  # legacy code from front matter
     @property
-    def key(self) -> str: ...            # source file, relative to posts.dir
+    def key(self) -> str: ...  # source file, relative to posts.dir
     @property
     def title(self) -> str: ...
 
@@ -59,8 +59,10 @@ def code_conflicts(posts: Iterable[SharedPost]) -> list[str]:
             continue
         first = holders.setdefault(post.info_code, post)
         if first is not post and first.url != post.url:
-            lines.append(f"infoCode {post.info_code} is claimed by {first.key} and {post.key}; "
-                         f"{first.key} keeps it")
+            lines.append(
+                f"infoCode {post.info_code} is claimed by {first.key} and {post.key}; "
+                f"{first.key} keeps it"
+            )
     return lines
 
 
@@ -77,16 +79,21 @@ async def share_links(service: Service, posts: Sequence[SharedPost]) -> dict[str
                 legacy = None
         try:
             day = codes.check_day(post.published.astimezone(service.zone).date())
-            asked.append((post, service.want(post.url, day=day, title=post.title,
-                                             origin="post", legacy=legacy)))
+            asked.append(
+                (
+                    post,
+                    service.want(post.url, day=day, title=post.title, origin="post", legacy=legacy),
+                )
+            )
         except targets.TargetError as exc:
-            log.warning("event=share_link_skipped file=%s rule=%s reason=%s",
-                        post.key, exc.rule, exc)
+            log.warning(
+                "event=share_link_skipped file=%s rule=%s reason=%s", post.key, exc.rule, exc
+            )
         except (codes.DayOutOfRange, OverflowError) as exc:
             log.warning("event=share_link_skipped file=%s rule=date reason=%s", post.key, exc)
     out: dict[str, str] = {}
     issued = await service.store.issue([want for _, want in asked])
-    for (post, _), result in zip(asked, issued):
+    for (post, _), result in zip(asked, issued, strict=False):
         if isinstance(result, IssueError):
             log.error("event=share_link_failed file=%s reason=%s", post.key, result)
         else:

@@ -23,15 +23,18 @@ from shortlinks import codes, keys
 
 log = logging.getLogger("finews.shortlinks")
 
-CLAIM_MS = 30_000        # a claim not bound to its URL within this long disappears
-CHUNK = 1000             # wants per pipelined round
+CLAIM_MS = 30_000  # a claim not bound to its URL within this long disappears
+CHUNK = 1000  # wants per pipelined round
 CAS_ATTEMPTS = 8
 CAS_BACKOFF = 0.002  # seconds; the longest wait doubles per attempt, 0.5 s in all at most
 # Single-key scripts (legal on Cluster): compare-and-set and compare-and-delete.
-CAS_SET = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
-           "redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0")
-CAS_DEL = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
-           "return redis.call('DEL', KEYS[1]) end return 0")
+CAS_SET = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0"
+)
+CAS_DEL = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,20 +48,32 @@ class Link:
     origin: str = "api"
 
     def dumps(self) -> str:
-        return json.dumps({
-            "url": self.url, "created_at": self.created_at.isoformat(), "title": self.title,
-            "disabled": self.disabled, "origin": self.origin,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-        }, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(
+            {
+                "url": self.url,
+                "created_at": self.created_at.isoformat(),
+                "title": self.title,
+                "disabled": self.disabled,
+                "origin": self.origin,
+                "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
 
     @classmethod
     def loads(cls, code: str, text: str) -> Link:
         data = json.loads(text)
         expires = data.get("expires_at")
-        return cls(code=code, url=data["url"], title=data.get("title", ""),
-                   created_at=datetime.fromisoformat(data["created_at"]),
-                   disabled=bool(data.get("disabled")), origin=data.get("origin", "api"),
-                   expires_at=datetime.fromisoformat(expires) if expires else None)
+        return cls(
+            code=code,
+            url=data["url"],
+            title=data.get("title", ""),
+            created_at=datetime.fromisoformat(data["created_at"]),
+            disabled=bool(data.get("disabled")),
+            origin=data.get("origin", "api"),
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+        )
 
     def gone(self, now: datetime) -> str | None:
         """Why the link no longer redirects, or None while it does."""
@@ -79,7 +94,7 @@ class Want:
     title: str = ""
     expires_at: datetime | None = None
     origin: str = "api"
-    legacy: str | None = None    # an existing code (printed, shared) to keep exactly
+    legacy: str | None = None  # an existing code (printed, shared) to keep exactly
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +125,15 @@ class Contended(Exception):
 
 
 class LinkStore:
-    def __init__(self, redis: Any, zone: ZoneInfo, *, attempts: int = 8,
-                 digits: Callable[[], str] = codes.random_digits, clock: Clock = SYSTEM) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        zone: ZoneInfo,
+        *,
+        attempts: int = 8,
+        digits: Callable[[], str] = codes.random_digits,
+        clock: Clock = SYSTEM,
+    ) -> None:
         self.redis = redis
         self.clock = clock
         self.zone = zone
@@ -131,22 +153,26 @@ class LinkStore:
 
     async def get_many(self, found: Sequence[str]) -> list[Link | None]:
         texts = await self.mget([keys.link(code) for code in found])
-        return [Link.loads(c, t) if t else None for c, t in zip(found, texts)]
+        return [Link.loads(c, t) if t else None for c, t in zip(found, texts, strict=False)]
 
     async def issue(self, wants: Sequence[Want]) -> list[Issued | IssueError]:
         """A link per want, in order: the URL's existing link, else a newly claimed one."""
         out: list[Issued | IssueError] = []
         for start in range(0, len(wants), CHUNK):
-            out.extend(await self._issue_chunk(wants[start:start + CHUNK]))
+            out.extend(await self._issue_chunk(wants[start : start + CHUNK]))
         return out
 
     async def _issue_chunk(self, wants: Sequence[Want]) -> list[Issued | IssueError]:
         results: dict[int, Issued | IssueError] = {}
         pointers = await self.mget([keys.url(want.url) for want in wants])
-        existing = {i: link for i, link in zip(
-            [i for i, p in enumerate(pointers) if p],
-            await self.get_many([p for p in pointers if p]))
-            if link is not None and link.url == wants[i].url}
+        existing = {
+            i: link
+            for i, link in zip(
+                [i for i, p in enumerate(pointers) if p],
+                await self.get_many([p for p in pointers if p]), strict=False,
+            )
+            if link is not None and link.url == wants[i].url
+        }
         legacy, fresh = [], []
         for i, want in enumerate(wants):
             have = existing.get(i)
@@ -167,18 +193,32 @@ class LinkStore:
         return [results[i] for i in range(len(wants))]
 
     def _record(self, want: Want, code: str, now: datetime) -> Link:
-        return Link(code=code, url=want.url, created_at=now, title=want.title,
-                    expires_at=want.expires_at, origin=want.origin)
+        return Link(
+            code=code,
+            url=want.url,
+            created_at=now,
+            title=want.title,
+            expires_at=want.expires_at,
+            origin=want.origin,
+        )
 
-    async def _claim_legacy(self, wants: Sequence[Want], todo: list[int], now: datetime,
-                            results: dict[int, Issued | IssueError]) -> dict[int, str]:
+    async def _claim_legacy(
+        self,
+        wants: Sequence[Want],
+        todo: list[int],
+        now: datetime,
+        results: dict[int, Issued | IssueError],
+    ) -> dict[int, str]:
         """Claim each wanted legacy code; the first claim keeps it. Returns conflicts."""
         if not todo:
             return {}
         pipe = self.redis.pipeline(transaction=False)
         for i in todo:
-            pipe.set(keys.link(wants[i].legacy), self._record(wants[i], wants[i].legacy, now)
-                     .dumps(), nx=True)
+            pipe.set(
+                keys.link(wants[i].legacy),
+                self._record(wants[i], wants[i].legacy, now).dumps(),
+                nx=True,
+            )
             pipe.get(keys.link(wants[i].legacy))
         replies = await pipe.execute()
         conflicts: dict[int, str] = {}
@@ -190,8 +230,9 @@ class LinkStore:
             if held is None or (not claimed and held.url != want.url):
                 holder = held.url if held else "a link being deleted"
                 conflicts[i] = f"{want.legacy} is already the code of {holder}"
-                log.warning("event=code_conflict code=%s url=%s holder=%s",
-                            want.legacy, want.url, holder)
+                log.warning(
+                    "event=code_conflict code=%s url=%s holder=%s", want.legacy, want.url, holder
+                )
                 continue
             results[i] = Issued(held, created=bool(claimed))
             pipe.set(keys.url(want.url), want.legacy)
@@ -201,24 +242,36 @@ class LinkStore:
         await pipe.execute()
         return conflicts
 
-    async def _claim_fresh(self, wants: Sequence[Want], todo: list[int], now: datetime,
-                           results: dict[int, Issued | IssueError],
-                           conflicts: dict[int, str]) -> None:
+    async def _claim_fresh(
+        self,
+        wants: Sequence[Want],
+        todo: list[int],
+        now: datetime,
+        results: dict[int, Issued | IssueError],
+        conflicts: dict[int, str],
+    ) -> None:
         """New random codes: claim (SET NX, expiring), bind to the URL (SET NX GET), keep."""
         for _ in range(self.attempts):
             if not todo:
                 return
-            links = {i: self._record(wants[i], codes.make(wants[i].prefix, wants[i].day,
-                                                          self.digits()), now) for i in todo}
+            links = {
+                i: self._record(
+                    wants[i], codes.make(wants[i].prefix, wants[i].day, self.digits()), now
+                )
+                for i in todo
+            }
             pipe = self.redis.pipeline(transaction=False)
             for i in todo:
                 pipe.set(keys.link(links[i].code), links[i].dumps(), nx=True, px=CLAIM_MS)
             claims = await pipe.execute()
-            retry = [i for i, ok in zip(todo, claims) if not ok]
+            retry = [i for i, ok in zip(todo, claims, strict=False) if not ok]
             if retry:
-                log.warning("event=code_collision count=%d codes=%s", len(retry),
-                            ",".join(links[i].code for i in retry[:5]))
-            claimed = [i for i, ok in zip(todo, claims) if ok]
+                log.warning(
+                    "event=code_collision count=%d codes=%s",
+                    len(retry),
+                    ",".join(links[i].code for i in retry[:5]),
+                )
+            claimed = [i for i, ok in zip(todo, claims, strict=False) if ok]
             pipe = self.redis.pipeline(transaction=False)
             for i in claimed:
                 pipe.set(keys.url(wants[i].url), links[i].code, nx=True, get=True)
@@ -226,7 +279,7 @@ class LinkStore:
             pipe = self.redis.pipeline(transaction=False)
             lost: list[tuple[int, str]] = []
             kept: dict[str, int] = {}
-            for i, holder in zip(claimed, bound):
+            for i, holder in zip(claimed, bound, strict=False):
                 if holder is None:
                     pipe.persist(keys.link(links[i].code))
                     kept[links[i].code] = 0
@@ -237,7 +290,7 @@ class LinkStore:
             if kept:
                 pipe.zadd(keys.CODES, kept)
             await pipe.execute()
-            for (i, holder), link in zip(lost, await self.get_many([h for _, h in lost])):
+            for (i, holder), link in zip(lost, await self.get_many([h for _, h in lost]), strict=False):
                 if link is not None and link.url == wants[i].url:
                     results[i] = Issued(link, created=False, conflict=conflicts.get(i))
                 else:  # the holder died before keeping its claim: free the URL, try again
@@ -252,7 +305,7 @@ class LinkStore:
         """Change url, title, disabled or expires_at atomically (compare-and-set)."""
         for attempt in range(CAS_ATTEMPTS):
             if attempt:  # writers that collided spread out instead of colliding again
-                await asyncio.sleep(random.uniform(0, CAS_BACKOFF * 2 ** attempt))
+                await asyncio.sleep(random.uniform(0, CAS_BACKOFF * 2**attempt))
             text = await self.redis.get(keys.link(code))
             if not text:
                 return None
@@ -276,8 +329,11 @@ class LinkStore:
         link = await self.get(code)
         if link is None:
             return False
-        days = {field.partition(":")[0] for field in await self.redis.hkeys(keys.stats(code))
-                if field[:1].isdigit()}
+        days = {
+            field.partition(":")[0]
+            for field in await self.redis.hkeys(keys.stats(code))
+            if field[:1].isdigit()
+        }
         pipe = self.redis.pipeline(transaction=False)
         for key in (keys.link(code), keys.stats(code), *(keys.visitors(code, d) for d in days)):
             pipe.delete(key)
@@ -288,8 +344,9 @@ class LinkStore:
 
     async def page(self, after: str | None, limit: int) -> tuple[list[Link], str | None]:
         """Up to `limit` links in code order after the cursor, and the next cursor."""
-        found = await self.redis.zrange(keys.CODES, f"({after}" if after else "-", "+",
-                                        bylex=True, offset=0, num=limit + 1)
+        found = await self.redis.zrange(
+            keys.CODES, f"({after}" if after else "-", "+", bylex=True, offset=0, num=limit + 1
+        )
         more = len(found) > limit
         found = found[:limit]
         links = [link for link in await self.get_many(found) if link is not None]

@@ -58,9 +58,11 @@ def netloc(host: str, port: int | None, scheme: str) -> str:
 def _escapes(text: str) -> str:
     """Percent escapes of unreserved characters decoded, the others upper-case; a `%`
     that starts no escape is a literal percent sign, `%25`."""
+
     def one(match: re.Match[str]) -> str:
         char = chr(int(match.group(1), 16))
         return char if char in UNRESERVED else "%" + match.group(1).upper()
+
     return PERCENT_RE.sub(one, BAD_PERCENT_RE.sub("%25", text))
 
 
@@ -82,8 +84,12 @@ def _remove_dot_segments(path: str) -> str:
 def allowed_hosts(site_url: str, extra: Iterable[str]) -> frozenset[str]:
     """The site's own host plus the hosts settings add (`host` or `host:port`)."""
     site = urlsplit(site_url)
-    return frozenset({netloc(site.hostname or "", site.port, site.scheme),
-                      *(h.strip().lower() for h in extra if h.strip())})
+    return frozenset(
+        {
+            netloc(site.hostname or "", site.port, site.scheme),
+            *(h.strip().lower() for h in extra if h.strip()),
+        }
+    )
 
 
 def check(url: object, hosts: frozenset[str]) -> str:
@@ -119,8 +125,9 @@ def check(url: object, hosts: frozenset[str]) -> str:
     scheme = parts.scheme.lower()
     location = netloc(parts.hostname, port, scheme)
     if location not in hosts:
-        raise TargetError("host", f"host {location!r} is not allowed; allowed: "
-                                  f"{', '.join(sorted(hosts))}")
+        raise TargetError(
+            "host", f"host {location!r} is not allowed; allowed: {', '.join(sorted(hosts))}"
+        )
     path = _remove_dot_segments(_escapes(parts.path) or "/")
     if path.startswith(SHARE_PATHS):
         raise TargetError("loop", "url is itself a share link")

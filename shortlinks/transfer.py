@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from finews.core import strict_json
@@ -48,8 +48,12 @@ def _days(stats: dict[str, int]) -> list[str]:
 async def export_links(redis: Any, out: IO[str], progress: Callable[[int], None]) -> int:
     """Write every link as one JSON line; returns the number written."""
     written, after = 0, None
-    while found := [c.decode() for c in await redis.zrange(
-            keys.CODES, f"({after}" if after else "-", "+", bylex=True, offset=0, num=PAGE)]:
+    while found := [
+        c.decode()
+        for c in await redis.zrange(
+            keys.CODES, f"({after}" if after else "-", "+", bylex=True, offset=0, num=PAGE
+        )
+    ]:
         pipe = redis.pipeline(transaction=False)
         for code in found:
             pipe.get(keys.link(code))
@@ -57,7 +61,7 @@ async def export_links(redis: Any, out: IO[str], progress: Callable[[int], None]
         replies = await pipe.execute()
         rows = []
         for n, code in enumerate(found):
-            if replies[2 * n] is None:   # deleted while we read
+            if replies[2 * n] is None:  # deleted while we read
                 continue
             stats = {k.decode(): int(v) for k, v in replies[2 * n + 1].items()}
             rows.append((Link.loads(code, replies[2 * n].decode()), stats))
@@ -69,13 +73,23 @@ async def export_links(redis: Any, out: IO[str], progress: Callable[[int], None]
         replies = iter(await pipe.execute())
         for link, stats in rows:
             primary = next(replies) == link.code.encode()
-            sketches = {day: base64.b64encode(raw).decode()
-                        for day, raw in zip(_days(stats), next(replies)) if raw is not None}
-            line = {"code": link.code, "url": link.url, "title": link.title,
-                    "created_at": link.created_at.isoformat(), "disabled": link.disabled,
-                    "expires_at": link.expires_at.isoformat() if link.expires_at else None,
-                    "origin": link.origin, "primary": primary, "stats": stats,
-                    "visitors": sketches}
+            sketches = {
+                day: base64.b64encode(raw).decode()
+                for day, raw in zip(_days(stats), next(replies), strict=False)
+                if raw is not None
+            }
+            line = {
+                "code": link.code,
+                "url": link.url,
+                "title": link.title,
+                "created_at": link.created_at.isoformat(),
+                "disabled": link.disabled,
+                "expires_at": link.expires_at.isoformat() if link.expires_at else None,
+                "origin": link.origin,
+                "primary": primary,
+                "stats": stats,
+                "visitors": sketches,
+            }
             out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
         written += len(rows)
         progress(len(found))
@@ -87,14 +101,15 @@ def _time(value: str, name: str) -> datetime:
     """An ISO 8601 time that also exists in UTC (years 1 and 9999 can leave the calendar)."""
     try:
         when = datetime.fromisoformat(value)
-        when.astimezone(timezone.utc)
+        when.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"{name}: {value!r} is out of range") from None
     return when
 
 
-def _parse_line(text: str, hosts: frozenset[str], limits: dict[str, int]
-                ) -> tuple[Link, bool, dict[str, int], dict[str, bytes]]:
+def _parse_line(
+    text: str, hosts: frozenset[str], limits: dict[str, int]
+) -> tuple[Link, bool, dict[str, int], dict[str, bytes]]:
     """A line's link, primary flag, counters and sketches, or ValueError saying why not."""
     data = strict_json.loads(text, **limits)
     if not isinstance(data, dict):
@@ -107,13 +122,19 @@ def _parse_line(text: str, hosts: frozenset[str], limits: dict[str, int]
     created, expires = data.get("created_at"), data.get("expires_at")
     if not isinstance(created, str) or not isinstance(expires, (str, type(None))):
         raise ValueError("created_at and expires_at: expected ISO 8601 times")
-    link = Link(code=code, url=url, created_at=_time(created, "created_at"),
-                title=str(data.get("title", "")), disabled=bool(data.get("disabled", False)),
-                expires_at=_time(expires, "expires_at") if expires else None,
-                origin=str(data.get("origin", "import")))
+    link = Link(
+        code=code,
+        url=url,
+        created_at=_time(created, "created_at"),
+        title=str(data.get("title", "")),
+        disabled=bool(data.get("disabled", False)),
+        expires_at=_time(expires, "expires_at") if expires else None,
+        origin=str(data.get("origin", "import")),
+    )
     stats = data.get("stats", {})
     if not isinstance(stats, dict) or not all(
-            FIELD_RE.fullmatch(k) and type(v) is int and v >= 0 for k, v in stats.items()):
+        FIELD_RE.fullmatch(k) and type(v) is int and v >= 0 for k, v in stats.items()
+    ):
         raise ValueError("stats: expected counter names mapped to whole numbers >= 0")
     sketches: dict[str, bytes] = {}
     visitors = data.get("visitors") or {}
@@ -130,10 +151,16 @@ def _parse_line(text: str, hosts: frozenset[str], limits: dict[str, int]
     return link, bool(data.get("primary", True)), stats, sketches
 
 
-async def import_links(redis: Any, lines: Iterable[str], hosts: frozenset[str],
-                       report: Callable[[str], None], progress: Callable[[int], None], *,
-                       max_depth: int = strict_json.MAX_DEPTH,
-                       max_number_length: int = strict_json.MAX_NUMBER_LENGTH) -> ImportResult:
+async def import_links(
+    redis: Any,
+    lines: Iterable[str],
+    hosts: frozenset[str],
+    report: Callable[[str], None],
+    progress: Callable[[int], None],
+    *,
+    max_depth: int = strict_json.MAX_DEPTH,
+    max_number_length: int = strict_json.MAX_NUMBER_LENGTH,
+) -> ImportResult:
     """Write each line's link and statistics, replacing what the same link had."""
     limits = {"max_depth": max_depth, "max_number_length": max_number_length}
     result = ImportResult()
@@ -156,16 +183,19 @@ async def import_links(redis: Any, lines: Iterable[str], hosts: frozenset[str],
     return result
 
 
-async def _write(redis: Any, batch: list[tuple[int, Link, bool, dict[str, int],
-                                               dict[str, bytes]]],
-                 report: Callable[[str], None], result: ImportResult) -> None:
+async def _write(
+    redis: Any,
+    batch: list[tuple[int, Link, bool, dict[str, int], dict[str, bytes]]],
+    report: Callable[[str], None],
+    result: ImportResult,
+) -> None:
     pipe = redis.pipeline(transaction=False)
     for _, link, *_ in batch:
         pipe.get(keys.link(link.code))
     held = await pipe.execute()
     pipe = redis.pipeline(transaction=False)
-    urls: dict[str, str] = {}   # what this batch already wrote
-    for (number, link, primary, stats, sketches), text in zip(batch, held):
+    urls: dict[str, str] = {}  # what this batch already wrote
+    for (number, link, primary, stats, sketches), text in zip(batch, held, strict=False):
         url = urls.get(link.code) or (Link.loads(link.code, text.decode()).url if text else None)
         if url not in (None, link.url):
             report(f"line {number}: skipped: {link.code} already links to another url")

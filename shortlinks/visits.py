@@ -30,27 +30,55 @@ EXTRA_BOTS = [
     ("wechat-crawler", re.compile(r"(wechat|weixin)[ _-]?(spider|bot|crawler)", re.I)),
     ("weibo-crawler", re.compile(r"weibo[ _-]?(spider|bot|crawler)", re.I)),
     ("qq-url-manager", re.compile(r"QQ-URL-Manager", re.I)),
-    ("mail-scanner", re.compile(r"barracuda|mimecast|proofpoint|safelinks|trendmicro|"
-                                r"symantec|forcepoint|fireeye", re.I)),
+    (
+        "mail-scanner",
+        re.compile(
+            r"barracuda|mimecast|proofpoint|safelinks|trendmicro|"
+            r"symantec|forcepoint|fireeye",
+            re.I,
+        ),
+    ),
 ]
-WECHAT_FROM = {"singlemessage": "wechat-chat", "groupmessage": "wechat-group",
-               "timeline": "wechat-moments"}
+WECHAT_FROM = {
+    "singlemessage": "wechat-chat",
+    "groupmessage": "wechat-group",
+    "timeline": "wechat-moments",
+}
 # Referrer sites by registrable-domain suffix; others are recorded by their host.
 REFERRERS = [
     (("weixin.qq.com", "wx.qq.com", "mp.weixin.qq.com"), "wechat"),
     (("weibo.com", "weibo.cn", "t.cn"), "weibo"),
     (("x.com", "twitter.com", "t.co"), "x"),
     (("facebook.com", "fb.com", "fb.me"), "facebook"),
-    (("baidu.com",), "baidu"), (("sogou.com",), "sogou"), (("so.com",), "360"),
-    (("bing.com",), "bing"), (("qq.com",), "qq"), (("zhihu.com",), "zhihu"),
-    (("douyin.com",), "douyin"), (("toutiao.com",), "toutiao"),
+    (("baidu.com",), "baidu"),
+    (("sogou.com",), "sogou"),
+    (("so.com",), "360"),
+    (("bing.com",), "bing"),
+    (("qq.com",), "qq"),
+    (("zhihu.com",), "zhihu"),
+    (("douyin.com",), "douyin"),
+    (("toutiao.com",), "toutiao"),
 ]
 # Every source name that is not a referrer's host: never capped.
-KNOWN_SOURCES = frozenset({"qr", "wechat", "weibo", "site", "google", "direct",
-                           *WECHAT_FROM.values(), *(name for _, name in REFERRERS)})
+KNOWN_SOURCES = frozenset(
+    {
+        "qr",
+        "wechat",
+        "weibo",
+        "site",
+        "google",
+        "direct",
+        *WECHAT_FROM.values(),
+        *(name for _, name in REFERRERS),
+    }
+)
 # Headers by which browsers mark a speculative fetch, with the first token they then carry.
-PREFETCH_HEADERS = (("Sec-Purpose", "prefetch"), ("Purpose", "prefetch"),
-                    ("X-Moz", "prefetch"), ("X-Purpose", "preview"))
+PREFETCH_HEADERS = (
+    ("Sec-Purpose", "prefetch"),
+    ("Purpose", "prefetch"),
+    ("X-Moz", "prefetch"),
+    ("X-Purpose", "preview"),
+)
 NAME_RE = re.compile(r"[^a-z0-9.-]+")
 _detector = CrawlerDetect()
 
@@ -59,7 +87,7 @@ class Visit(NamedTuple):
     """One GET of a share link, as it arrived (kept in memory only until counted)."""
 
     code: str
-    at: float             # epoch seconds
+    at: float  # epoch seconds
     address: str
     agent: str
     referrer: str

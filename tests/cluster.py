@@ -36,16 +36,45 @@ def valkey_cluster(workdir: Path, nodes: int = 3) -> Iterator[str]:
         for port in ports:
             node_dir = workdir / str(port)
             node_dir.mkdir(parents=True)
-            procs.append(subprocess.Popen(
-                [str(binary), "--port", str(port), "--bind", "127.0.0.1",
-                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                 "--dir", str(node_dir), "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(binary),
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--dir",
+                        str(node_dir),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         for port in ports:
             _wait(lambda: _pings(port))
-        subprocess.run([str(binary.parent / "valkey-cli"), "--cluster", "create",
-                        *[f"127.0.0.1:{p}" for p in ports], "--cluster-replicas", "0",
-                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                str(binary.parent / "valkey-cli"),
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{p}" for p in ports],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         client = redis.Redis(port=ports[0])
         _wait(lambda: client.cluster("info")["cluster_state"] == "ok")
         client.close()

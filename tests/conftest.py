@@ -16,11 +16,11 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from finews.embedded_redis import EmbeddedRedis
 from finews.config import load
 from finews.core.settings import Settings
+from finews.embedded_redis import EmbeddedRedis
 
-pytest_plugins = ["tests.shortlinks_support"]   # share-link fixtures
+pytest_plugins = ["tests.shortlinks_support", "tests.websub_support"]  # shared fixtures
 
 SAMPLE_POSTS = Path(__file__).resolve().parent.parent / "content" / "posts"
 
@@ -56,12 +56,17 @@ def clean_redis(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
     """Settings on the test Redis and a temp data dir; keyword overrides as section__key."""
+
     def make(**overrides: Any) -> Settings:
         base = load(env={})
-        values = {"redis__url": redis_url, "data__dir": str(tmp_path / "data"),
-                  "posts__dir": str(SAMPLE_POSTS)}
+        values = {
+            "redis__url": redis_url,
+            "data__dir": str(tmp_path / "data"),
+            "posts__dir": str(SAMPLE_POSTS),
+        }
         values.update(overrides)
         return base.replace(**values)
+
     return make
 
 
@@ -74,5 +79,6 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real three-node cluster for the tests that prove keys stay within one slot."""
     from tests.cluster import valkey_cluster
+
     with valkey_cluster(tmp_path_factory.mktemp("cluster")) as url:
         yield url

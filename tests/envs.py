@@ -15,7 +15,10 @@ DROPPED = frozenset({"PROMETHEUS_MULTIPROC_DIR"})
 
 def clean_env(**extra: str) -> dict[str, str]:
     """os.environ without FINEWS_* and PROMETHEUS_MULTIPROC_DIR, plus `extra`."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(DROPPED_PREFIXES) and name not in DROPPED}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(DROPPED_PREFIXES) and name not in DROPPED
+    }
     env.update(extra)
     return env

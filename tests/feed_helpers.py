@@ -22,8 +22,12 @@ from finews.core.settings import Settings
 
 CST = timezone(timedelta(hours=8))
 SITE = "https://news.example.cn"
-NS = {"atom": "http://www.w3.org/2005/Atom", "content": "http://purl.org/rss/1.0/modules/content/",
-      "dc": "http://purl.org/dc/elements/1.1/", "media": "http://search.yahoo.com/mrss/"}
+NS = {
+    "atom": "http://www.w3.org/2005/Atom",
+    "content": "http://purl.org/rss/1.0/modules/content/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "media": "http://search.yahoo.com/mrss/",
+}
 
 # JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/): required fields and types.
 JSON_FEED_SCHEMA: dict[str, Any] = {
@@ -31,21 +35,34 @@ JSON_FEED_SCHEMA: dict[str, Any] = {
     "required": ["version", "title", "items"],
     "properties": {
         "version": {"const": "https://jsonfeed.org/version/1.1"},
-        "title": {"type": "string"}, "home_page_url": {"type": "string"},
-        "feed_url": {"type": "string"}, "description": {"type": "string"},
-        "next_url": {"type": "string"}, "language": {"type": "string"},
+        "title": {"type": "string"},
+        "home_page_url": {"type": "string"},
+        "feed_url": {"type": "string"},
+        "description": {"type": "string"},
+        "next_url": {"type": "string"},
+        "language": {"type": "string"},
         "authors": {"type": "array", "items": {"type": "object", "required": ["name"]}},
         "hubs": {"type": "array", "items": {"type": "object", "required": ["type", "url"]}},
-        "items": {"type": "array", "items": {
-            "type": "object", "required": ["id"],
-            "anyOf": [{"required": ["content_html"]}, {"required": ["content_text"]}],
-            "properties": {
-                "id": {"type": "string"}, "url": {"type": "string"},
-                "title": {"type": "string"}, "content_html": {"type": "string"},
-                "summary": {"type": "string"}, "image": {"type": "string"},
-                "date_published": {"type": "string"}, "date_modified": {"type": "string"},
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "authors": {"type": "array", "items": {"type": "object"}}}}},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id"],
+                "anyOf": [{"required": ["content_html"]}, {"required": ["content_text"]}],
+                "properties": {
+                    "id": {"type": "string"},
+                    "url": {"type": "string"},
+                    "title": {"type": "string"},
+                    "content_html": {"type": "string"},
+                    "summary": {"type": "string"},
+                    "image": {"type": "string"},
+                    "date_published": {"type": "string"},
+                    "date_modified": {"type": "string"},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "authors": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        },
     },
 }
 
@@ -80,11 +97,20 @@ class Source:
 def post(n: int, **changes: Any) -> Post:
     """Post number n: published n days after 2022-05-01 09:00 +08:00, newer for larger n."""
     published = datetime(2022, 5, 1, 9, 0, tzinfo=CST) + timedelta(days=n)
-    values: dict[str, Any] = dict(
-        key=f"2022/post-{n:03d}.md", id=f"{SITE}/p/{n}.html", url=f"{SITE}/p/{n}.html",
-        title=f"第{n}篇 新闻", published=published, updated=published,
-        categories=("shamenwanbao",), tags=("民生",), author=None, summary=f"摘要 {n}",
-        image=None, info_code=None)
+    values: dict[str, Any] = {
+        "key": f"2022/post-{n:03d}.md",
+        "id": f"{SITE}/p/{n}.html",
+        "url": f"{SITE}/p/{n}.html",
+        "title": f"第{n}篇 新闻",
+        "published": published,
+        "updated": published,
+        "categories": ("shamenwanbao",),
+        "tags": ("民生",),
+        "author": None,
+        "summary": f"摘要 {n}",
+        "image": None,
+        "info_code": None,
+    }
     values.update(changes)
     return Post(**values)
 

@@ -1,7 +1,7 @@
 """What every error answer must look like: RFC 9457 problem details (finews.core.errors).
 
-Shared by tests/test_error_shape.py (each route's known errors) and
-tests/test_hostile_clients.py (whatever a hostile client sends).
+Shared by tests/root/test_error_shape.py (each route's known errors) and
+tests/root/test_hostile_clients.py (whatever a hostile client sends).
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def check_problem(status: int, headers: Mapping[str, str], body: bytes) -> dict[
     return problem
 
 
-def check_answer(status: int, headers: Mapping[str, str], body: bytes, *,
-                 head: bool = False) -> None:
+def check_answer(
+    status: int, headers: Mapping[str, str], body: bytes, *, head: bool = False
+) -> None:
     """No 5xx but 503; Retry-After on 429 and 503; every JSON error is problem details
     (checked on the body, which a HEAD answer has not)."""
     assert status < 500 or status == 503, (status, body[:300])

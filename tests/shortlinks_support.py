@@ -19,11 +19,15 @@ KEY = "k-3f9a1c7e5b2d4a6c8e0f"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 SITE = "https://news.example.cn"
 ARTICLE = f"{SITE}/2022/05/24/jimei-library.html"
-WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 "
-             "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.30(0x18001e31) "
-             "NetType/WIFI Language/zh_CN")
-CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-             "Chrome/120.0.0.0 Safari/537.36")
+WECHAT_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.30(0x18001e31) "
+    "NetType/WIFI Language/zh_CN"
+)
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
 # When the share-link tests run: 20:00 in Asia/Shanghai, far from either midnight.
 NOON_UTC = datetime(2024, 5, 24, 12, tzinfo=UTC)
 
@@ -42,8 +46,9 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Callable[..., Any], sl_settings: Settings,
-                 clock: FrozenClock) -> TestClient:
+async def client(
+    aiohttp_client: Callable[..., Any], sl_settings: Settings, clock: FrozenClock
+) -> TestClient:
     return await aiohttp_client(create_app(sl_settings, clock=clock))
 
 

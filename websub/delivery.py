@@ -20,22 +20,25 @@ from websub.guard import Refused, check_url
 USER_AGENT = "finews-websub/1"
 
 
-def session(resolver: AbstractResolver | None, timeout: float,
-            limit: int) -> aiohttp.ClientSession:
+def session(resolver: AbstractResolver | None, timeout: float, limit: int) -> aiohttp.ClientSession:
     """A client that resolves through `resolver`, ignores proxy variables and never lingers."""
     connector = aiohttp.TCPConnector(resolver=resolver, limit=limit, force_close=True)
-    return aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False,
-                                 timeout=aiohttp.ClientTimeout(total=timeout),
-                                 headers={"User-Agent": USER_AGENT,
-                                          "Accept-Encoding": "identity"})
+    return aiohttp.ClientSession(
+        connector=connector,
+        trust_env=False,
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )
 
 
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def _request(client: aiohttp.ClientSession, method: str, url: URL | str,
-                   **kwargs: Any) -> aiohttp.ClientResponse:
+async def _request(
+    client: aiohttp.ClientSession, method: str, url: URL | str, **kwargs: Any
+) -> aiohttp.ClientResponse:
     """Send without following redirects; a guard refusal comes out as Refused."""
     try:
         return await client.request(method, url, allow_redirects=False, **kwargs)
@@ -45,9 +48,16 @@ async def _request(client: aiohttp.ClientSession, method: str, url: URL | str,
         raise
 
 
-async def verify(client: aiohttp.ClientSession, allow_private: bool, mode: str, topic: str,
-                 callback: str, challenge: str, lease_seconds: int | None,
-                 max_bytes: int) -> str | None:
+async def verify(
+    client: aiohttp.ClientSession,
+    allow_private: bool,
+    mode: str,
+    topic: str,
+    callback: str,
+    challenge: str,
+    lease_seconds: int | None,
+    max_bytes: int,
+) -> str | None:
     """Ask the callback to confirm the intent; None when it echoed the challenge, else why not."""
     query = {"hub.mode": mode, "hub.topic": topic, "hub.challenge": challenge}
     if lease_seconds is not None:
@@ -66,8 +76,16 @@ async def verify(client: aiohttp.ClientSession, allow_private: bool, mode: str, 
     return None
 
 
-async def deliver(client: aiohttp.ClientSession, allow_private: bool, callback: str,
-                  secret: str, hub: str, topic: str, body: bytes, content_type: str) -> int:
+async def deliver(
+    client: aiohttp.ClientSession,
+    allow_private: bool,
+    callback: str,
+    secret: str,
+    hub: str,
+    topic: str,
+    body: bytes,
+    content_type: str,
+) -> int:
     """POST the topic's new bytes to a subscriber; the HTTP status it answered."""
     headers = {"Content-Type": content_type, "Link": f'<{hub}>; rel="hub", <{topic}>; rel="self"'}
     if secret:

@@ -25,13 +25,13 @@ from yarl import URL
 
 IPAddress = IPv4Address | IPv6Address
 # AWS/GCP/Azure/OpenStack, AWS over IPv6, Alibaba Cloud.
-METADATA = frozenset(ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254",
-                                             "100.100.100.200"))
+METADATA = frozenset(ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200"))
 # (range, registry name, reference): IANA Special-Purpose Address Registries (IPv4 and
 # IPv6, RFC 6890) rows with Globally Reachable False or N/A, plus multicast (RFC 5771,
 # RFC 4291) and the deprecated site-local prefix, which Python still calls global.
 SPECIAL_PURPOSE: tuple[tuple[IPv4Network | IPv6Network, str, str], ...] = tuple(
-    (ip_network(net), name, ref) for net, name, ref in (
+    (ip_network(net), name, ref)
+    for net, name, ref in (
         ("0.0.0.0/8", '"This network"', "RFC 791 §3.2"),
         ("10.0.0.0/8", "Private-Use", "RFC 1918"),
         ("100.64.0.0/10", "Shared Address Space", "RFC 6598"),
@@ -64,16 +64,21 @@ SPECIAL_PURPOSE: tuple[tuple[IPv4Network | IPv6Network, str, str], ...] = tuple(
         ("fe80::/10", "Link-Local Unicast", "RFC 4291"),
         ("fec0::/10", "Site-Local (deprecated)", "RFC 3879"),
         ("ff00::/8", "Multicast", "RFC 4291"),
-    ))
+    )
+)
 # IPv6 prefixes whose addresses stand for the IPv4 address they carry: IPv4-mapped
 # (RFC 4291), NAT64 (RFC 6052) and 6to4 (RFC 3056). The registry marks the first and last
 # not globally reachable as IPv6 destinations; what a connection reaches is the IPv4 one.
-MAPPED, NAT64, SIXTOFOUR = (ip_network(n) for n in ("::ffff:0:0/96", "64:ff9b::/96",
-                                                    "2002::/16"))
+MAPPED, NAT64, SIXTOFOUR = (ip_network(n) for n in ("::ffff:0:0/96", "64:ff9b::/96", "2002::/16"))
 COMPATIBLE = ip_network("::/96")  # deprecated IPv4-compatible (RFC 4291 §2.5.5.1)
-RULES = (("is_unspecified", "an unspecified"), ("is_loopback", "a loopback"),
-         ("is_link_local", "a link-local"), ("is_multicast", "a multicast"),
-         ("is_reserved", "a reserved"), ("is_private", "a private"))
+RULES = (
+    ("is_unspecified", "an unspecified"),
+    ("is_loopback", "a loopback"),
+    ("is_link_local", "a link-local"),
+    ("is_multicast", "a multicast"),
+    ("is_reserved", "a reserved"),
+    ("is_private", "a private"),
+)
 SETTING = "websub.allow_private_callbacks is false"
 RESOLVE_TIMEOUT = 5.0
 
@@ -146,8 +151,9 @@ def check_url(url: str, allow_private: bool) -> URL:
     except (ValueError, TypeError):
         raise Refused(f"hub.callback: {url!r} is not a URL") from None
     if parsed.scheme not in ("http", "https"):
-        raise Refused(f"hub.callback: scheme {parsed.scheme or '(none)'!r} refused: "
-                      "expected http or https")
+        raise Refused(
+            f"hub.callback: scheme {parsed.scheme or '(none)'!r} refused: expected http or https"
+        )
     if not parsed.raw_host:
         raise Refused("hub.callback: the URL has no host")
     address = literal(parsed.raw_host)
@@ -162,8 +168,9 @@ def check_resolved(host: str, results: list[ResolveResult]) -> None:
     for result in results:
         problem = address_problem(ip_address(result["host"]))
         if problem:
-            raise Refused(f"hub.callback: {host} resolves to {result['host']}, "
-                          f"{problem}; refused ({SETTING})")
+            raise Refused(
+                f"hub.callback: {host} resolves to {result['host']}, {problem}; refused ({SETTING})"
+            )
 
 
 class GuardedResolver(AbstractResolver):
@@ -177,8 +184,9 @@ class GuardedResolver(AbstractResolver):
         self.allow_private = allow_private
         self._inner = inner or DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         async with asyncio.timeout(RESOLVE_TIMEOUT):
             results = await self._inner.resolve(host, port, family)
         if not self.allow_private:

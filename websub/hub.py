@@ -21,11 +21,11 @@ from redis.exceptions import RedisError
 
 from finews.core.clock import SYSTEM, Clock
 from finews.core.metrics import REDIS_ERRORS
-from websub.metrics import WEBSUB_DELIVERIES
 from finews.core.redis_client import AnyRedis
 from finews.core.settings import Settings
 from websub import delivery
 from websub.guard import RESOLVE_TIMEOUT, GuardedResolver, Refused, check_callback
+from websub.metrics import WEBSUB_DELIVERIES
 from websub.queue import Job, JobQueue
 from websub.store import Claim, Subscription, SubscriptionStore, subscription_id
 
@@ -48,12 +48,13 @@ class AddressFull(Refused):
 @dataclass(frozen=True)
 class Intent:
     """A subscribe or unsubscribe request that passed the checks and awaits verification."""
+
     mode: str
     topic: str
     callback: str
     lease_seconds: int
     secret: str
-    address: str = ""      # the resolved callback address its subscription counts against
+    address: str = ""  # the resolved callback address its subscription counts against
     new_claim: bool = False  # its slot was claimed for it, and is freed if it fails
 
 
@@ -74,20 +75,28 @@ def describe(exc: BaseException) -> str:
 class Hub:
     """One per process: the Redis-backed store and queue, HTTP clients, background tasks."""
 
-    def __init__(self, settings: Settings, redis: AnyRedis, redis_bytes: AnyRedis,
-                 clock: Clock = SYSTEM) -> None:
+    def __init__(
+        self, settings: Settings, redis: AnyRedis, redis_bytes: AnyRedis, clock: Clock = SYSTEM
+    ) -> None:
         self.config = config = settings.websub
         self.clock = clock
         self.url = hub_url(settings)
         self.store = SubscriptionStore(redis, config.max_lease_seconds, clock)
         visibility = 2 * config.delivery_timeout + 5
         waits = sum(self.backoff(n) for n in range(config.max_attempts))
-        self.queue = JobQueue(redis, redis_bytes, visibility=visibility,
-                              ttl=int(1.25 * waits + config.max_attempts * visibility + 3600),
-                              clock=clock)
+        self.queue = JobQueue(
+            redis,
+            redis_bytes,
+            visibility=visibility,
+            ttl=int(1.25 * waits + config.max_attempts * visibility + 3600),
+            clock=clock,
+        )
         self.resolver = GuardedResolver(config.allow_private_callbacks)
-        self.callbacks = delivery.session(self.resolver, config.delivery_timeout,
-                                          config.concurrency + config.max_pending_verifications)
+        self.callbacks = delivery.session(
+            self.resolver,
+            config.delivery_timeout,
+            config.concurrency + config.max_pending_verifications,
+        )
         self.hubs = delivery.session(None, config.delivery_timeout, config.concurrency)
         self.wake = asyncio.Event()
         self.sending: set[asyncio.Task[None]] = set()
@@ -141,8 +150,10 @@ class Hub:
             claim = await self.store.claim(sub_id, address, self.cap, hold, keep_later=True)
             if claim is Claim.FULL:
                 self.address_full(intent, "subscribe")
-                raise AddressFull(f"hub.callback: its address {address} already holds {self.cap} "
-                                  "subscriptions (websub.max_subscriptions_per_host)")
+                raise AddressFull(
+                    f"hub.callback: its address {address} already holds {self.cap} "
+                    "subscriptions (websub.max_subscriptions_per_host)"
+                )
             intent = replace(intent, new_claim=claim is Claim.NEW)
         if len(self.verifying) >= self.config.max_pending_verifications:
             await self._release(intent)
@@ -157,41 +168,70 @@ class Hub:
     def address_full(self, intent: Intent, stage: str) -> None:
         """Log and count a subscription refused by the per-address cap."""
         WEBSUB_DELIVERIES.labels("subscribe", "address_full").inc()
-        log.warning("event=websub_address_full stage=%s address=%s cap=%d topic=%s callback=%s",
-                    stage, intent.address, self.cap, intent.topic, intent.callback)
+        log.warning(
+            "event=websub_address_full stage=%s address=%s cap=%d topic=%s callback=%s",
+            stage,
+            intent.address,
+            self.cap,
+            intent.topic,
+            intent.callback,
+        )
 
     async def _release(self, intent: Intent) -> None:
         if intent.new_claim:
-            await self.store.release(subscription_id(intent.topic, intent.callback),
-                                     intent.address)
+            await self.store.release(subscription_id(intent.topic, intent.callback), intent.address)
 
     async def _verify(self, intent: Intent) -> None:
         subscribing = intent.mode == "subscribe"
         try:
             problem = await delivery.verify(
-                self.callbacks, self.resolver.allow_private, intent.mode, intent.topic,
-                intent.callback, secrets.token_urlsafe(32),
-                intent.lease_seconds if subscribing else None, self.config.max_response_bytes)
+                self.callbacks,
+                self.resolver.allow_private,
+                intent.mode,
+                intent.topic,
+                intent.callback,
+                secrets.token_urlsafe(32),
+                intent.lease_seconds if subscribing else None,
+                self.config.max_response_bytes,
+            )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:  # Refused included
             problem = describe(exc)
         try:
             if problem:
-                log.warning("event=websub_verify_failed mode=%s topic=%s callback=%s reason=%s",
-                            intent.mode, intent.topic, intent.callback, problem)
+                log.warning(
+                    "event=websub_verify_failed mode=%s topic=%s callback=%s reason=%s",
+                    intent.mode,
+                    intent.topic,
+                    intent.callback,
+                    problem,
+                )
                 await self._release(intent)
                 return
             if not subscribing:
                 await self.store.delete(intent.topic, intent.callback)
-            elif not await self.store.save(Subscription(
-                    intent.topic, intent.callback, intent.secret, intent.lease_seconds,
-                    self.clock.time() + intent.lease_seconds, intent.address), self.cap):
+            elif not await self.store.save(
+                Subscription(
+                    intent.topic,
+                    intent.callback,
+                    intent.secret,
+                    intent.lease_seconds,
+                    self.clock.time() + intent.lease_seconds,
+                    intent.address,
+                ),
+                self.cap,
+            ):
                 self.address_full(intent, "verified")  # its claim expired while it waited
                 return
         except RedisError as exc:
             self.redis_error(intent.mode, exc)
             return
-        log.info("event=websub_%s topic=%s callback=%s lease=%d", intent.mode, intent.topic,
-                 intent.callback, intent.lease_seconds)
+        log.info(
+            "event=websub_%s topic=%s callback=%s lease=%d",
+            intent.mode,
+            intent.topic,
+            intent.callback,
+            intent.lease_seconds,
+        )
 
     # Sending
 
@@ -202,15 +242,20 @@ class Hub:
             jobs = [Job("publish", hub, topic) for hub in self.config.publish_hubs]
             if callbacks:
                 sha = await self.queue.put_content(body)
-                jobs += [Job("deliver", callback, topic, sha, content_type)
-                         for callback in callbacks]
+                jobs += [
+                    Job("deliver", callback, topic, sha, content_type) for callback in callbacks
+                ]
             await self.queue.enqueue(jobs)
         except RedisError as exc:
             self.redis_error("notify", exc)
             return
         if jobs:
-            log.info("event=websub_notify topic=%s subscribers=%d hubs=%d", topic,
-                     len(callbacks), len(self.config.publish_hubs))
+            log.info(
+                "event=websub_notify topic=%s subscribers=%d hubs=%d",
+                topic,
+                len(callbacks),
+                len(self.config.publish_hubs),
+            )
             self.wake.set()
 
     async def _dispatch(self) -> None:
@@ -241,8 +286,16 @@ class Hub:
             return
         WEBSUB_DELIVERIES.labels(job.kind, outcome).inc()
         level = logging.INFO if outcome in ("ok", "dropped") else logging.WARNING
-        log.log(level, "event=websub_%s outcome=%s target=%s topic=%s attempt=%d detail=%s",
-                job.kind, outcome, job.target, job.topic, job.attempt + 1, detail)
+        log.log(
+            level,
+            "event=websub_%s outcome=%s target=%s topic=%s attempt=%d detail=%s",
+            job.kind,
+            outcome,
+            job.target,
+            job.topic,
+            job.attempt + 1,
+            detail,
+        )
 
     async def _attempt(self, job: Job) -> tuple[str, str]:
         """Send the job once and settle it in the queue; the outcome and a detail for the log."""
@@ -273,9 +326,16 @@ class Hub:
         body = await self.queue.content(job.content)
         if body is None:
             raise Dropped("content expired")
-        status = await delivery.deliver(self.callbacks, self.resolver.allow_private,
-                                        sub.callback, sub.secret, self.url, sub.topic, body,
-                                        job.content_type)
+        status = await delivery.deliver(
+            self.callbacks,
+            self.resolver.allow_private,
+            sub.callback,
+            sub.secret,
+            self.url,
+            sub.topic,
+            body,
+            job.content_type,
+        )
         if status == 410:
             await self.store.delete(sub.topic, sub.callback)
             raise Dropped("callback answered 410 Gone: subscription removed")

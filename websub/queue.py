@@ -28,12 +28,12 @@ return {ids, first[2] or false}
 
 @dataclass(frozen=True)
 class Job:
-    kind: str          # "deliver" to a subscriber, or "publish" to an external hub
-    target: str        # the callback URL, or the external hub URL
+    kind: str  # "deliver" to a subscriber, or "publish" to an external hub
+    target: str  # the callback URL, or the external hub URL
     topic: str
     content: str = ""  # sha256 of the bytes to deliver
     content_type: str = ""
-    attempt: int = 0   # attempts already made
+    attempt: int = 0  # attempts already made
 
     @property
     def id(self) -> str:
@@ -41,8 +41,14 @@ class Job:
 
 
 class JobQueue:
-    def __init__(self, redis: AnyRedis, redis_bytes: AnyRedis, ttl: int, visibility: float,
-                 clock: Clock = SYSTEM) -> None:
+    def __init__(
+        self,
+        redis: AnyRedis,
+        redis_bytes: AnyRedis,
+        ttl: int,
+        visibility: float,
+        clock: Clock = SYSTEM,
+    ) -> None:
         self.redis = redis
         self.clock = clock
         self.redis_bytes = redis_bytes

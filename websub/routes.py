@@ -25,7 +25,7 @@ FORM = "application/x-www-form-urlencoded"
 MODES = ("subscribe", "unsubscribe")
 MAX_URL = 2048
 MAX_SECRET_BYTES = 200  # the spec: hub.secret MUST be less than 200 bytes
-LEASE_DIGITS = 18       # longer leases are clamped to websub.max_lease_seconds anyway
+LEASE_DIGITS = 18  # longer leases are clamped to websub.max_lease_seconds anyway
 CHARSETS = ("utf-8", "utf8", "us-ascii")
 
 
@@ -37,8 +37,12 @@ class BadRequest(ValueError):
         self.field, self.rule, self.detail = field, rule, detail
 
     def problem(self) -> Problem:
-        return Problem(400, "invalid_field", str(self),
-                       errors=[{"field": self.field, "rule": self.rule, "detail": self.detail}])
+        return Problem(
+            400,
+            "invalid_field",
+            str(self),
+            errors=[{"field": self.field, "rule": self.rule, "detail": self.detail}],
+        )
 
 
 def field(form: MultiDictProxy[str], name: str) -> str:
@@ -46,8 +50,9 @@ def field(form: MultiDictProxy[str], name: str) -> str:
     if not value:
         raise BadRequest(name, "required", "missing")
     if len(value) > MAX_URL or any(c.isspace() or not c.isprintable() for c in value):
-        raise BadRequest(name, "text", f"longer than {MAX_URL} characters, or holds spaces or "
-                                       "control characters")
+        raise BadRequest(
+            name, "text", f"longer than {MAX_URL} characters, or holds spaces or control characters"
+        )
     return value
 
 
@@ -58,9 +63,12 @@ def lease_seconds(requested: str) -> int | None:
         return None
     digits = requested.lstrip("0")
     if not (requested.isascii() and requested.isdigit() and digits):
-        raise BadRequest("hub.lease_seconds", "positive_integer",
-                         f"expected a whole number of seconds above 0, got {requested[:40]!r}")
-    return int(digits) if len(digits) <= LEASE_DIGITS else 10 ** LEASE_DIGITS
+        raise BadRequest(
+            "hub.lease_seconds",
+            "positive_integer",
+            f"expected a whole number of seconds above 0, got {requested[:40]!r}",
+        )
+    return int(digits) if len(digits) <= LEASE_DIGITS else 10**LEASE_DIGITS
 
 
 def topic_problem(topic: str, settings: Settings) -> str | None:
@@ -80,7 +88,7 @@ def topic_problem(topic: str, settings: Settings) -> str | None:
         return "must not have a #fragment"
     for path in allowed:
         below = path.endswith("/") and url.path.startswith(path) and url.path != path
-        if below or url.path == path and not path.endswith("/"):
+        if below or (url.path == path and not path.endswith("/")):
             return None
     return f"not a feed of this site: expected a URL under {expected}"
 
@@ -105,8 +113,11 @@ async def subscribe(request: web.Request) -> web.Response:
     """Check a subscribe/unsubscribe request; 202 and verify it later, or a 4xx saying why."""
     hub = request.app[HUB]
     if request.content_type != FORM or (request.charset or "utf-8").lower() not in CHARSETS:
-        return problem(415, "unsupported_media_type", f"expected a {FORM} body (UTF-8) with "
-                       "hub.mode, hub.topic and hub.callback")
+        return problem(
+            415,
+            "unsupported_media_type",
+            f"expected a {FORM} body (UTF-8) with hub.mode, hub.topic and hub.callback",
+        )
     try:
         form = await request.post()
     except UnicodeDecodeError as exc:
@@ -122,12 +133,16 @@ async def subscribe(request: web.Request) -> web.Response:
         return problem(403, "callback_refused", str(exc))
     except RedisError as exc:
         hub.redis_error("subscribe", exc)
-        return problem(503, "unavailable", "subscriptions are unavailable: Redis is unreachable",
-                       retry_after=5)
+        return problem(
+            503, "unavailable", "subscriptions are unavailable: Redis is unreachable", retry_after=5
+        )
     if not started:
-        return problem(429, "rate_limited",
-                       "too many subscriptions waiting for verification; retry later",
-                       retry_after=30)
+        return problem(
+            429,
+            "rate_limited",
+            "too many subscriptions waiting for verification; retry later",
+            retry_after=30,
+        )
     return web.Response(status=202, text="accepted: verification follows\n")
 
 

@@ -14,8 +14,20 @@ def checks() -> dict[str, Check]:
     return {
         "websub.topic_paths": _check_paths,
         "websub.publish_hubs": check_urls,
-        **{f"websub.{key}": positive for key in (
-            "max_subscriptions_per_host", "lease_seconds", "min_lease_seconds", "max_lease_seconds",
-            "delivery_timeout", "max_response_bytes", "max_attempts", "retry_delay",
-            "retry_max_delay", "concurrency", "max_pending_verifications")},
+        **{
+            f"websub.{key}": positive
+            for key in (
+                "max_subscriptions_per_host",
+                "lease_seconds",
+                "min_lease_seconds",
+                "max_lease_seconds",
+                "delivery_timeout",
+                "max_response_bytes",
+                "max_attempts",
+                "retry_delay",
+                "retry_max_delay",
+                "concurrency",
+                "max_pending_verifications",
+            )
+        },
     }

@@ -85,16 +85,18 @@ class SubscriptionStore:
         self._claim = redis.register_script(CLAIM)
         self._release = redis.register_script(RELEASE)
 
-    async def claim(self, sub_id: str, address: str, cap: int, frees_at: float,
-                    keep_later: bool = False) -> Claim:
+    async def claim(
+        self, sub_id: str, address: str, cap: int, frees_at: float, keep_later: bool = False
+    ) -> Claim:
         """Hold a slot under the address's cap for `sub_id` until `frees_at`, if there is room."""
         args = [sub_id, int(frees_at * 1000), cap, int(self.clock.time() * 1000), int(keep_later)]
         return Claim(await self._claim(keys=[keys.address(address)], args=args))
 
     async def release(self, sub_id: str, address: str) -> None:
         """Give back a slot claimed for a subscription that was not stored."""
-        await self._release(keys=[keys.address(address), keys.subscription(sub_id)],
-                            args=[sub_id, address])
+        await self._release(
+            keys=[keys.address(address), keys.subscription(sub_id)], args=[sub_id, address]
+        )
 
     async def save(self, sub: Subscription, cap: int) -> bool:
         """Add or renew; False when its address has no room left. The hash and its slot
@@ -130,9 +132,14 @@ class SubscriptionStore:
         fields = await self.redis.hgetall(keys.subscription(subscription_id(topic, callback)))
         if not fields or float(fields["expires"]) <= self.clock.time():
             return None
-        return Subscription(fields["topic"], fields["callback"], fields["secret"],
-                            int(fields["lease_seconds"]), float(fields["expires"]),
-                            fields.get("address", ""))
+        return Subscription(
+            fields["topic"],
+            fields["callback"],
+            fields["secret"],
+            int(fields["lease_seconds"]),
+            float(fields["expires"]),
+            fields.get("address", ""),
+        )
 
     async def active(self, topic: str) -> list[str]:
         """Callback URLs subscribed to `topic` whose lease still runs, dropping the others."""

@@ -22,8 +22,8 @@ class Breaker:
     def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
         self.clock = clock
-        self.retry_at: float | None = None   # None: closed, Redis is called
-        self.failures = 0                    # calls that failed (each may have waited)
+        self.retry_at: float | None = None  # None: closed, Redis is called
+        self.failures = 0  # calls that failed (each may have waited)
 
     @property
     def closed(self) -> bool:
@@ -36,7 +36,7 @@ class Breaker:
         now = self.clock()
         if now < self.retry_at:
             return False
-        self.retry_at = now + self.interval   # the others keep answering from memory
+        self.retry_at = now + self.interval  # the others keep answering from memory
         return True
 
     def failed(self, reason: str) -> None:

@@ -39,7 +39,7 @@ class FrozenClock(Clock):
 
     def __init__(self, start: datetime | float | None = None) -> None:
         self._wall = time.time() if start is None else _epoch(start)
-        self._monotonic = 1_000_000.0   # any value: only differences of it mean anything
+        self._monotonic = 1_000_000.0  # any value: only differences of it mean anything
 
     def time(self) -> float:
         return self._wall

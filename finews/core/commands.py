@@ -25,8 +25,9 @@ class OpenRedis(Protocol):
     """A client for one command: the configured Redis or an embedded one, which the root
     starts if needed and stops (closing the client) when the `async with` ends."""
 
-    def __call__(self, *, decode_responses: bool = True
-                 ) -> AbstractAsyncContextManager[AnyRedis]: ...
+    def __call__(
+        self, *, decode_responses: bool = True
+    ) -> AbstractAsyncContextManager[AnyRedis]: ...
 
 
 @dataclass(frozen=True)

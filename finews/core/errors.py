@@ -31,9 +31,17 @@ class Problem(Exception):
     becomes the Retry-After header, which every 429 and 503 carries; `extra` adds members.
     """
 
-    def __init__(self, status: int, kind: str, detail: str, *,
-                 errors: list[dict[str, Any]] | None = None, retry_after: int | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         if status in (429, 503) and retry_after is None:
             retry_after = 5
@@ -42,9 +50,12 @@ class Problem(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": problem_type(self.kind),
-                                "title": HTTPStatus(self.status).phrase,
-                                "status": self.status, "detail": self.detail}
+        body: dict[str, Any] = {
+            "type": problem_type(self.kind),
+            "title": HTTPStatus(self.status).phrase,
+            "status": self.status,
+            "detail": self.detail,
+        }
         if self.errors is not None:
             body["errors"] = self.errors
         body.update(self.extra)
@@ -54,9 +65,13 @@ class Problem(Exception):
         all_headers = {"Cache-Control": "no-store", **self.headers, **(headers or {})}
         if self.retry_after is not None:
             all_headers["Retry-After"] = str(self.retry_after)
-        return web.Response(body=json.dumps(self.body(), ensure_ascii=False).encode(),
-                            status=self.status, content_type=CONTENT_TYPE, charset="utf-8",
-                            headers=all_headers)
+        return web.Response(
+            body=json.dumps(self.body(), ensure_ascii=False).encode(),
+            status=self.status,
+            content_type=CONTENT_TYPE,
+            charset="utf-8",
+            headers=all_headers,
+        )
 
 
 def problem(status: int, kind: str, detail: str, **kwargs: Any) -> web.Response:

@@ -30,5 +30,11 @@ class AccessLogger(AbstractAccessLogger):
         agent = request.headers.get("User-Agent", "-").replace('"', "'")
         self.logger.info(
             'method=%s path="%s" status=%d bytes=%d ms=%.1f remote=%s ua="%s"',
-            request.method, request.path_qs.replace('"', "%22"), response.status,
-            response.body_length, time * 1000, request.remote, agent)
+            request.method,
+            request.path_qs.replace('"', "%22"),
+            response.status,
+            response.body_length,
+            time * 1000,
+            request.remote,
+            agent,
+        )

@@ -32,13 +32,19 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 disable_created_metrics()  # a *_created gauge per series doubles the scrape for nothing
 
-REQUESTS = Counter("finews_http_requests_total", "HTTP requests answered, by route and status.",
-                   ["route", "method", "status"])
-LATENCY = Histogram("finews_http_request_duration_seconds",
-                    "Time from request to response, by route.", ["route", "method"])
-REDIS_ERRORS = Counter("finews_redis_errors_total", "Redis commands that failed, by component.",
-                       ["component"])
-
+REQUESTS = Counter(
+    "finews_http_requests_total",
+    "HTTP requests answered, by route and status.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "finews_http_request_duration_seconds",
+    "Time from request to response, by route.",
+    ["route", "method"],
+)
+REDIS_ERRORS = Counter(
+    "finews_redis_errors_total", "Redis commands that failed, by component.", ["component"]
+)
 
 
 def route_name(request: web.Request) -> str:

@@ -48,17 +48,24 @@ class Limits:
         return cls(conf.pool_size, conf.pool_timeout, conf.command_timeout)
 
     def connection_kwargs(self) -> dict[str, Any]:
-        return {"socket_timeout": self.command_timeout,
-                "socket_connect_timeout": self.command_timeout,
-                "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))}
+        return {
+            "socket_timeout": self.command_timeout,
+            "socket_connect_timeout": self.command_timeout,
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        }
 
 
-async def connect(url: str, limits: Limits = Limits(), *,
-                  decode_responses: bool = True) -> AnyRedis:
+async def connect(
+    url: str, limits: Limits = Limits(), *, decode_responses: bool = True
+) -> AnyRedis:
     """A client for `url`; a RedisCluster client when the server runs in cluster mode."""
     pool = BlockingConnectionPool.from_url(
-        url, max_connections=limits.pool_size, timeout=limits.pool_timeout,
-        decode_responses=decode_responses, **limits.connection_kwargs())
+        url,
+        max_connections=limits.pool_size,
+        timeout=limits.pool_timeout,
+        decode_responses=decode_responses,
+        **limits.connection_kwargs(),
+    )
     client = Redis.from_pool(pool)
     try:
         info = await client.info("cluster")
@@ -69,10 +76,13 @@ async def connect(url: str, limits: Limits = Limits(), *,
         return client
     await client.aclose()
     log.info("event=redis_cluster url=%s", redact(url))
-    cluster = BoundedCluster.from_url(url, decode_responses=decode_responses,
-                                      max_connections=limits.pool_size,
-                                      pool_timeout=limits.pool_timeout,
-                                      **limits.connection_kwargs())
+    cluster = BoundedCluster.from_url(
+        url,
+        decode_responses=decode_responses,
+        max_connections=limits.pool_size,
+        pool_timeout=limits.pool_timeout,
+        **limits.connection_kwargs(),
+    )
     await cluster.initialize()
     return cluster
 
@@ -86,8 +96,9 @@ class BoundedCluster(RedisCluster):
     to `pool_timeout` seconds, like the single server's blocking pool.
     """
 
-    def __init__(self, *args: Any, max_connections: int, pool_timeout: float,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, max_connections: int, pool_timeout: float, **kwargs: Any
+    ) -> None:
         super().__init__(*args, max_connections=max_connections, **kwargs)
         self.pool_timeout = pool_timeout
         self.turns = asyncio.Semaphore(max_connections)
@@ -99,7 +110,8 @@ class BoundedCluster(RedisCluster):
                 await self.turns.acquire()
         except TimeoutError:
             raise RedisConnectionError(
-                f"no Redis connection free within {self.pool_timeout:g}s") from None
+                f"no Redis connection free within {self.pool_timeout:g}s"
+            ) from None
         try:
             yield
         finally:
@@ -109,8 +121,9 @@ class BoundedCluster(RedisCluster):
         async with self.turn():
             return await super().execute_command(*args, **kwargs)
 
-    def pipeline(self, transaction: Any | None = None,
-                 shard_hint: Any | None = None) -> ClusterPipeline:
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
         if shard_hint:  # refused by RedisCluster.pipeline, with its message
             return super().pipeline(transaction, shard_hint)
         return BoundedPipeline(self, transaction)
@@ -119,8 +132,9 @@ class BoundedCluster(RedisCluster):
 class BoundedPipeline(ClusterPipeline):
     """A cluster pipeline that takes one turn of its BoundedCluster while it runs."""
 
-    async def execute(self, raise_on_error: bool = True,
-                      allow_redirections: bool = True) -> list[Any]:
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
         async with self.cluster_client.turn():
             return await super().execute(raise_on_error, allow_redirections)
 

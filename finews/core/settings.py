@@ -8,7 +8,6 @@ the code checks, and there is no second list of keys to drift from it.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -50,8 +49,13 @@ class Section(SimpleNamespace):
 class Settings(Mapping[str, Section]):
     """All sections; `settings.redis.url`, or `settings["redis"]["url"]`."""
 
-    def __init__(self, data: dict[str, dict[str, Any]], sources: list[str],
-                 checks: Mapping[str, Check], rules: Sequence[Rule]) -> None:
+    def __init__(
+        self,
+        data: dict[str, dict[str, Any]],
+        sources: list[str],
+        checks: Mapping[str, Check],
+        rules: Sequence[Rule],
+    ) -> None:
         self._sections = {name: Section(**values) for name, values in data.items()}
         self.sources = sources
         self.checks, self.rules = checks, rules  # what `replace` checks again
@@ -98,8 +102,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _type_name(value: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             list: "a list of strings", dict: 'a table of strings (name = "value")'}
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list of strings",
+        dict: 'a table of strings (name = "value")',
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -137,7 +147,8 @@ def _coerce(key: str, default: Any, value: Any, origin: str) -> Any:
         ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
     elif isinstance(default, dict):
         ok = isinstance(value, dict) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
     else:
         ok = isinstance(value, type(default))
     if not ok:
@@ -162,7 +173,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name or name == "FINEWS_CONFIG":
             continue
-        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
         if not section or not key:
             raise SettingsError(f"{name}: expected FINEWS_<SECTION>__<KEY> (environment)")
         out.setdefault(section, {})[key] = value
@@ -198,6 +209,7 @@ def _check_redis_url(value: str) -> str | None:
 
 def check_pattern(*fields: str, url: bool = True, optional: bool = False) -> Check:
     """A check that a str.format pattern uses only the given {fields} (and makes a URL)."""
+
     def check(value: str) -> str | None:
         if optional and not value:
             return None
@@ -207,6 +219,7 @@ def check_pattern(*fields: str, url: bool = True, optional: bool = False) -> Che
         except (KeyError, IndexError, AttributeError, ValueError):
             return f"expected a pattern with only the fields {{{'}, {'.join(fields)}}}"
         return check_url(text) if url else None
+
     return check
 
 
@@ -240,19 +253,26 @@ def core_checks() -> dict[str, Check]:
         "server.port": lambda v: None if 0 <= v <= 65535 else "expected a port from 0 to 65535",
         "server.workers": lambda v: None if 1 <= v <= 256 else "expected 1 to 256 workers",
         "server.shutdown_timeout": at_least(0, "seconds"),
-        "server.header_timeout": lambda v: None if 0 < v <= 15 else "expected more than 0 and at "
-        "most 15 seconds",
+        "server.header_timeout": lambda v: (
+            None if 0 < v <= 15 else "expected more than 0 and at most 15 seconds"
+        ),
         "server.keepalive_timeout": positive,
         "redis.url": _check_redis_url,
-        **{f"redis.{key}": positive for key in (
-            "pool_size", "pool_timeout", "command_timeout", "breaker_interval")},
-        "log.level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
-        else "expected DEBUG, INFO, WARNING or ERROR",
+        **{
+            f"redis.{key}": positive
+            for key in ("pool_size", "pool_timeout", "command_timeout", "breaker_interval")
+        },
+        "log.level": lambda v: (
+            None
+            if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
+            else "expected DEBUG, INFO, WARNING or ERROR"
+        ),
     }
 
 
-def _validate(data: dict[str, dict[str, Any]], checks: Mapping[str, Check],
-              rules: Sequence[Rule]) -> None:
+def _validate(
+    data: dict[str, dict[str, Any]], checks: Mapping[str, Check], rules: Sequence[Rule]
+) -> None:
     for dotted, check in {**core_checks(), **checks}.items():
         section, key = dotted.split(".")
         problem = check(data[section][key])
@@ -263,9 +283,12 @@ def _validate(data: dict[str, dict[str, Any]], checks: Mapping[str, Check],
             raise SettingsError(problem)
 
 
-def load(config_file: str | os.PathLike[str] | None = None,
-         env: Mapping[str, str] | None = None, checks: Mapping[str, Check] | None = None,
-         rules: Sequence[Rule] = ()) -> Settings:
+def load(
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    checks: Mapping[str, Check] | None = None,
+    rules: Sequence[Rule] = (),
+) -> Settings:
     """Defaults, then the config file (argument or FINEWS_CONFIG), then FINEWS_* variables;
     then core_checks, the features' `checks` and `rules` spanning several keys
     (finews.config.load passes all of them)."""

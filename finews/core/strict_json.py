@@ -21,7 +21,7 @@ from finews.core.errors import Problem
 MAX_DEPTH = 32
 MAX_NUMBER_LENGTH = 100
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
-SYNTAX_RULES = frozenset({"syntax", "depth"})   # 400: not a usable document at all
+SYNTAX_RULES = frozenset({"syntax", "depth"})  # 400: not a usable document at all
 
 
 class JsonRefused(ValueError):
@@ -36,8 +36,9 @@ class JsonRefused(ValueError):
         """400 for a body that is not usable JSON; 422 for a value that breaks a rule."""
         error = {"field": self.field, "rule": self.rule, "detail": self.detail}
         if self.rule in SYNTAX_RULES:
-            return Problem(400, "malformed_json", f"request body is not usable JSON: {self}",
-                           errors=[error])
+            return Problem(
+                400, "malformed_json", f"request body is not usable JSON: {self}", errors=[error]
+            )
         return Problem(422, "invalid_field", str(self), errors=[error])
 
 
@@ -62,8 +63,11 @@ def _check(value: Any, max_depth: int) -> None:
         item, path, depth = stack.pop()
         if isinstance(item, str):
             if SURROGATE_RE.search(item):
-                raise JsonRefused(path, "unicode", "holds a lone surrogate (\\ud800-\\udfff), "
-                                                   "which is not a Unicode character")
+                raise JsonRefused(
+                    path,
+                    "unicode",
+                    "holds a lone surrogate (\\ud800-\\udfff), which is not a Unicode character",
+                )
         elif isinstance(item, _Refused):
             raise JsonRefused(path, "number", item.detail)
         elif isinstance(item, float) and not math.isfinite(item):
@@ -79,15 +83,17 @@ def _check(value: Any, max_depth: int) -> None:
                 stack.append((child, field, depth + 1))
 
 
-def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH,
-          max_number_length: int = MAX_NUMBER_LENGTH) -> Any:
+def loads(
+    data: bytes | str, *, max_depth: int = MAX_DEPTH, max_number_length: int = MAX_NUMBER_LENGTH
+) -> Any:
     """The JSON value of `data` (UTF-8 when bytes), or JsonRefused saying where and why."""
+
     def number(kind: type) -> Any:
         def parse(text: str) -> Any:
             if len(text) > max_number_length:
-                return _Refused(f"a number of {len(text)} characters; at most "
-                                f"{max_number_length}")
+                return _Refused(f"a number of {len(text)} characters; at most {max_number_length}")
             return kind(text)
+
         return parse
 
     def constant(text: str) -> _Refused:
@@ -95,14 +101,17 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH,
 
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = json.loads(text, parse_int=number(int), parse_float=number(float),
-                           parse_constant=constant)
+        value = json.loads(
+            text, parse_int=number(int), parse_float=number(float), parse_constant=constant
+        )
     except UnicodeDecodeError as exc:
-        raise JsonRefused("body", "syntax", f"not UTF-8 ({exc.reason} at byte {exc.start})"
-                          ) from None
+        raise JsonRefused(
+            "body", "syntax", f"not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise JsonRefused("body", "syntax", f"{exc.msg} at line {exc.lineno} column "
-                                            f"{exc.colno}") from None
+        raise JsonRefused(
+            "body", "syntax", f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except RecursionError:
         raise JsonRefused("body", "depth", f"nested deeper than {max_depth} levels") from None
     _check(value, max_depth)

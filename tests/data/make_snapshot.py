@@ -12,7 +12,7 @@ title and an expiry, one then disabled) and the CLI, visits arrive through real 
 and its first delivery fails, so one delivery job stays queued. The server is stopped,
 `finews export` writes the export, and every key is written with DUMP and PTTL.
 
-The files are the record of the v1 data layout: tests/test_snapshot.py loads them into a
+The files are the record of the v1 data layout: tests/root/test_snapshot.py loads them into a
 fresh server and checks the service still reads them. DUMP payloads carry the RDB version
 of the server that made them (the embedded Valkey 8.1): RESTORE needs that version or newer.
 """
@@ -49,16 +49,20 @@ FINEWS = str(Path(sys.executable).parent / "finews")
 
 SITE = "https://news.example.cn"
 KEY = "k-snapshot-v1-0123456789abcdef"
-CALLBACK_PORT = 47913            # the test's subscriber binds the same port
+CALLBACK_PORT = 47913  # the test's subscriber binds the same port
 CALLBACK = f"http://127.0.0.1:{CALLBACK_PORT}/cb/snapshot"
 TOPIC = f"{SITE}/feeds/all.atom"
 SECRET = "snapshot-secret-v1"
-LEASE = 2_000_000_000            # seconds: the subscription outlives any test run
-WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 "
-             "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.30(0x18001e31) "
-             "NetType/WIFI Language/zh_CN")
-CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-             "Chrome/120.0.0.0 Safari/537.36")
+LEASE = 2_000_000_000  # seconds: the subscription outlives any test run
+WECHAT_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.30(0x18001e31) "
+    "NetType/WIFI Language/zh_CN"
+)
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 LEGACY_CODE = "NW202205241346420001"
 
@@ -81,14 +85,17 @@ tags: 交通
 南延段全长约5公里，设站3座。
 """,
 }
-NEW_POST = ("2022-07-02-summer.md", """---
+NEW_POST = (
+    "2022-07-02-summer.md",
+    """---
 title: "鹭岛夏季旅游升温"
 date: 2022-07-02 16:05:12 +0800
 categories: shamenwanbao
 tags: 民生
 ---
 多家景区推出惠民举措。
-""")
+""",
+)
 
 CONFIG = """\
 [site]
@@ -148,8 +155,14 @@ class Subscriber:
 
 
 def finews(config: Path, *args: str) -> str:
-    done = subprocess.run([FINEWS, *args, "--config", str(config)], env=clean_env(),
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    done = subprocess.run(
+        [FINEWS, *args, "--config", str(config)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     if done.returncode != 0:
         raise SystemExit(f"make_snapshot: finews {args[0]} failed: {done.stderr}")
     return done.stdout
@@ -161,8 +174,12 @@ async def make(work: Path, redis_url: str) -> dict[str, Any]:
     for name, text in POSTS.items():
         (posts / name).write_text(text, encoding="utf-8")
     config = work / "finews.toml"
-    config.write_text(CONFIG.format(site=SITE, posts=posts, data=work / "data", redis=redis_url,
-                                    key=KEY, lease=LEASE), encoding="utf-8")
+    config.write_text(
+        CONFIG.format(
+            site=SITE, posts=posts, data=work / "data", redis=redis_url, key=KEY, lease=LEASE
+        ),
+        encoding="utf-8",
+    )
     sub = Subscriber()
     callback_app = web.Application()
     callback_app.router.add_get("/cb/snapshot", sub.verify)
@@ -174,18 +191,29 @@ async def make(work: Path, redis_url: str) -> dict[str, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = await asyncio.create_subprocess_exec(
-        FINEWS, "serve", "--config", str(config), "--port", str(port), env=clean_env(),
-        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=open(work / "serve.log", "wb"))
+        FINEWS,
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        env=clean_env(),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=open(work / "serve.log", "wb"),
+    )
     auth = {"Authorization": f"Bearer {KEY}"}
     meta: dict[str, Any] = {}
     try:
         async with aiohttp.ClientSession(base) as http:
+
             async def ready() -> bool:
                 try:
                     async with http.get("/feeds/all.atom") as response:
                         return response.status == 200
                 except aiohttp.ClientError:
                     return False
+
             await until(ready, "the first build")
 
             async def create(**fields: Any) -> dict[str, Any]:
@@ -198,39 +226,57 @@ async def make(work: Path, redis_url: str) -> dict[str, Any]:
             post_link = by_title["集美图书馆开放夜间阅览"]
             assert post_link["code"] == LEGACY_CODE, post_link
             metro = by_title["地铁3号线南延段开通"]
-            titled = await create(url=f"{SITE}/special/flood.html", title="防汛专题",
-                                  expires_at="2099-12-31T23:59:59+08:00")
+            titled = await create(
+                url=f"{SITE}/special/flood.html",
+                title="防汛专题",
+                expires_at="2099-12-31T23:59:59+08:00",
+            )
             disabled = await create(url=f"{SITE}/special/old.html")
-            async with http.patch(f"/api/links/{disabled['code']}", json={"disabled": True},
-                                  headers=auth) as response:
+            async with http.patch(
+                f"/api/links/{disabled['code']}", json={"disabled": True}, headers=auth
+            ) as response:
                 assert response.status == 200, await response.text()
             cli_code, _ = finews(config, "shorten", f"{SITE}/special/cli.html").split()
 
-            visits = [(f"/s/{LEGACY_CODE}", WECHAT_UA), (f"/s/{LEGACY_CODE}", WECHAT_UA),
-                      (f"/S/{LEGACY_CODE}", CHROME_UA), (f"/s/{LEGACY_CODE}", BOT_UA),
-                      (f"/html_News/NewsShare.html?infoCode={titled['code']}&from=timeline",
-                       WECHAT_UA), (f"/S/{titled['code']}", WECHAT_UA)]
+            visits = [
+                (f"/s/{LEGACY_CODE}", WECHAT_UA),
+                (f"/s/{LEGACY_CODE}", WECHAT_UA),
+                (f"/S/{LEGACY_CODE}", CHROME_UA),
+                (f"/s/{LEGACY_CODE}", BOT_UA),
+                (f"/html_News/NewsShare.html?infoCode={titled['code']}&from=timeline", WECHAT_UA),
+                (f"/S/{titled['code']}", WECHAT_UA),
+            ]
             for path, agent in visits:
-                async with http.get(path, headers={"User-Agent": agent},
-                                    allow_redirects=False) as response:
+                async with http.get(
+                    path, headers={"User-Agent": agent}, allow_redirects=False
+                ) as response:
                     assert response.status == 302, (path, response.status)
 
             async with http.get(f"/api/links/{LEGACY_CODE}/stats", headers=auth) as response:
-                day = (await response.json())["to"]   # today in the site's zone
+                day = (await response.json())["to"]  # today in the site's zone
             stats: dict[str, Any] = {}
 
             async def counted() -> bool:
                 for code in (LEGACY_CODE, titled["code"]):
-                    async with http.get(f"/api/links/{code}/stats", headers=auth,
-                                        params={"from": day, "to": day}) as response:
+                    async with http.get(
+                        f"/api/links/{code}/stats", headers=auth, params={"from": day, "to": day}
+                    ) as response:
                         stats[code] = await response.json()
-                return (stats[LEGACY_CODE]["totals"]["clicks"] == 3
-                        and stats[LEGACY_CODE]["totals"]["bots"] == 1
-                        and stats[titled["code"]]["totals"]["clicks"] == 2)
+                return (
+                    stats[LEGACY_CODE]["totals"]["clicks"] == 3
+                    and stats[LEGACY_CODE]["totals"]["bots"] == 1
+                    and stats[titled["code"]]["totals"]["clicks"] == 2
+                )
+
             await until(counted, "the visits to be counted")
 
-            form = {"hub.mode": "subscribe", "hub.topic": TOPIC, "hub.callback": CALLBACK,
-                    "hub.lease_seconds": str(LEASE), "hub.secret": SECRET}
+            form = {
+                "hub.mode": "subscribe",
+                "hub.topic": TOPIC,
+                "hub.callback": CALLBACK,
+                "hub.lease_seconds": str(LEASE),
+                "hub.secret": SECRET,
+            }
             async with http.post("/websub", data=form) as response:
                 assert response.status == 202, await response.text()
             await asyncio.wait_for(sub.verified.wait(), 30)
@@ -238,6 +284,7 @@ async def make(work: Path, redis_url: str) -> dict[str, Any]:
 
             async def saved() -> bool:
                 return bool(plain.keys("{websub}:sub:*"))
+
             await until(saved, "the subscription")
 
             (posts / NEW_POST[0]).write_text(NEW_POST[1], encoding="utf-8")
@@ -245,15 +292,25 @@ async def make(work: Path, redis_url: str) -> dict[str, Any]:
             async def failed_once() -> bool:
                 return sub.deliveries >= 1 and any(
                     plain.hget(key, "attempt") not in (None, "0")
-                    for key in plain.keys("{websub}:job:*"))
+                    for key in plain.keys("{websub}:job:*")
+                )
+
             await until(failed_once, "a failed delivery")
             feeds = {}
-            for path in ("/feeds/all.atom", "/feeds/all.rss", "/feeds/all.json",
-                         "/feeds/category/shamenwanbao.rss", "/feeds.opml"):
+            for path in (
+                "/feeds/all.atom",
+                "/feeds/all.rss",
+                "/feeds/all.json",
+                "/feeds/category/shamenwanbao.rss",
+                "/feeds.opml",
+            ):
                 async with http.get(path, headers={"Accept-Encoding": "identity"}) as response:
                     body = await response.read()
-                    feeds[path] = {"status": response.status, "etag": response.headers["ETag"],
-                                   "sha256": hashlib.sha256(body).hexdigest()}
+                    feeds[path] = {
+                        "status": response.status,
+                        "etag": response.headers["ETag"],
+                        "sha256": hashlib.sha256(body).hexdigest(),
+                    }
     finally:
         server.terminate()
         await asyncio.wait_for(server.wait(), 60)
@@ -262,15 +319,28 @@ async def make(work: Path, redis_url: str) -> dict[str, Any]:
     [job] = [plain.hgetall(key) for key in plain.keys("{websub}:job:*")]
     finews(config, "export", str(EXPORT))
     meta.update(
-        site=SITE, api_key=KEY, day=day, callback=CALLBACK, topic=TOPIC, secret=SECRET,
-        links={"post": {"code": LEGACY_CODE, "url": post_link["target"]},
-               "post_new": {"code": metro["code"], "url": metro["target"]},
-               "titled": {"code": titled["code"], "url": titled["target"],
-                          "title": titled["title"], "expires_at": titled["expires_at"]},
-               "disabled": {"code": disabled["code"], "url": disabled["target"]},
-               "cli": {"code": cli_code, "url": f"{SITE}/special/cli.html"}},
-        stats=stats, feeds=feeds,
-        delivery={"sha256": job["content"], "content_type": job["content_type"]})
+        site=SITE,
+        api_key=KEY,
+        day=day,
+        callback=CALLBACK,
+        topic=TOPIC,
+        secret=SECRET,
+        links={
+            "post": {"code": LEGACY_CODE, "url": post_link["target"]},
+            "post_new": {"code": metro["code"], "url": metro["target"]},
+            "titled": {
+                "code": titled["code"],
+                "url": titled["target"],
+                "title": titled["title"],
+                "expires_at": titled["expires_at"],
+            },
+            "disabled": {"code": disabled["code"], "url": disabled["target"]},
+            "cli": {"code": cli_code, "url": f"{SITE}/special/cli.html"},
+        },
+        stats=stats,
+        feeds=feeds,
+        delivery={"sha256": job["content"], "content_type": job["content_type"]},
+    )
     plain.close()
     return meta
 
@@ -283,8 +353,14 @@ def dump_keys(redis_url: str) -> list[dict[str, Any]]:
         payload, ttl, kind = client.dump(key), client.pttl(key), client.type(key)
         if payload is None:
             continue
-        rows.append({"key": key.decode(), "type": kind.decode(), "pttl": ttl,
-                     "dump": base64.b64encode(payload).decode()})
+        rows.append(
+            {
+                "key": key.decode(),
+                "type": kind.decode(),
+                "pttl": ttl,
+                "dump": base64.b64encode(payload).decode(),
+            }
+        )
     client.close()
     return rows
 
@@ -298,14 +374,18 @@ def main() -> None:
             meta = asyncio.run(make(work, server.url))
             info = redis.Redis.from_url(server.url).info("server")
             meta["server"] = {"version": info.get("valkey_version") or info["redis_version"]}
-            snapshot = {"format": "finews redis snapshot v1", "meta": meta,
-                        "keys": dump_keys(server.url)}
+            snapshot = {
+                "format": "finews redis snapshot v1",
+                "meta": meta,
+                "keys": dump_keys(server.url),
+            }
         finally:
             server.stop()
-    SNAPSHOT.write_text(json.dumps(snapshot, ensure_ascii=False, indent=1) + "\n",
-                        encoding="utf-8")
-    print(f"wrote {SNAPSHOT} ({SNAPSHOT.stat().st_size} bytes, {len(snapshot['keys'])} keys) "
-          f"and {EXPORT}")
+    SNAPSHOT.write_text(json.dumps(snapshot, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(
+        f"wrote {SNAPSHOT} ({SNAPSHOT.stat().st_size} bytes, {len(snapshot['keys'])} keys) "
+        f"and {EXPORT}"
+    )
 
 
 if __name__ == "__main__":
