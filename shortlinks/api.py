@@ -10,6 +10,7 @@ finews.core.strict_json, so no JSON a client sends can fail later as a 500.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import logging
@@ -26,8 +27,7 @@ from shortlinks import codes, targets
 from shortlinks.counting import read_stats
 from shortlinks.redirect import client_address
 from shortlinks.service import SERVICE, Service
-from shortlinks.store import Contended, IssueError, Link, UrlTaken, Want
-import contextlib
+from shortlinks.store import Contended, Link, NotIssued, UrlTaken, Want
 
 log = logging.getLogger("finews.shortlinks")
 
@@ -244,7 +244,7 @@ async def create(request: web.Request, service: Service) -> web.Response:
     data = await read_json(request, service)
     await _limit_creation(request, service, 1)
     [result] = await service.store.issue([parse_create(service, data)])
-    if isinstance(result, IssueError):
+    if isinstance(result, NotIssued):
         raise Problem(503, "unavailable", str(result))
     return web.json_response(link_json(service, result.link), status=201 if result.created else 200)
 
@@ -265,7 +265,7 @@ async def create_batch(request: web.Request, service: Service) -> web.Response:
             results[index] = {"index": index, **exc.body()}
     issued = await service.store.issue([want for _, want in wants])
     for (index, _), result in zip(wants, issued, strict=False):
-        if isinstance(result, IssueError):
+        if isinstance(result, NotIssued):
             results[index] = {"index": index, **Problem(503, "unavailable", str(result)).body()}
         else:
             results[index] = {

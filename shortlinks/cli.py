@@ -18,7 +18,7 @@ from tqdm import tqdm
 from finews.core.commands import EXIT_PROBLEMS, Context, Subparsers
 from shortlinks import codes, keys, targets, transfer
 from shortlinks.service import Service
-from shortlinks.store import IssueError
+from shortlinks.store import NotIssued
 
 log = logging.getLogger("finews.shortlinks")
 
@@ -44,14 +44,14 @@ class Progress:
 
 
 def cmd_shorten(ctx: Context, args: argparse.Namespace) -> int:
-    async def run() -> IssueError | tuple[str, str]:
+    async def run() -> NotIssued | tuple[str, str]:
         async with ctx.redis() as redis:
             service = Service(redis, ctx.settings)
             want = service.want(args.url, day=args.date, prefix=args.prefix, origin="cli")
             [result] = await service.store.issue([want])
             return (
                 result
-                if isinstance(result, IssueError)
+                if isinstance(result, NotIssued)
                 else (result.link.code, service.share_url(result.link.code))
             )
 
@@ -60,7 +60,7 @@ def cmd_shorten(ctx: Context, args: argparse.Namespace) -> int:
     except targets.TargetError as exc:
         print(f"finews: {args.url}: {exc} (rule: {exc.rule})", file=sys.stderr)
         return EXIT_PROBLEMS
-    if isinstance(result, IssueError):
+    if isinstance(result, NotIssued):
         print(f"finews: {args.url}: {result}", file=sys.stderr)
         return EXIT_PROBLEMS
     print(*result)

@@ -22,7 +22,7 @@ from aiohttp import web
 from finews.core.appkeys import CLOCK, REDIS, SETTINGS
 from shortlinks import codes, targets
 from shortlinks.service import SERVICE, Service
-from shortlinks.store import IssueError, Want
+from shortlinks.store import NotIssued, Want
 
 log = logging.getLogger("finews.shortlinks")
 
@@ -94,7 +94,7 @@ async def share_links(service: Service, posts: Sequence[SharedPost]) -> dict[str
     out: dict[str, str] = {}
     issued = await service.store.issue([want for _, want in asked])
     for (post, _), result in zip(asked, issued, strict=False):
-        if isinstance(result, IssueError):
+        if isinstance(result, NotIssued):
             log.error("event=share_link_failed file=%s reason=%s", post.key, result)
         else:
             out[post.url] = service.share_url(result.link.code)

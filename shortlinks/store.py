@@ -104,8 +104,15 @@ class Issued:
     conflict: str | None = None  # the legacy code wanted is held by another URL
 
 
-class IssueError(Exception):
-    """No link could be issued for one want (every attempt collided)."""
+@dataclass(frozen=True)
+class NotIssued:
+    """Why no link was issued for one want (every attempt collided): a result, not raised,
+    so that one want of a batch failing leaves the others' links in place."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class UrlTaken(Exception):
@@ -155,21 +162,22 @@ class LinkStore:
         texts = await self.mget([keys.link(code) for code in found])
         return [Link.loads(c, t) if t else None for c, t in zip(found, texts, strict=False)]
 
-    async def issue(self, wants: Sequence[Want]) -> list[Issued | IssueError]:
+    async def issue(self, wants: Sequence[Want]) -> list[Issued | NotIssued]:
         """A link per want, in order: the URL's existing link, else a newly claimed one."""
-        out: list[Issued | IssueError] = []
+        out: list[Issued | NotIssued] = []
         for start in range(0, len(wants), CHUNK):
             out.extend(await self._issue_chunk(wants[start : start + CHUNK]))
         return out
 
-    async def _issue_chunk(self, wants: Sequence[Want]) -> list[Issued | IssueError]:
-        results: dict[int, Issued | IssueError] = {}
+    async def _issue_chunk(self, wants: Sequence[Want]) -> list[Issued | NotIssued]:
+        results: dict[int, Issued | NotIssued] = {}
         pointers = await self.mget([keys.url(want.url) for want in wants])
         existing = {
             i: link
             for i, link in zip(
                 [i for i, p in enumerate(pointers) if p],
-                await self.get_many([p for p in pointers if p]), strict=False,
+                await self.get_many([p for p in pointers if p]),
+                strict=False,
             )
             if link is not None and link.url == wants[i].url
         }
@@ -207,7 +215,7 @@ class LinkStore:
         wants: Sequence[Want],
         todo: list[int],
         now: datetime,
-        results: dict[int, Issued | IssueError],
+        results: dict[int, Issued | NotIssued],
     ) -> dict[int, str]:
         """Claim each wanted legacy code; the first claim keeps it. Returns conflicts."""
         if not todo:
@@ -247,7 +255,7 @@ class LinkStore:
         wants: Sequence[Want],
         todo: list[int],
         now: datetime,
-        results: dict[int, Issued | IssueError],
+        results: dict[int, Issued | NotIssued],
         conflicts: dict[int, str],
     ) -> None:
         """New random codes: claim (SET NX, expiring), bind to the URL (SET NX GET), keep."""
@@ -290,7 +298,9 @@ class LinkStore:
             if kept:
                 pipe.zadd(keys.CODES, kept)
             await pipe.execute()
-            for (i, holder), link in zip(lost, await self.get_many([h for _, h in lost]), strict=False):
+            for (i, holder), link in zip(
+                lost, await self.get_many([h for _, h in lost]), strict=False
+            ):
                 if link is not None and link.url == wants[i].url:
                     results[i] = Issued(link, created=False, conflict=conflicts.get(i))
                 else:  # the holder died before keeping its claim: free the URL, try again
@@ -299,7 +309,7 @@ class LinkStore:
             todo = sorted(retry)
         for i in todo:
             log.error("event=issue_failed url=%s attempts=%d", wants[i].url, self.attempts)
-            results[i] = IssueError(f"no free code after {self.attempts} attempts")
+            results[i] = NotIssued(f"no free code after {self.attempts} attempts")
 
     async def update(self, code: str, **changes: Any) -> Link | None:
         """Change url, title, disabled or expires_at atomically (compare-and-set)."""

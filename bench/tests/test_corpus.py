@@ -17,17 +17,9 @@ from tests.envs import clean_env
 
 N = 600  # six adversarial posts: one of each kind
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = next(
-    (
-        p
-        for p in (
-            REPO.parent / "shared/corpus/make_corpus.py",
-            Path("/work/shared/corpus/make_corpus.py"),
-        )
-        if p.is_file()
-    ),
-    None,
-)
+# The reference generator lives beside a checkout in ../shared; a user's clone has none.
+_REFERENCE = REPO.parent / "shared" / "corpus" / "make_corpus.py"
+REFERENCE = _REFERENCE if _REFERENCE.is_file() else None
 FILE_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-nw(\d{8})(\d{10})\.md$")
 DATE = re.compile(r"^date: (\d{4}-\d{2}-\d{2}) \d{2}:\d{2}:\d{2}( \+0800)?$", re.M)
 

@@ -13,7 +13,7 @@ from finews.core.settings import Settings
 from shortlinks import code_conflicts, keys
 from shortlinks.service import Service
 from shortlinks.share import share_links
-from shortlinks.store import IssueError, LinkStore, Want
+from shortlinks.store import LinkStore, NotIssued, Want
 from tests.shortlinks_support import ARTICLE, SITE
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -34,7 +34,7 @@ async def test_many_workers_asking_at_once_get_one_code_per_url(redis_url: str) 
     async def ask(store: LinkStore, url: str) -> str:
         await start.wait()
         [result] = await store.issue([want(url)])
-        assert not isinstance(result, IssueError)
+        assert not isinstance(result, NotIssued)
         return result.link.code
 
     tasks = [asyncio.create_task(ask(stores[n % 8], urls[n % 10])) for n in range(200)]
@@ -68,7 +68,7 @@ async def test_a_taken_code_is_retried_with_a_fresh_one(redis_url: str, caplog) 
     # retries are bounded: a generator that always collides gives up with an error
     stuck = LinkStore(redis, ZONE, attempts=3, digits=lambda: "1111111111")
     [failed] = await stuck.issue([want(f"{SITE}/third.html")])
-    assert isinstance(failed, IssueError) and "3 attempts" in str(failed)
+    assert isinstance(failed, NotIssued) and "3 attempts" in str(failed)
     assert await redis.get(keys.url(f"{SITE}/third.html")) is None
     await redis.aclose()
 
