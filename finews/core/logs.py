@@ -27,6 +27,7 @@ from aiohttp.abc import AbstractAccessLogger
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 DATEFMT = "%Y-%m-%dT%H:%M:%S%z"
 ACCESS = "finews.access"
+log = logging.getLogger("finews.access")  # the sink's own trouble; its lines name it too
 Remote = Literal["full", "truncated", "none"]
 
 
@@ -138,10 +139,10 @@ class AccessSink:
             pass
         if self.dropped:
             dropped, self.dropped = self.dropped, 0
-            logging.getLogger(ACCESS).warning("event=access_log_dropped lines=%d", dropped)
+            log.warning("event=access_log_dropped lines=%d", dropped)
         if lines:
             try:
                 self.stream.write("".join(lines))
                 self.stream.flush()
             except (OSError, ValueError) as exc:  # a closed stderr must not kill the server
-                logging.getLogger(ACCESS).error("event=access_log_failed reason=%s", exc)
+                log.error("event=access_log_failed reason=%s", exc)
