@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         small=small,
         large=large,
         wrk_seconds=3 if a.quick else 5,
-        rounds=1 if a.quick else 2,
+        rounds=3,
         cache=CACHE,
         work=CACHE / "run",
     )

@@ -1,6 +1,7 @@
 """The bare aiohttp baseline: what the same framework does with no work at all.
 
     python -m bench.baseline_server --port P [--location URL] [--body FILE] [--etag ETAG]
+                                    [--reuse-port]
 
 GET /s/{code}      a fixed 302 to --location
 GET /feed          the bytes of --body, sent as they are (give it the gzip bytes our
@@ -53,10 +54,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--location", default="http://127.0.0.1/")
     ap.add_argument("--body", type=Path, help="file whose bytes /feed returns")
     ap.add_argument("--etag", default='"bench"')
+    ap.add_argument(
+        "--reuse-port", action="store_true", help="SO_REUSEPORT: several processes, one port"
+    )
     a = ap.parse_args(argv)
     body = a.body.read_bytes() if a.body else b"<rss/>"
     web.run_app(
-        make_app(a.location, body, a.etag), host=a.host, port=a.port, access_log=None, print=None
+        make_app(a.location, body, a.etag),
+        host=a.host,
+        port=a.port,
+        access_log=None,
+        print=None,
+        reuse_port=a.reuse_port,
     )
 
 

@@ -24,13 +24,46 @@ from feeds.follow import Follower, PageResponder
 from feeds.metrics import FEED_CACHE_HITS
 from feeds.model import PostSource
 from feeds.publish import Edition, OnChange, PageUnavailable, Publisher, ShareLinks
-from feeds.serve import respond, wants_html
+from feeds.serve import Prepared, prepare, respond, wants_html
 from feeds.store import Document
 from finews.core.appkeys import SETTINGS
 from finews.core.errors import problem
 
 PUBLISHER = web.AppKey("feeds_publisher", Publisher)
 RETRY_AFTER = 5
+MEMO_SIZE = 1024  # distinct repeat requests remembered per edition; then it starts over
+# The request headers an answer from an edition's documents depends on, with the path.
+MEMO_HEADERS = ("Accept", "Accept-Encoding", "If-None-Match", "If-Modified-Since")
+
+
+class Memo:
+    """Answers of the current edition by request, so that a reader polling the same feed
+    with the same headers and validator gets its 304 (or 200) without parsing the URL,
+    choosing a coding or comparing validators again. A new edition empties it."""
+
+    def __init__(self) -> None:
+        self.edition: Edition | None = None
+        self.answers: dict[tuple[str | None, ...], Prepared] = {}
+
+    @staticmethod
+    def key(request: web.Request) -> tuple[str | None, ...]:
+        headers = request.headers
+        return (request.method, request.path, *(headers.get(name) for name in MEMO_HEADERS))
+
+    def get(self, edition: Edition | None, key: tuple[str | None, ...]) -> Prepared | None:
+        if edition is not self.edition:
+            self.edition, self.answers = edition, {}
+            return None
+        return self.answers.get(key)
+
+    def put(self, edition: Edition, key: tuple[str | None, ...], answer: Prepared) -> None:
+        if edition is self.edition:
+            if len(self.answers) >= MEMO_SIZE:
+                self.answers = {}
+            self.answers[key] = answer
+
+
+MEMO = web.AppKey("feeds_memo", Memo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +134,11 @@ def _parse_target(kind: str, name: str | None, term: str, page: str | None) -> T
 
 
 async def feed(request: web.Request) -> web.StreamResponse:
+    memo, key = request.app[MEMO], Memo.key(request)
+    answer = memo.get(request.app[PUBLISHER].edition, key)
+    if answer is not None:
+        FEED_CACHE_HITS.inc()
+        return answer.response()
     target = _target(request)
     if isinstance(target, str):
         return _not_found(request, target)
@@ -115,7 +153,12 @@ async def feed(request: web.Request) -> web.StreamResponse:
     doc = edition.docs.get(target.path(view))
     if doc is not None:
         FEED_CACHE_HITS.inc()
-    elif target.number > 1:
+        answer = prepare(
+            request, doc, max_age=settings.feeds.max_age, vary="Accept, Accept-Encoding"
+        )
+        memo.put(edition, key, answer)
+        return answer.response()
+    if target.number > 1:
         try:
             doc = await _archive_document(edition, target, view)
         except PageUnavailable as exc:
@@ -171,6 +214,7 @@ def setup(
     the builder calls it.
     """
     app[PUBLISHER] = Publisher(app, share_links=share_links, on_change=on_change)
+    app[MEMO] = Memo()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         publisher, settings = app[PUBLISHER], app[SETTINGS].feeds

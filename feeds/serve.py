@@ -13,6 +13,7 @@ still gets its 304.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -93,9 +94,21 @@ def not_modified(request: web.Request, doc: Document, sent_etag: str) -> bool:
     return since is not None and doc.modified <= since.timestamp()
 
 
-def respond(
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The parts of an answer, kept to answer the same request again (feeds/routes.py)."""
+
+    status: int
+    body: bytes | None
+    headers: dict[str, str]
+
+    def response(self) -> web.Response:
+        return web.Response(status=self.status, body=self.body, headers=self.headers)
+
+
+def prepare(
     request: web.Request, doc: Document, *, max_age: int, vary: str = "Accept-Encoding"
-) -> web.Response:
+) -> Prepared:
     """200 with the best coding, or 304; the same validators and cache headers on both."""
     coding = choose_coding(request.headers.get("Accept-Encoding"))
     body, etag = doc.coded(coding)
@@ -108,8 +121,14 @@ def respond(
     if doc.links:
         headers["Link"] = doc.links
     if request.method in ("GET", "HEAD") and not_modified(request, doc, etag):
-        return web.Response(status=304, headers=headers)
+        return Prepared(304, None, headers)
     headers["Content-Type"] = doc.content_type
     if coding != "identity":
         headers["Content-Encoding"] = coding
-    return web.Response(body=body, headers=headers)
+    return Prepared(200, body, headers)
+
+
+def respond(
+    request: web.Request, doc: Document, *, max_age: int, vary: str = "Accept-Encoding"
+) -> web.Response:
+    return prepare(request, doc, max_age=max_age, vary=vary).response()

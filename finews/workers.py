@@ -45,17 +45,25 @@ def serve(
 ) -> int:
     """Serve until SIGTERM or SIGINT: stop accepting, finish requests in flight (bounded).
     Slow or idle clients are closed after server.header_timeout / keepalive_timeout."""
-    server.run(
-        app,
-        host,
-        port,
-        reuse_port=reuse_port,
-        shutdown_timeout=settings.server.shutdown_timeout,
-        header_timeout=settings.server.header_timeout,
-        keepalive_timeout=settings.server.keepalive_timeout,
-        access_log_class=logs.AccessLogger,
-        access_log=logging.getLogger("finews.access") if settings.log.access else None,
-    )
+    conf = settings.log
+    sink = logs.AccessSink(capacity=conf.access_buffer) if conf.access else None
+    if sink is not None:
+        sink.start()
+    try:
+        server.run(
+            app,
+            host,
+            port,
+            reuse_port=reuse_port,
+            shutdown_timeout=settings.server.shutdown_timeout,
+            header_timeout=settings.server.header_timeout,
+            keepalive_timeout=settings.server.keepalive_timeout,
+            access_log_class=logs.AccessLogger.keeping(conf.access_remote),
+            access_log=sink,
+        )
+    finally:
+        if sink is not None:
+            sink.close()  # after the requests in flight: every answered request has its line
     log.info("event=stopped pid=%d", os.getpid())
     return 0
 

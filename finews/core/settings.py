@@ -267,6 +267,10 @@ def core_checks() -> dict[str, Check]:
             if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
             else "expected DEBUG, INFO, WARNING or ERROR"
         ),
+        "log.access_remote": lambda v: (
+            None if v in ("full", "truncated", "none") else "expected full, truncated or none"
+        ),
+        "log.access_buffer": positive,
     }
 
 

@@ -1,0 +1,118 @@
+"""The access log: one line per request, written in batches off the request path, none
+lost on a clean shutdown, and the client address kept only as `log.access_remote` says."""
+
+from __future__ import annotations
+
+import io
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from finews.app import create_app
+from finews.config import load
+from finews.core.logs import AccessLogger, AccessSink, truncate
+from finews.core.settings import Settings, SettingsError
+from tests.envs import clean_env
+from tests.root.test_workers import ROOT, SAMPLE_POSTS, free_port, get, until
+
+
+def access_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if " INFO finews.access " in line]
+
+
+def test_every_request_answered_before_sigterm_has_its_line(tmp_path) -> None:
+    port, requests = free_port(), 40
+    env = clean_env(
+        FINEWS_DATA__DIR=str(tmp_path / "data"),
+        FINEWS_POSTS__DIR=str(SAMPLE_POSTS),
+        FINEWS_SERVER__SHUTDOWN_TIMEOUT="3",
+    )  # log.access is left at its default: on
+    server = subprocess.Popen(
+        [sys.executable, "-m", "finews", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        until(lambda: get(port, "/healthz") is not None, "the server answers")
+        opener = urllib.request.build_opener()
+        opener.addheaders = [("User-Agent", "counted/1")]
+        for n in range(requests):
+            with opener.open(f"http://127.0.0.1:{port}/healthz?n={n}", timeout=5) as resp:
+                assert resp.status == 200
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0
+    counted = [line for line in access_lines(stderr) if 'ua="counted/1"' in line]
+    assert [line.split('path="')[1].split('"')[0] for line in counted] == [
+        f"/healthz?n={n}" for n in range(requests)
+    ]
+    assert all("remote=127.0.0.0/24 " in line for line in counted)  # truncated by default
+
+
+@pytest.mark.parametrize(
+    ("remote", "logged"), [("full", "127.0.0.1"), ("truncated", "127.0.0.0/24"), ("none", "-")]
+)
+async def test_the_client_address_is_kept_as_log_access_remote_says(
+    aiohttp_client: Callable[..., TestClient], settings: Settings, remote: str, logged: str
+) -> None:
+    stream = io.StringIO()
+    sink = AccessSink(stream, interval=3600)  # only close() writes: the batch is visible
+    server = TestServer(create_app(settings), host="127.0.0.1")
+    await server.start_server(access_log_class=AccessLogger.keeping(remote), access_log=sink)
+    client = await aiohttp_client(server)
+    sink.start()
+    assert (await client.get("/healthz", headers={"User-Agent": 'say "hi"'})).status == 200
+    assert (await client.get("/nowhere")).status == 404
+    assert stream.getvalue() == ""  # nothing written on the request path
+    sink.close()
+    lines = access_lines(stream.getvalue())
+    assert len(lines) == 2
+    assert f"remote={logged} " in lines[0]
+    assert 'method=GET path="/healthz" status=200' in lines[0]
+    assert "ua=\"say 'hi'\"" in lines[0]
+    assert "status=404" in lines[1]
+
+
+def test_a_stalled_stream_drops_lines_past_the_buffer_instead_of_growing() -> None:
+    sink = AccessSink(io.StringIO(), capacity=3)
+    for n in range(5):
+        sink.info(f"n={n}")
+    assert len(sink.lines) == 3 and sink.dropped == 2
+    sink.close()
+    assert [line.rsplit(" ", 1)[1] for line in sink.stream.getvalue().splitlines()] == [
+        "n=0",
+        "n=1",
+        "n=2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("address", "kept"),
+    [
+        ("203.0.113.77", "203.0.113.0/24"),
+        ("2001:db8:abcd:12:34::1", "2001:db8:abcd::/48"),
+        ("::ffff:198.51.100.9", "198.51.100.0/24"),
+        ("/run/finews.sock", "-"),
+    ],
+)
+def test_truncation_keeps_the_network_not_the_client(address: str, kept: str) -> None:
+    assert truncate(address) == kept
+
+
+def test_access_remote_accepts_only_its_three_words() -> None:
+    assert load(env={}).log.access_remote == "truncated"
+    assert load(env={"FINEWS_LOG__ACCESS_REMOTE": "none"}).log.access_remote == "none"
+    with pytest.raises(SettingsError, match=r"log\.access_remote: expected full, truncated"):
+        load(env={"FINEWS_LOG__ACCESS_REMOTE": "partial"})
