@@ -109,7 +109,7 @@ class Follower:
         """Load the documents whose stored ETag differs from ours; swap the set in."""
         edition = self.publisher.edition
         have = edition.docs if edition else {}
-        for attempt in range(1, SYNC_ATTEMPTS + 1):
+        for attempt in range(1, SYNC_ATTEMPTS + 1):  # noqa: B007 (the log line after the loop reads it)
             version, etags = await self.store.snapshot()
             if not etags:
                 return  # nothing built yet: requests keep waiting for the builder

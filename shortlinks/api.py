@@ -10,6 +10,7 @@ finews.core.strict_json, so no JSON a client sends can fail later as a 500.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import logging
@@ -27,7 +28,6 @@ from shortlinks.counting import read_stats
 from shortlinks.redirect import client_address
 from shortlinks.service import SERVICE, Service
 from shortlinks.store import Contended, IssueError, Link, UrlTaken, Want
-import contextlib
 
 log = logging.getLogger("finews.shortlinks")
 

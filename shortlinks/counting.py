@@ -297,7 +297,9 @@ class VisitWriter:
         missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:  # a restarted server forgot the script: nothing of these ran
             await self.redis.script_load(APPLY_VISITS)
-            for n, reply in zip(missing, await self._send([calls[n] for n in missing]), strict=False):
+            for n, reply in zip(
+                missing, await self._send([calls[n] for n in missing]), strict=False
+            ):
                 replies[n] = reply
         errors = [r for r in replies if isinstance(r, Exception)]
         for error in errors:

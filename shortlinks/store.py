@@ -169,7 +169,8 @@ class LinkStore:
             i: link
             for i, link in zip(
                 [i for i, p in enumerate(pointers) if p],
-                await self.get_many([p for p in pointers if p]), strict=False,
+                await self.get_many([p for p in pointers if p]),
+                strict=False,
             )
             if link is not None and link.url == wants[i].url
         }
@@ -290,7 +291,9 @@ class LinkStore:
             if kept:
                 pipe.zadd(keys.CODES, kept)
             await pipe.execute()
-            for (i, holder), link in zip(lost, await self.get_many([h for _, h in lost]), strict=False):
+            for (i, holder), link in zip(
+                lost, await self.get_many([h for _, h in lost]), strict=False
+            ):
                 if link is not None and link.url == wants[i].url:
                     results[i] = Issued(link, created=False, conflict=conflicts.get(i))
                 else:  # the holder died before keeping its claim: free the URL, try again

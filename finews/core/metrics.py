@@ -1,9 +1,10 @@
 """Prometheus metrics: the registry, the HTTP request metrics, Redis errors, /metrics.
 
 Each feature declares its own metrics (feeds/metrics.py, shortlinks/metrics.py,
-websub/metrics.py) in the same process-wide registry, so one scrape shows them all. With several workers, the master sets
-PROMETHEUS_MULTIPROC_DIR before it starts them: each worker then writes its samples to
-files there, and a scrape answered by any worker adds up all of them.
+websub/metrics.py) in the same process-wide registry, so one scrape shows them all. With
+several workers, the master sets PROMETHEUS_MULTIPROC_DIR before it starts them: each
+worker then writes its samples to files there, and a scrape answered by any worker adds up
+all of them.
 """
 
 from __future__ import annotations
