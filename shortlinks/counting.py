@@ -41,7 +41,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from finews.core.metrics import REDIS_ERRORS
-from finews.core.redis_client import UNREACHABLE
+from finews.core.redis_client import UNREACHABLE, AnyRedis
 from shortlinks import keys
 from shortlinks.visits import KNOWN_SOURCES, Visit, bot_name, source, visitor
 
@@ -104,7 +104,7 @@ APPLY_SHA = hashlib.sha1(APPLY_VISITS.encode()).hexdigest()
 class Salts:
     """The day's random salt, shared by every process through Redis, cached in each."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: AnyRedis) -> None:
         self.redis = redis
         self._known: dict[str, str] = {}
 
@@ -159,7 +159,7 @@ class VisitWriter:
 
     def __init__(
         self,
-        redis: Any,
+        redis: AnyRedis,
         salts: Salts,
         zone: ZoneInfo,
         site_host: str,
@@ -322,7 +322,7 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-async def read_stats(redis: Any, code: str, first: date, last: date) -> dict[str, Any]:
+async def read_stats(redis: AnyRedis, code: str, first: date, last: date) -> dict[str, Any]:
     """Per-day and range totals for people (clicks, unique clicks, visitors, sources)
     and, apart, for bots by name; plus all-time totals."""
     fields = {k: int(v) for k, v in (await redis.hgetall(keys.stats(code))).items()}

@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from finews.core.clock import SYSTEM, Clock
+from finews.core.redis_client import AnyRedis
 from shortlinks import codes, keys
 
 log = logging.getLogger("finews.shortlinks")
@@ -127,7 +128,7 @@ class Contended(Exception):
 class LinkStore:
     def __init__(
         self,
-        redis: Any,
+        redis: AnyRedis,
         zone: ZoneInfo,
         *,
         attempts: int = 8,
