@@ -49,7 +49,9 @@ async def _next_message(pubsub: Any, timeout: float | None) -> dict[str, Any] | 
     redis-py 8.1's get_message can swallow a cancellation and return None (34 times in 300
     cancellations of a blocked read, measured here): then the cancellation is raised again.
     """
-    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
+    message: dict[str, Any] | None = await pubsub.get_message(
+        ignore_subscribe_messages=True, timeout=timeout
+    )
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
