@@ -34,7 +34,7 @@ import secrets
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from redis.asyncio.cluster import RedisCluster
@@ -112,7 +112,8 @@ class Salts:
         salt = self._known.get(day)
         if salt is None:
             await self.redis.set(keys.salt(day), secrets.token_hex(16), nx=True, ex=SALT_TTL)
-            salt = await self.redis.get(keys.salt(day))
+            # the decoding client: a str, set just above (redis-py's types cannot tell)
+            salt = cast(str, await self.redis.get(keys.salt(day)))
             if len(self._known) > 3:
                 self._known.clear()
             self._known[day] = salt
@@ -325,13 +326,16 @@ def _days(first: date, last: date) -> list[date]:
 async def read_stats(redis: AnyRedis, code: str, first: date, last: date) -> dict[str, Any]:
     """Per-day and range totals for people (clicks, unique clicks, visitors, sources)
     and, apart, for bots by name; plus all-time totals."""
-    fields = {k: int(v) for k, v in (await redis.hgetall(keys.stats(code))).items()}
+    stored = cast(dict[str, str], await redis.hgetall(keys.stats(code)))  # a decoding client
+    fields = {k: int(v) for k, v in stored.items()}
     days = _days(first, last)
     active = [d for d in days if f"{d:%Y%m%d}:h" in fields]
     sketches = [keys.visitors(code, f"{d:%Y%m%d}") for d in active]
     counted = await redis.eval(COUNT_VISITORS, len(sketches), *sketches) if active else [0]
     per_visitors = dict(zip(active, counted, strict=False))
-    rows, sources, bots = [], Counter(), Counter()
+    rows: list[dict[str, Any]] = []
+    sources: Counter[str] = Counter()
+    bots: Counter[str] = Counter()
     for d in days:
         tag = f"{d:%Y%m%d}:"
         day_sources = {

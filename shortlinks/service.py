@@ -23,7 +23,7 @@ class Service:
         conf = settings.shortlinks
         self.settings = settings
         self.clock = clock
-        self.site = settings.site.url.rstrip("/")
+        self.site: str = settings.site.url.rstrip("/")
         self.zone = settings.zone
         self.prefix = conf.prefix
         self.hosts = targets.allowed_hosts(settings.site.url, conf.allowed_hosts)
