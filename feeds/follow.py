@@ -111,7 +111,8 @@ class Follower:
         """Load the documents whose stored ETag differs from ours; swap the set in."""
         edition = self.publisher.edition
         have = edition.docs if edition else {}
-        for attempt in range(1, SYNC_ATTEMPTS + 1):  # noqa: B007 (the log line after the loop reads it)
+        # `attempt` is read by the log line after the loop, which B007 does not see.
+        for attempt in range(1, SYNC_ATTEMPTS + 1):  # noqa: B007
             version, etags = await self.store.snapshot()
             if not etags:
                 return  # nothing built yet: requests keep waiting for the builder
