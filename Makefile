@@ -18,7 +18,11 @@ install: $(STAMP)
 run: install
 	$(BIN)/finews serve
 
+# Lint, format and types first: CI (.ci/run) fails on any of them.
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 check: install

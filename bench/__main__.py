@@ -35,8 +35,8 @@ def header(cfg: Config, names: Sequence[str], quick: bool) -> str:
             versions.append(f"{tool}: {tools.version(tool)}{extra}")
     return "\n".join(
         [
-            f"finews bench, {time.strftime('%Y-%m-%d %H:%M:%S %z')}: {', '.join(names)}; corpora of "
-            f"{cfg.small:,} and {cfg.large:,} posts{' (--quick)' if quick else ''}",
+            f"finews bench, {time.strftime('%Y-%m-%d %H:%M:%S %z')}: {', '.join(names)}; "
+            f"corpora of {cfg.small:,} and {cfg.large:,} posts{' (--quick)' if quick else ''}",
             f"machine: {cpus} CPUs (nproc), load average {load}, {platform.machine()} "
             f"{platform.system()} {platform.release()}",
             "versions: " + "; ".join(versions),

@@ -101,7 +101,7 @@ def run_measured(
     cwd: Path | None = None,
     timeout: float = 1200.0,
 ) -> Run:
-    """Run to completion (or stop it at `timeout`), timing it and tracking its tree's peak memory."""
+    """Run to completion (or stop at `timeout`), timing it and tracking its tree's peak memory."""
     with open(log, "wb") as out:
         start = time.monotonic()
         proc = subprocess.Popen(

@@ -213,11 +213,11 @@ class Catalog:
         catalog = Catalog.__new__(Catalog)
         catalog.feeds = self._feeds(site, members)
         catalog.by_key = dict(self.by_key)
-        for key, post in changes.items():
-            if post is None:
-                catalog.by_key.pop(key, None)
+        for file_key, now in changes.items():
+            if now is None:
+                catalog.by_key.pop(file_key, None)
             else:
-                catalog.by_key[key] = post
+                catalog.by_key[file_key] = now
         return catalog, touched
 
     def get(self, kind: str, term: str) -> Feed | None:

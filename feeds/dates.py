@@ -72,13 +72,14 @@ def carried(moment: datetime) -> datetime:
         minutes = round(offset / timedelta(minutes=1))
         moment = moment.replace(tzinfo=_zone(minutes * 60))
     try:
-        utc = moment.astimezone(UTC)
-        back = from_epoch(*to_epoch(moment))
+        utc: datetime | None = moment.astimezone(UTC)
+        back: datetime | None = from_epoch(*to_epoch(moment))
     except (ValueError, OverflowError, OSError):
         utc = back = None
     years = (utc.year, moment.year) if utc else (0,)
     if (
-        back != moment
+        back is None
+        or back != moment
         or back.utcoffset() != moment.utcoffset()
         or not all(MIN_YEAR <= year <= MAX_YEAR for year in years)
     ):
@@ -139,6 +140,7 @@ def file_name_date(name: str, zone: tzinfo) -> datetime | None:
     if not match:
         return None
     try:
-        return _local(datetime(*map(int, match.groups())), zone)
+        year, month, day = map(int, match.groups())
+        return _local(datetime(year, month, day), zone)
     except ValueError:
         return None

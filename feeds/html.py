@@ -1,4 +1,4 @@
-"""HTML for people: the home page at `/` (the list of feeds), a readable view of every feed, and 404 pages.
+"""HTML for people: the home page `/` (the list of feeds), a readable view of each feed, 404s.
 
 A browser that opens a feed URL gets the HTML view, chosen by its Accept header (see
 feeds/serve.py), rather than an XSL stylesheet: browsers are removing XSLT, and a view

@@ -9,7 +9,8 @@ from finews.core.settings import Settings
 
 def category_names(settings: Settings) -> Mapping[str, str]:
     """The slug -> display name table (`feeds.category_names`), empty when not configured."""
-    return settings.feeds["category_names"] if "category_names" in settings.feeds else {}
+    # Section has no .get on purpose (a setting may be named `get`, see Section), so no SIM401.
+    return settings.feeds["category_names"] if "category_names" in settings.feeds else {}  # noqa: SIM401
 
 
 def category_name(names: Mapping[str, str], slug: str) -> str:

@@ -17,10 +17,10 @@ from stat import S_ISREG
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-import frontmatter
 import markdown_it
 import nh3
 import yaml
+from frontmatter.default_handlers import YAMLHandler
 
 from feeds import permalink
 from feeds.dates import DateOutOfRange, carried, file_name_date, parse_date, to_epoch
@@ -34,7 +34,7 @@ RECORD_FORMAT = 3
 POST, DRAFT, PROBLEM = "post", "draft", "problem"  # record states; drafts: published: false
 LIST_SEPARATOR = "\x1f"  # XML forbids it, so no cleaned value can contain it
 
-_HANDLER = frontmatter.YAMLHandler()
+_HANDLER = YAMLHandler()
 # libyaml's parser (several times faster than pure-Python PyYAML), with safe types only.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INFO_CODE = re.compile(r"[A-Z]+\d{8}\d{10}")
@@ -98,7 +98,8 @@ class ReadConfig:
 
     def fingerprint(self) -> str:
         """Changes with these settings, the record format and the sanitizing libraries."""
-        versions = (RECORD_FORMAT, yaml.__version__, markdown_it.__version__, nh3.__version__)
+        nh3_version = nh3.__version__  # type: ignore[attr-defined]  # nh3's stubs omit it
+        versions = (RECORD_FORMAT, yaml.__version__, markdown_it.__version__, nh3_version)
         blob = json.dumps([asdict(self), versions], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -249,7 +250,8 @@ def _split_text(text: str) -> tuple[str, str]:
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
-        return node.value
+        items: list[yaml.Node] = node.value
+        return items
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]
     return []

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from feeds.parse import Record
 from feeds.text import log_quote
@@ -82,7 +83,7 @@ class PostIndex:
             raise
         return db
 
-    def records(self) -> list[tuple]:
+    def records(self) -> list[tuple[Any, ...]]:
         """Every stored record (any order), as plain tuples in Record's field order."""
         with self._lock:
             return self._db.execute(f"SELECT {_COLUMNS} FROM posts").fetchall()

@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from feeds.dates import from_epoch
 from feeds.model import Post
@@ -196,7 +196,7 @@ class LoadResult:
 
     # -- loading
 
-    def _post(self, record: tuple) -> Post:
+    def _post(self, record: tuple[Any, ...]) -> Post:
         """The Post of a POST record (or index row: the same tuple), built as cheaply as
         possible: a restart builds 100,000 of them."""
         (
@@ -248,7 +248,7 @@ class LoadResult:
             names = self._lists[joined] = tuple(joined.split(LIST_SEPARATOR))
         return names
 
-    def _take(self, record: Record | tuple) -> None:
+    def _take(self, record: Record | tuple[Any, ...]) -> None:
         """Make `record` (or an index row) the current state of its file. A record that
         does not make a Post (whatever the reason: an index written by other code, say)
         becomes a problem of that file alone."""
@@ -262,11 +262,12 @@ class LoadResult:
             except Exception as exc:
                 record = problem_record(record, f"unexpected {type(exc).__name__}: {exc}")
         if record.state == PROBLEM:
-            self._file_problems[record.key] = record.problem
+            problem = record.problem or "no reason recorded"  # problem_record always gives one
+            self._file_problems[record.key] = problem
             log.warning(
                 "event=post_skipped file=%s reason=%s",
                 log_quote(str(self._dir / record.key)),
-                log_quote(record.problem),
+                log_quote(problem),
             )
 
     def _drop(self, key: str) -> None:

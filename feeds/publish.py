@@ -307,7 +307,7 @@ class Publisher:
             previous = self.edition
             pager = previous.archive if previous else None
             pager = pager if isinstance(pager, Pager) else None
-            if touched is None or pager is None:
+            if touched is None or pager is None or previous is None:
                 shares = await self._shares(source.posts())
                 catalog, docs = await self.run(render_edition, site, source, shares)
                 feeds = set(catalog.feeds)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 import feeds
 import shortlinks
@@ -28,7 +29,7 @@ log = logging.getLogger("finews.app")
 
 # Keys only the root reads: the embedded server it started, and this worker's number
 # (0 alone; 0..N-1 under `finews serve --workers N`, from FINEWS_WORKER_INDEX).
-EMBEDDED = web.AppKey("embedded_redis", EmbeddedRedis | None)
+EMBEDDED: web.AppKey[EmbeddedRedis | None] = web.AppKey("embedded_redis")
 WORKER_INDEX = web.AppKey("worker_index", int)
 
 
@@ -76,7 +77,7 @@ async def migrate_when_reachable(redis: AnyRedis) -> None:
 
 
 @web.middleware
-async def edge(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Time and count every request, and turn an unreachable Redis into 503 + Retry-After.
 
     Readers and crawlers retry on 503 with Retry-After; a 500 reads as a broken site. One

@@ -23,7 +23,7 @@ from finews import workers
 from finews.app import create_app
 from finews.config import load
 from finews.core import logs
-from finews.core.commands import EXIT_PROBLEMS, EXIT_USAGE, Context
+from finews.core.commands import EXIT_PROBLEMS, EXIT_USAGE, Context, Handler
 from finews.core.redis_client import AnyRedis, Limits, connect
 from finews.core.settings import Settings, SettingsError
 from finews.embedded_redis import EmbeddedRedis, EmbeddedRedisError, ping
@@ -136,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     logs.setup(settings.log.level)
     try:
-        return args.run(Context(settings, functools.partial(cli_redis, settings)), args)
+        run: Handler = args.run
+        return run(Context(settings, functools.partial(cli_redis, settings)), args)
     except TROUBLE as exc:
         print(f"finews: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS

@@ -50,12 +50,12 @@ def authenticate(request: web.Request, keys: list[str]) -> str:
     """The caller's key; every configured key is compared in constant time."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     # header bytes that are not UTF-8 arrive as surrogate escapes; they match no key
-    given = given.strip().encode("utf-8", "surrogateescape")
+    token = given.strip().encode("utf-8", "surrogateescape")
     matched = ""
     for key in keys:
-        if hmac.compare_digest(given, key.encode()):
+        if hmac.compare_digest(token, key.encode()):
             matched = key
-    if scheme.lower() != "bearer" or not given or not matched:
+    if scheme.lower() != "bearer" or not token or not matched:
         reason = (
             "the API is disabled: no api.keys are configured"
             if not keys

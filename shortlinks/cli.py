@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from datetime import date
+from typing import TextIO
 
 from tqdm import tqdm
 
@@ -71,7 +72,8 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     async def run() -> int:
         async with ctx.redis(decode_responses=False) as redis:
             progress = Progress(await redis.zcard(keys.CODES), "links")
-            with open(args.file, "w", encoding="utf-8") as out:
+            out = await asyncio.to_thread(open, args.file, "w", encoding="utf-8")
+            with out:
                 written = await transfer.export_links(redis, out, progress)
             progress.close()
             return written
@@ -86,9 +88,9 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
 
     async def run() -> transfer.ImportResult:
         async with ctx.redis(decode_responses=False) as redis:
-            with open(args.file, encoding="utf-8") as lines:
-                progress = Progress(sum(1 for _ in lines), "lines")
-                lines.seek(0)
+            lines = await asyncio.to_thread(open, args.file, encoding="utf-8")
+            with lines:
+                progress = Progress(await asyncio.to_thread(_count_lines, lines), "lines")
                 result = await transfer.import_links(
                     redis,
                     lines,
@@ -104,6 +106,13 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
     result = asyncio.run(run())
     print(f"imported: {result.imported} links, skipped: {result.skipped} lines")
     return EXIT_PROBLEMS if result.skipped else 0
+
+
+def _count_lines(lines: TextIO) -> int:
+    """How many lines the file has, leaving it at its start again (for the progress bar)."""
+    count = sum(1 for _ in lines)
+    lines.seek(0)
+    return count
 
 
 def _prefix(text: str) -> str:

@@ -34,14 +34,14 @@ import secrets
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from finews.core.metrics import REDIS_ERRORS
-from finews.core.redis_client import UNREACHABLE
+from finews.core.redis_client import UNREACHABLE, AnyRedis
 from shortlinks import keys
 from shortlinks.visits import KNOWN_SOURCES, Visit, bot_name, source, visitor
 
@@ -104,7 +104,7 @@ APPLY_SHA = hashlib.sha1(APPLY_VISITS.encode()).hexdigest()
 class Salts:
     """The day's random salt, shared by every process through Redis, cached in each."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: AnyRedis) -> None:
         self.redis = redis
         self._known: dict[str, str] = {}
 
@@ -112,7 +112,8 @@ class Salts:
         salt = self._known.get(day)
         if salt is None:
             await self.redis.set(keys.salt(day), secrets.token_hex(16), nx=True, ex=SALT_TTL)
-            salt = await self.redis.get(keys.salt(day))
+            # the decoding client: a str, set just above (redis-py's types cannot tell)
+            salt = cast(str, await self.redis.get(keys.salt(day)))
             if len(self._known) > 3:
                 self._known.clear()
             self._known[day] = salt
@@ -159,7 +160,7 @@ class VisitWriter:
 
     def __init__(
         self,
-        redis: Any,
+        redis: AnyRedis,
         salts: Salts,
         zone: ZoneInfo,
         site_host: str,
@@ -322,16 +323,19 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-async def read_stats(redis: Any, code: str, first: date, last: date) -> dict[str, Any]:
+async def read_stats(redis: AnyRedis, code: str, first: date, last: date) -> dict[str, Any]:
     """Per-day and range totals for people (clicks, unique clicks, visitors, sources)
     and, apart, for bots by name; plus all-time totals."""
-    fields = {k: int(v) for k, v in (await redis.hgetall(keys.stats(code))).items()}
+    stored = cast(dict[str, str], await redis.hgetall(keys.stats(code)))  # a decoding client
+    fields = {k: int(v) for k, v in stored.items()}
     days = _days(first, last)
     active = [d for d in days if f"{d:%Y%m%d}:h" in fields]
     sketches = [keys.visitors(code, f"{d:%Y%m%d}") for d in active]
     counted = await redis.eval(COUNT_VISITORS, len(sketches), *sketches) if active else [0]
     per_visitors = dict(zip(active, counted, strict=False))
-    rows, sources, bots = [], Counter(), Counter()
+    rows: list[dict[str, Any]] = []
+    sources: Counter[str] = Counter()
+    bots: Counter[str] = Counter()
     for d in days:
         tag = f"{d:%Y%m%d}:"
         day_sources = {

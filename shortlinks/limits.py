@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from finews.core.clock import Clock
+from finews.core.redis_client import AnyRedis
 from shortlinks import keys
 from shortlinks.counting import Salts
 from shortlinks.visits import visitor
 
 
 class RateLimiter:
-    def __init__(self, redis: Any, salts: Salts, zone: ZoneInfo, window: int, clock: Clock) -> None:
+    def __init__(
+        self, redis: AnyRedis, salts: Salts, zone: ZoneInfo, window: int, clock: Clock
+    ) -> None:
         self.redis = redis
         self.clock = clock
         self.salts = salts

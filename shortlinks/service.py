@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from finews.core.breaker import Breaker
 from finews.core.clock import SYSTEM, Clock
+from finews.core.redis_client import AnyRedis
 from finews.core.settings import Settings
 from shortlinks import paths, targets
 from shortlinks.counting import Salts, VisitWriter
@@ -19,11 +19,11 @@ from shortlinks.store import LinkStore, Want
 
 
 class Service:
-    def __init__(self, redis: Any, settings: Settings, clock: Clock = SYSTEM) -> None:
+    def __init__(self, redis: AnyRedis, settings: Settings, clock: Clock = SYSTEM) -> None:
         conf = settings.shortlinks
         self.settings = settings
         self.clock = clock
-        self.site = settings.site.url.rstrip("/")
+        self.site: str = settings.site.url.rstrip("/")
         self.zone = settings.zone
         self.prefix = conf.prefix
         self.hosts = targets.allowed_hosts(settings.site.url, conf.allowed_hosts)

@@ -15,10 +15,11 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from finews.core.clock import SYSTEM, Clock
+from finews.core.redis_client import AnyRedis
 from shortlinks import codes, keys
 
 log = logging.getLogger("finews.shortlinks")
@@ -62,7 +63,7 @@ class Link:
         )
 
     @classmethod
-    def loads(cls, code: str, text: str) -> Link:
+    def loads(cls, code: str, text: str | bytes) -> Link:
         data = json.loads(text)
         expires = data.get("expires_at")
         return cls(
@@ -134,14 +135,14 @@ class Contended(Exception):
 class LinkStore:
     def __init__(
         self,
-        redis: Any,
+        redis: AnyRedis,
         zone: ZoneInfo,
         *,
         attempts: int = 8,
         digits: Callable[[], str] = codes.random_digits,
         clock: Clock = SYSTEM,
     ) -> None:
-        self.redis = redis
+        self.redis = redis  # decodes responses (str): redis-py's types cannot tell, so cast
         self.clock = clock
         self.zone = zone
         self.attempts = attempts
@@ -181,11 +182,12 @@ class LinkStore:
             )
             if link is not None and link.url == wants[i].url
         }
-        legacy, fresh = [], []
+        legacy: dict[int, str] = {}  # want -> the legacy code it asks for
+        fresh: list[int] = []
         for i, want in enumerate(wants):
             have = existing.get(i)
             if want.legacy and (have is None or have.code != want.legacy):
-                legacy.append(i)
+                legacy[i] = want.legacy
             elif have is not None:
                 results[i] = Issued(have, created=False)
             else:
@@ -213,38 +215,33 @@ class LinkStore:
     async def _claim_legacy(
         self,
         wants: Sequence[Want],
-        todo: list[int],
+        todo: dict[int, str],
         now: datetime,
         results: dict[int, Issued | NotIssued],
     ) -> dict[int, str]:
-        """Claim each wanted legacy code; the first claim keeps it. Returns conflicts."""
+        """Claim each wanted legacy code (`todo`: want -> code); the first claim keeps it.
+        Returns conflicts."""
         if not todo:
             return {}
         pipe = self.redis.pipeline(transaction=False)
-        for i in todo:
-            pipe.set(
-                keys.link(wants[i].legacy),
-                self._record(wants[i], wants[i].legacy, now).dumps(),
-                nx=True,
-            )
-            pipe.get(keys.link(wants[i].legacy))
+        for i, code in todo.items():
+            pipe.set(keys.link(code), self._record(wants[i], code, now).dumps(), nx=True)
+            pipe.get(keys.link(code))
         replies = await pipe.execute()
         conflicts: dict[int, str] = {}
         kept: dict[str, int] = {}
         pipe = self.redis.pipeline(transaction=False)
-        for n, i in enumerate(todo):
+        for n, (i, code) in enumerate(todo.items()):
             want, claimed, text = wants[i], replies[2 * n], replies[2 * n + 1]
-            held = Link.loads(want.legacy, text) if text else None
+            held = Link.loads(code, text) if text else None
             if held is None or (not claimed and held.url != want.url):
                 holder = held.url if held else "a link being deleted"
-                conflicts[i] = f"{want.legacy} is already the code of {holder}"
-                log.warning(
-                    "event=code_conflict code=%s url=%s holder=%s", want.legacy, want.url, holder
-                )
+                conflicts[i] = f"{code} is already the code of {holder}"
+                log.warning("event=code_conflict code=%s url=%s holder=%s", code, want.url, holder)
                 continue
             results[i] = Issued(held, created=bool(claimed))
-            pipe.set(keys.url(want.url), want.legacy)
-            kept[want.legacy] = 0
+            pipe.set(keys.url(want.url), code)
+            kept[code] = 0
         if kept:
             pipe.zadd(keys.CODES, kept)
         await pipe.execute()
@@ -322,7 +319,10 @@ class LinkStore:
             old = Link.loads(code, text)
             new = dataclasses.replace(old, **changes)
             if new.url != old.url:
-                holder = await self.redis.set(keys.url(new.url), code, nx=True, get=True)
+                # a decoding client (see __init__): the old value, a str, or None
+                holder = cast(
+                    str | None, await self.redis.set(keys.url(new.url), code, nx=True, get=True)
+                )
                 if holder not in (None, code):
                     other = await self.get(holder)
                     if other is not None and other.url == new.url:
@@ -341,7 +341,7 @@ class LinkStore:
             return False
         days = {
             field.partition(":")[0]
-            for field in await self.redis.hkeys(keys.stats(code))
+            for field in cast(list[str], await self.redis.hkeys(keys.stats(code)))
             if field[:1].isdigit()
         }
         pipe = self.redis.pipeline(transaction=False)
@@ -354,8 +354,11 @@ class LinkStore:
 
     async def page(self, after: str | None, limit: int) -> tuple[list[Link], str | None]:
         """Up to `limit` links in code order after the cursor, and the next cursor."""
-        found = await self.redis.zrange(
-            keys.CODES, f"({after}" if after else "-", "+", bylex=True, offset=0, num=limit + 1
+        found = cast(
+            list[str],
+            await self.redis.zrange(
+                keys.CODES, f"({after}" if after else "-", "+", bylex=True, offset=0, num=limit + 1
+            ),
         )
         more = len(found) > limit
         found = found[:limit]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import subprocess
 import time
@@ -60,7 +61,7 @@ def valkey_cluster(workdir: Path, nodes: int = 3) -> Iterator[str]:
                 )
             )
         for port in ports:
-            _wait(lambda: _pings(port))
+            _wait(functools.partial(_pings, port))
         subprocess.run(
             [
                 str(binary.parent / "valkey-cli"),

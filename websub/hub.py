@@ -59,7 +59,8 @@ class Intent:
 
 
 def hub_url(settings: Settings) -> str:
-    return settings.site.url.rstrip("/") + "/websub"
+    site: str = settings.site.url
+    return site.rstrip("/") + "/websub"
 
 
 def hub_urls(settings: Settings) -> list[str]:
@@ -118,12 +119,16 @@ class Hub:
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after `attempts` + 1 failed attempts."""
-        return min(self.config.retry_delay * 2 ** min(attempts, 60), self.config.retry_max_delay)
+        delay: float = self.config.retry_delay * 2 ** min(attempts, 60)
+        ceiling: float = self.config.retry_max_delay
+        return min(delay, ceiling)
 
     def lease(self, requested: int | None) -> int:
         """The lease granted: the request, or the default, within the configured bounds."""
-        wanted = self.config.lease_seconds if requested is None else requested
-        return min(max(wanted, self.config.min_lease_seconds), self.config.max_lease_seconds)
+        wanted: int = self.config.lease_seconds if requested is None else requested
+        shortest: int = self.config.min_lease_seconds
+        longest: int = self.config.max_lease_seconds
+        return min(max(wanted, shortest), longest)
 
     def _spawn(self, tasks: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -163,7 +168,8 @@ class Hub:
 
     @property
     def cap(self) -> int:
-        return self.config.max_subscriptions_per_host
+        cap: int = self.config.max_subscriptions_per_host
+        return cap
 
     def address_full(self, intent: Intent, stage: str) -> None:
         """Log and count a subscription refused by the per-address cap."""

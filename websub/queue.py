@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from typing import cast
 
 from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
@@ -62,7 +63,8 @@ class JobQueue:
         return sha
 
     async def content(self, sha: str) -> bytes | None:
-        return await self.redis_bytes.get(keys.content(sha))
+        # the bytes client: redis-py's types cannot tell it from the decoding one
+        return cast(bytes | None, await self.redis_bytes.get(keys.content(sha)))
 
     async def enqueue(self, jobs: list[Job]) -> None:
         """Make the jobs due now; the same change for the same target is one job."""

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import cast
+
+from redis.typing import EncodableT, FieldT
 
 from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
@@ -89,7 +93,13 @@ class SubscriptionStore:
         self, sub_id: str, address: str, cap: int, frees_at: float, keep_later: bool = False
     ) -> Claim:
         """Hold a slot under the address's cap for `sub_id` until `frees_at`, if there is room."""
-        args = [sub_id, int(frees_at * 1000), cap, int(self.clock.time() * 1000), int(keep_later)]
+        args: list[EncodableT] = [
+            sub_id,
+            int(frees_at * 1000),
+            cap,
+            int(self.clock.time() * 1000),
+            int(keep_later),
+        ]
         return Claim(await self._claim(keys=[keys.address(address)], args=args))
 
     async def release(self, sub_id: str, address: str) -> None:
@@ -104,8 +114,9 @@ class SubscriptionStore:
         callback now resolves elsewhere gives back its slot under the old address."""
         if await self.claim(sub.id, sub.address, cap, sub.expires) is Claim.FULL:
             return False
-        old = await self.redis.hget(keys.subscription(sub.id), "address")
-        fields = {k: str(v) for k, v in asdict(sub).items()}
+        # `self.redis` decodes responses (str), which redis-py's types cannot tell.
+        old = cast(str | None, await self.redis.hget(keys.subscription(sub.id), "address"))
+        fields: Mapping[FieldT, EncodableT] = {k: str(v) for k, v in asdict(sub).items()}
         async with self.redis.pipeline(transaction=False) as pipe:
             if old and old != sub.address:
                 pipe.zrem(keys.address(old), sub.id)
@@ -119,7 +130,7 @@ class SubscriptionStore:
     async def delete(self, topic: str, callback: str) -> None:
         """End a subscription and free its slot."""
         sub_id = subscription_id(topic, callback)
-        address = await self.redis.hget(keys.subscription(sub_id), "address")
+        address = cast(str | None, await self.redis.hget(keys.subscription(sub_id), "address"))
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrem(_topic_key(topic), callback)
             if address:
@@ -129,7 +140,8 @@ class SubscriptionStore:
 
     async def get(self, topic: str, callback: str) -> Subscription | None:
         """The subscription while its lease runs, else None."""
-        fields = await self.redis.hgetall(keys.subscription(subscription_id(topic, callback)))
+        key = keys.subscription(subscription_id(topic, callback))
+        fields = cast(dict[str, str], await self.redis.hgetall(key))
         if not fields or float(fields["expires"]) <= self.clock.time():
             return None
         return Subscription(
@@ -149,4 +161,4 @@ class SubscriptionStore:
             pipe.zremrangebyscore(key, "-inf", now)
             pipe.zrangebyscore(key, f"({now}", "+inf")
             _, callbacks = await pipe.execute()
-        return callbacks
+        return cast(list[str], callbacks)

@@ -14,7 +14,7 @@ from finews.core.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 # Text client (decode_responses=True) and bytes client for cached documents.
-REDIS = web.AppKey("redis", AnyRedis)
-REDIS_BYTES = web.AppKey("redis_bytes", AnyRedis)
+REDIS: web.AppKey[AnyRedis] = web.AppKey("redis")
+REDIS_BYTES: web.AppKey[AnyRedis] = web.AppKey("redis_bytes")
 # The one source of the current time (finews.core.clock): tests put a FrozenClock here.
 CLOCK = web.AppKey("clock", Clock)

@@ -10,9 +10,10 @@ errors a handler lets through end the command with one line and EXIT_PROBLEMS.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeAlias
 
 from finews.core.redis_client import AnyRedis
 from finews.core.settings import Settings
@@ -38,4 +39,9 @@ class Context:
     redis: OpenRedis
 
 
-Subparsers = argparse._SubParsersAction  # what `ArgumentParser.add_subparsers` returns
+# What each subcommand sets as `run`: it returns the exit status.
+Handler: TypeAlias = Callable[[Context, argparse.Namespace], int]
+
+# What `ArgumentParser.add_subparsers` returns (a string: not subscriptable at run time);
+# its parser class (the root's, adding `--config`) is the root's business.
+Subparsers: TypeAlias = "argparse._SubParsersAction[Any]"

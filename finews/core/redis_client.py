@@ -96,10 +96,8 @@ class BoundedCluster(RedisCluster):
     to `pool_timeout` seconds, like the single server's blocking pool.
     """
 
-    def __init__(
-        self, *args: Any, max_connections: int, pool_timeout: float, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, max_connections=max_connections, **kwargs)
+    def __init__(self, *, max_connections: int, pool_timeout: float, **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, **kwargs)
         self.pool_timeout = pool_timeout
         self.turns = asyncio.Semaphore(max_connections)
 
@@ -126,11 +124,15 @@ class BoundedCluster(RedisCluster):
     ) -> ClusterPipeline:
         if shard_hint:  # refused by RedisCluster.pipeline, with its message
             return super().pipeline(transaction, shard_hint)
-        return BoundedPipeline(self, transaction)
+        # redis-py's types call ClusterPipeline abstract (`_event_dispatcher`, set only on
+        # clients); RedisCluster.pipeline builds one just the same.
+        return BoundedPipeline(self, transaction)  # type: ignore[abstract]
 
 
 class BoundedPipeline(ClusterPipeline):
     """A cluster pipeline that takes one turn of its BoundedCluster while it runs."""
+
+    cluster_client: BoundedCluster
 
     async def execute(
         self, raise_on_error: bool = True, allow_redirections: bool = True

@@ -117,5 +117,5 @@ def test_table_settings_from_file_and_environment(tmp_path: Path, monkeypatch) -
     assert load(config, env={}).testing.names == {"shamenwanbao": "厦门晚报"}
     env = {"FINEWS_TESTING__NAMES": "a=甲, b=乙"}
     assert load(env=env).testing.names == {"a": "甲", "b": "乙"}
-    with pytest.raises(SettingsError, match="testing.names: expected a table"):
+    with pytest.raises(SettingsError, match=re.escape("testing.names: expected a table")):
         load(env={"FINEWS_TESTING__NAMES": "novalue"})

@@ -472,7 +472,7 @@ def test_settings_read_like_a_mapping_and_stay_read_only() -> None:
     assert "port" in list(settings.server)
     with pytest.raises(AttributeError, match="settings are read-only: port"):
         settings.server.port = 1
-    with pytest.raises(AttributeError, match="^nope$"):
+    with pytest.raises(AttributeError, match=r"^nope$"):
         settings.nope  # noqa: B018
     with pytest.raises(KeyError):
         settings["nope"]

@@ -190,18 +190,20 @@ async def make(work: Path, redis_url: str) -> dict[str, Any]:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = await asyncio.create_subprocess_exec(
-        FINEWS,
-        "serve",
-        "--config",
-        str(config),
-        "--port",
-        str(port),
-        env=clean_env(),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=open(work / "serve.log", "wb"),
-    )
+    serve_log = await asyncio.to_thread(open, work / "serve.log", "wb")
+    with serve_log:  # the server writes to its own copy of the file
+        server = await asyncio.create_subprocess_exec(
+            FINEWS,
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            env=clean_env(),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=serve_log,
+        )
     auth = {"Authorization": f"Bearer {KEY}"}
     meta: dict[str, Any] = {}
     try:

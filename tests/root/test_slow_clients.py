@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -48,23 +47,21 @@ async def serve(
         FINEWS_SERVER__SHUTDOWN_TIMEOUT="2",
         **{f"FINEWS_SERVER__{key.upper()}": value for key, value in settings.items()},
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "finews",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "finews",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         async with aiohttp.ClientSession() as session:
@@ -82,10 +79,10 @@ async def serve(
     finally:
         process.terminate()
         try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
             process.kill()
-            process.wait()
+            await process.wait()
 
 
 @pytest.fixture(params=[1, 2], ids=["single", "workers"])

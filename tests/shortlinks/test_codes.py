@@ -52,7 +52,7 @@ def test_a_year_before_1000_makes_no_code(day: date, shown: str) -> None:
 
 
 def test_the_prefix_is_checked_before_the_date() -> None:
-    with pytest.raises(codes.MalformedCode, match="^prefix 'nw'"):
+    with pytest.raises(codes.MalformedCode, match=r"^prefix 'nw'"):
         codes.make("nw", date(999, 1, 1), DIGITS)
 
 

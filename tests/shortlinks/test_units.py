@@ -92,14 +92,16 @@ def test_good_targets_are_canonical() -> None:
     ("agent", "bot"),
     [
         (
-            "Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like"
-            " Gecko) Mobile/15E148 MicroMessenger/8.0.30(0x18001e31) NetType/WIFI Language/zh_CN",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+            "like Gecko) Mobile/15E148 MicroMessenger/8.0.30(0x18001e31) NetType/WIFI "
+            "Language/zh_CN",
             None,
         ),
         (
-            "Mozilla/5.0 (Linux; Android 12; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
-            "Chrome/86.0 XWEB/4317 MMWEBSDK/20220903 Mobile Safari/537.36 MicroMessenger/8.0.28.2240"
-            "(0x28001C35) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64",
+            "Mozilla/5.0 (Linux; Android 12; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Version/4.0 Chrome/86.0 XWEB/4317 MMWEBSDK/20220903 Mobile Safari/537.36 "
+            "MicroMessenger/8.0.28.2240(0x28001C35) WeChat/arm64 Weixin NetType/WIFI "
+            "Language/zh_CN ABI/arm64",
             None,
         ),
         (
@@ -108,8 +110,8 @@ def test_good_targets_are_canonical() -> None:
             None,
         ),
         (
-            "Mozilla/5.0 (iPhone; CPU iPhone OS 15_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-            "Gecko) Mobile/15E148 Weibo (iPhone13,2__weibo__12.5.1__iphone__os15.4)",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 15_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+            "like Gecko) Mobile/15E148 Weibo (iPhone13,2__weibo__12.5.1__iphone__os15.4)",
             None,
         ),
         ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36", None),
