@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -22,9 +24,10 @@ from urllib.parse import unquote
 from tqdm import tqdm
 
 from feeds import html
-from feeds.catalog import Catalog, Site
+from feeds.catalog import Catalog, Feed, Site
 from feeds.documents import feed_documents, make_page, opml
-from feeds.posts import load_posts
+from feeds.model import Post
+from feeds.posts import LoadResult, load_posts, process_context
 from feeds.store import GZIP_LEVEL
 from finews.core.settings import Settings
 
@@ -84,6 +87,82 @@ class _Writer:
                 path.rmdir()
 
 
+class _Bar(tqdm):
+    """Progress without tqdm's monitor thread: worker processes are forked meanwhile."""
+
+    monitor_interval = 0
+
+
+RENDER_MIN_PAGES = 8  # fewer pages: render them in this process
+_work: _Render | None = None  # what forked workers render: set before the fork
+
+
+@dataclass(frozen=True)
+class _Render:
+    """Everything a page needs, shared with forked workers (copy-on-write, never pickled)."""
+
+    site: Site
+    source: LoadResult
+    shares: Mapping[str, str]
+    jobs: list[tuple[Feed, int]]
+    out: Path
+    bodies: dict[str, str]  # post key -> sanitized body, made before rendering
+
+    def content_html(self, post: Post) -> str:
+        html = self.bodies.get(post.key)
+        return self.source.content_html(post) if html is None else html
+
+    def posts(self) -> Sequence[Post]:
+        return self.source.posts()
+
+    def post(self, key: str) -> Post | None:
+        return self.source.post(key)
+
+    def render(self, job: int, writer: _Writer) -> None:
+        feed, number = self.jobs[job]
+        page = make_page(self.site, self, self.shares, feed, number)
+        assert page is not None  # numbers come from page_count()
+        for fmt, body in feed_documents(page).items():
+            writer.write(feed.page_path(number, fmt), body)
+        writer.report.pages += 1
+
+
+def _sanitize_in_worker(post: Post) -> tuple[str, tuple[bytes, str] | None]:
+    assert _work is not None
+    return post.key, _work.source.sanitized(post)
+
+
+def _render_in_worker(job: int) -> tuple[BuildReport, set[Path]]:
+    assert _work is not None
+    writer = _Writer(_work.out, BuildReport())
+    _work.render(job, writer)
+    return writer.report, writer.written
+
+
+def _bodies(work: _Render, workers: int) -> None:
+    """Sanitize, in worker processes, every body the pages show that the index lacks;
+    each is cached in the index and in `work.bodies` once."""
+    needed = {
+        post.key: post
+        for feed, number in work.jobs
+        for post in feed.page_posts(number, work.site.items_per_feed)
+    }
+    missing = []
+    for post in needed.values():
+        cached = work.source.cached_html(post)
+        if cached is None:
+            missing.append(post)
+        else:
+            work.bodies[post.key] = cached
+    with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
+        for (key, made), post in zip(
+            pool.map(_sanitize_in_worker, missing, chunksize=8), missing, strict=True
+        ):
+            if made is not None:
+                work.source.store_html(post, made)
+                work.bodies[key] = made[1]
+
+
 def build_static(
     settings: Settings,
     out: Path,
@@ -92,7 +171,11 @@ def build_static(
     shares: Mapping[str, str] | None = None,
     progress: bool = True,
 ) -> BuildReport:
-    """Write the whole site's feeds into `out`; archive pages unless `archives` is False."""
+    """Write the whole site's feeds into `out`; archive pages unless `archives` is False.
+
+    With many pages and more than one worker (feeds.parse_workers), bodies are sanitized
+    and pages rendered in forked worker processes; the files are the same bytes."""
+    global _work
     report = BuildReport()
     source = load_posts(settings)
     report.problems.extend(source.problems)
@@ -105,14 +188,33 @@ def build_static(
         for number in range(1, (feed.page_count(site.items_per_feed) if archives else 1) + 1)
     ]
     writer = _Writer(out, report)
-    for feed, number in tqdm(
-        jobs, desc="feeds", unit="page", file=sys.stderr, disable=not progress
-    ):
-        page = make_page(site, source, shares or {}, feed, number)
-        assert page is not None  # numbers come from page_count()
-        for fmt, body in feed_documents(page).items():
-            writer.write(feed.page_path(number, fmt), body)
-        report.pages += 1
+    work = _Render(site, source, shares or {}, jobs, out, {})
+    workers = settings.feeds.parse_workers or len(os.sched_getaffinity(0))
+    parallel = (
+        workers > 1
+        and len(jobs) >= RENDER_MIN_PAGES
+        and process_context().get_start_method() == "fork"
+    )
+    bar = _Bar(total=len(jobs), desc="feeds", unit="page", file=sys.stderr, disable=not progress)
+    _work = work
+    try:
+        if not parallel:
+            for job in range(len(jobs)):
+                work.render(job, writer)
+                bar.update()
+        else:
+            _bodies(work, workers)
+            with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
+                for done, written in pool.map(_render_in_worker, range(len(jobs))):
+                    report.pages += done.pages
+                    report.files += done.files
+                    report.bytes += done.bytes
+                    report.problems.extend(done.problems)
+                    writer.written |= written
+                    bar.update()
+    finally:
+        _work = None
+        bar.close()
     writer.write("/feeds.opml", opml(site, catalog))
     writer.write("/index.html", html.home(site, catalog))
     writer.prune()

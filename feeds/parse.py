@@ -7,6 +7,7 @@ never raises: whatever goes wrong becomes a problem record naming the reason.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -41,6 +42,23 @@ _INFO_CODE = re.compile(r"[A-Z]+\d{8}\d{10}")
 _SHARE_LINK = re.compile(r"NewsShare\.html\?infoCode=([A-Za-z0-9]+)")
 _HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
+# Front matter read without libyaml (see _simple_mapping): lines of `key: value`, the value
+# double-quoted without escapes, single-quoted without quotes, plain (not starting with a
+# YAML indicator, no `: ` or `#` inside), or nothing. Anything else goes to the YAML parser.
+_SIMPLE_LINE = re.compile(
+    r"""([A-Za-z_][A-Za-z0-9_-]*):(?:[ ]+(?:
+        "([^"\\]*)"
+      | '([^']*)'
+      | ([^\s\-?:,\[\]{}#&*!|>'"%@`](?:[^\s:#]|:(?=\S)|[ ]+(?=[^\s#]))*)
+    ))?[ ]*""",
+    re.X,
+)
+# Characters YAML treats specially (line breaks, BOM, tabs) or refuses (non-printable).
+_NOT_SIMPLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\t\ufeff\u2028\u2029]")
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.SafeLoader("")
+_CONSTRUCTORS = {tag: f for tag, f in yaml.SafeLoader.yaml_constructors.items() if tag}
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class Record(NamedTuple):
@@ -286,10 +304,58 @@ def _check_expansion(root: yaml.Node, limit: int) -> None:
             stack.extend((child, False) for child in _children(node))
 
 
+def _simple_mapping(head: str) -> dict[str, Any] | None:
+    """The value of front matter that is only `key: value` lines (blank lines between),
+    each value plain, quoted without escapes, or empty; None for anything else.
+
+    Most posts' front matter is just that, and reading it line by line skips libyaml's
+    parse and PyYAML's node-by-node construction. Each value gets the type the YAML load
+    gives it (PyYAML's own resolver and constructor for plain values: dates, numbers,
+    booleans, null), so the mapping is the one `yaml.load` returns.
+    """
+    if _NOT_SIMPLE.search(head):
+        return None
+    meta: dict[str, Any] = {}
+    for line in head.split("\n"):
+        match = _SIMPLE_LINE.fullmatch(line)
+        if match is None:
+            if line.strip(" "):
+                return None
+            continue
+        key, double, single, plain = match.groups()
+        if not _is_text_key(key):  # `on:` or `null:` is no text key
+            return None
+        if double is not None or single is not None:
+            meta[key] = double if double is not None else single
+        elif plain is None:
+            meta[key] = None  # `key:` alone
+        else:
+            tag = _plain_tag(plain)
+            if tag == _STR_TAG:
+                meta[key] = plain
+            elif tag in _CONSTRUCTORS:
+                meta[key] = _CONSTRUCTORS[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, plain))
+            else:  # a tag safe loading refuses (`=`): let the YAML load say so
+                return None
+    return meta or None
+
+
+def _plain_tag(value: str) -> str:
+    return _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+
+
+@functools.lru_cache(maxsize=256)
+def _is_text_key(key: str) -> bool:
+    return _plain_tag(key) == _STR_TAG
+
+
 def _load_yaml(head: str, max_nodes: int) -> Any:
     """The front matter's YAML value. Text without `*` has no alias, so nothing in it
     repeats and the plain load is safe: only text that has one is composed first and
     its expanded size checked before anything is built."""
+    simple = _simple_mapping(head)
+    if simple is not None:
+        return simple
     if "*" not in head:
         return _HANDLER.load(head, Loader=_YAML_LOADER)
     loader = _YAML_LOADER(head)
@@ -367,7 +433,12 @@ def read_file(path: str, max_bytes: int) -> tuple[tuple[int, int], bytes]:
         signature = (stat.st_mtime_ns, stat.st_size)
         if not S_ISREG(stat.st_mode):
             raise PostProblem("not a regular file")
-        data = fh.read(max_bytes + 1) if stat.st_size <= max_bytes else b""
+        data = b""
+        if stat.st_size <= max_bytes:
+            # a buffer of the file's size, not of max_bytes: 10,000 reads allocate less
+            data = fh.read(stat.st_size + 1)
+            if len(data) > stat.st_size:  # grown since the stat: read on to the limit
+                data += fh.read(max_bytes + 1 - len(data))
         if stat.st_size > max_bytes or len(data) > max_bytes:
             raise PostProblem(
                 f"file too large: {max(stat.st_size, len(data))} bytes, more "

@@ -117,7 +117,7 @@ def scan(folder: Path, root: Path | None = None, *, follow_external: bool = Fals
     return Scan(found, refused)
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
+def process_context() -> multiprocessing.context.BaseContext:
     """fork is cheapest, but forking a process that runs threads (the service supervises
     Redis) can copy a held lock into the child; forkserver is safe then."""
     return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
@@ -166,6 +166,23 @@ class LoadResult:
         cached = self._index.html(post.key)
         if cached is not None:
             return cached
+        made = self.sanitized(post)
+        if made is None:
+            return ""
+        self._index.set_html(post.key, *made)
+        return made[1]
+
+    def cached_html(self, post: Post) -> str | None:
+        """The body HTML cached in the index, None when not made yet."""
+        return self._index.html(post.key)
+
+    def store_html(self, post: Post, made: tuple[bytes, str]) -> None:
+        """Cache a body `sanitized()` made elsewhere (in a worker process)."""
+        self._index.set_html(post.key, *made)
+
+    def sanitized(self, post: Post) -> tuple[bytes, str] | None:
+        """The file's digest and sanitized body HTML, read now; None (logged) when the file
+        cannot be read. Touches no index, so a forked worker process may call it."""
         try:
             data = read_file(str(self._dir / post.key), self._config.max_bytes)[1]
             html = sanitize_body(read_body(data), post.url)
@@ -180,9 +197,8 @@ class LoadResult:
                 log_quote(str(self._dir / post.key)),
                 log_quote(one_line(reason)),
             )
-            return ""
-        self._index.set_html(post.key, digest(data), html)
-        return html
+            return None
+        return digest(data), html
 
     # -- problems
 
@@ -282,7 +298,7 @@ class LoadResult:
             return
         with ProcessPoolExecutor(
             self._workers,
-            mp_context=_process_context(),
+            mp_context=process_context(),
             initializer=_start_worker,
             initargs=(self._config,),
         ) as pool:
