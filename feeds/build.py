@@ -87,7 +87,7 @@ class _Writer:
                 path.rmdir()
 
 
-class _Bar(tqdm):
+class _Bar(tqdm):  # type: ignore[type-arg]  # tqdm[T] iterates; this bar only counts
     """Progress without tqdm's monitor thread: worker processes are forked meanwhile."""
 
     monitor_interval = 0

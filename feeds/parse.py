@@ -341,7 +341,9 @@ def _simple_mapping(head: str) -> dict[str, Any] | None:
 
 
 def _plain_tag(value: str) -> str:
-    return _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+    """The tag PyYAML's resolver gives an unquoted scalar (`tag:yaml.org,2002:int`, …)."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]  # PyYAML's stubs leave resolve unannotated
+    return tag
 
 
 @functools.lru_cache(maxsize=256)

@@ -55,7 +55,11 @@ def clean_redis(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
-    """Settings on the test Redis and a temp data dir; keyword overrides as section__key."""
+    """Settings on the test Redis and a temp data dir; keyword overrides as section__key.
+
+    Redis commands get 2 s, not the default 0.5 s: on a loaded 2-core CI machine a connect
+    to a healthy local server can take longer than 0.5 s, and the tests that prove the short
+    timeout and the breaker set their own."""
 
     def make(**overrides: Any) -> Settings:
         base = load(env={})
@@ -63,6 +67,7 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "redis__url": redis_url,
             "data__dir": str(tmp_path / "data"),
             "posts__dir": str(SAMPLE_POSTS),
+            "redis__command_timeout": 2.0,
         }
         values.update(overrides)
         return base.replace(**values)
