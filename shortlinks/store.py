@@ -46,6 +46,7 @@ class Link:
     disabled: bool = False
     expires_at: datetime | None = None
     origin: str = "api"
+    forward_query: bool = True  # a click's query string is passed on to the target
 
     def dumps(self) -> str:
         return json.dumps(
@@ -56,6 +57,7 @@ class Link:
                 "disabled": self.disabled,
                 "origin": self.origin,
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+                **({} if self.forward_query else {"forward_query": False}),
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -73,6 +75,7 @@ class Link:
             disabled=bool(data.get("disabled")),
             origin=data.get("origin", "api"),
             expires_at=datetime.fromisoformat(expires) if expires else None,
+            forward_query=data.get("forward_query", True) is not False,
         )
 
     def gone(self, now: datetime) -> str | None:
@@ -95,6 +98,7 @@ class Want:
     expires_at: datetime | None = None
     origin: str = "api"
     legacy: str | None = None  # an existing code (printed, shared) to keep exactly
+    forward_query: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +173,8 @@ class LinkStore:
             i: link
             for i, link in zip(
                 [i for i, p in enumerate(pointers) if p],
-                await self.get_many([p for p in pointers if p]), strict=False,
+                await self.get_many([p for p in pointers if p]),
+                strict=False,
             )
             if link is not None and link.url == wants[i].url
         }
@@ -200,6 +205,7 @@ class LinkStore:
             title=want.title,
             expires_at=want.expires_at,
             origin=want.origin,
+            forward_query=want.forward_query,
         )
 
     async def _claim_legacy(
@@ -290,7 +296,9 @@ class LinkStore:
             if kept:
                 pipe.zadd(keys.CODES, kept)
             await pipe.execute()
-            for (i, holder), link in zip(lost, await self.get_many([h for _, h in lost]), strict=False):
+            for (i, holder), link in zip(
+                lost, await self.get_many([h for _, h in lost]), strict=False
+            ):
                 if link is not None and link.url == wants[i].url:
                     results[i] = Issued(link, created=False, conflict=conflicts.get(i))
                 else:  # the holder died before keeping its claim: free the URL, try again
@@ -329,13 +337,10 @@ class LinkStore:
         link = await self.get(code)
         if link is None:
             return False
-        days = {
-            field.partition(":")[0]
-            for field in await self.redis.hkeys(keys.stats(code))
-            if field[:1].isdigit()
-        }
+        found = self.redis.scan_iter(match=keys.of_link(code), count=1000)
+        counters = [k async for k in found if keys.is_counter(k)]
         pipe = self.redis.pipeline(transaction=False)
-        for key in (keys.link(code), keys.stats(code), *(keys.visitors(code, d) for d in days)):
+        for key in (keys.link(code), *counters):
             pipe.delete(key)
         pipe.zrem(keys.CODES, code)
         pipe.eval(CAS_DEL, 1, keys.url(link.url), code)
