@@ -4,6 +4,7 @@ hourly series across an hour boundary, site-wide leaderboards, and the visit eve
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -236,7 +237,8 @@ async def test_visit_events_page_by_cursor_and_hold_no_address_or_agent(
     assert len(read[0][1]) == 4
 
     out = tmp_path / "visits.jsonl"
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "finews", "visits", "export", "--since", first["next"], str(out)],
         capture_output=True,
         text=True,
