@@ -15,6 +15,11 @@ holds on Redis Cluster too. Counts stay
 exact across timeouts and Redis restarts that keep their data; what a finews process held
 in memory is lost if that process dies (logged on shutdown).
 
+Each batch also updates the site-wide keys (hourly leaderboards per code and source, and the
+visit event stream) with one more script, APPLY_SITE, in the `{site}` hash tag, guarded the
+same way by `finews:shortlinks:{site}:done:W`: a replay adds no event and no click twice.
+Hourly buckets and per-day sketches expire by TTL (`hourly_days`, `retention_days`).
+
 The queue is bounded: past `visit_queue_max` the oldest waiting visits are dropped and
 counted in a log line, rather than memory growing without end.
 

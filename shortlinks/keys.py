@@ -9,7 +9,7 @@ legal, and links spread evenly over the slots.
 | --- | --- | --- |
 | `finews:shortlinks:{CODE}:link` | string | the link as compact JSON: url, created_at, title, disabled, expires_at, origin |
 | `finews:shortlinks:{CODE}:stats` | hash | counters: `h` people's clicks, `u` unique clicks, `b` bot hits; per day `YYYYMMDD:h`, `:u`, `:b`, `:src:NAME`, `:bot:NAME` |
-| `finews:shortlinks:{CODE}:uv:YYYYMMDD` | HyperLogLog | distinct visitors that day (salted daily hashes, never addresses) |
+| `finews:shortlinks:{CODE}:uv:YYYYMMDD` | HyperLogLog, TTL `retention_days` | distinct visitors that day (salted daily hashes, never addresses) |
 | `finews:shortlinks:{CODE}:seen:V` | string, TTL | visitor V clicked within the repeat window: a repeat is no new unique click |
 | `finews:shortlinks:{CODE}:done:W` | string, TTL 1 day | the last visit batch of writer W applied to this link: a replay at or below it applies nothing |
 | `finews:shortlinks:{CODE}:srcn:YYYYMMDD` | string, TTL 2 days | how many referrer-named sources that day has its own field (at most `shortlinks.sources_max`) |
