@@ -171,7 +171,7 @@ def add_commands(sub: Subparsers) -> None:
     importer.add_argument("file", help="JSON Lines file written by `finews export`")
     importer.set_defaults(run=cmd_import)
     visits = sub.add_parser("visits", help="the visit event stream")
-    visits_sub = visits.add_subparsers(dest="visits_command", required=True)
+    visits_sub = visits.add_subparsers(dest="visits_command", required=True, help="what to do")
     visits_export = visits_sub.add_parser(
         "export", help="write visit events after a cursor as JSON Lines"
     )
