@@ -14,16 +14,18 @@ import contextlib
 import functools
 import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
 from finews.core import strict_json
 from finews.core.errors import Problem
-from shortlinks import codes, targets
+from shortlinks import boards, codes, events, targets, timeline
 from shortlinks.counting import read_stats
 from shortlinks.redirect import client_address
 from shortlinks.service import SERVICE, Service
@@ -34,9 +36,11 @@ log = logging.getLogger("finews.shortlinks")
 BATCH_MAX = 100
 PAGE_MAX = 100
 STATS_DAYS_MAX = 366
+EVENTS_PAGE_MAX = 1000
+SOURCE_RE = re.compile(r"[a-z0-9.-]{1,40}")
 TITLE_MAX = 500
-CREATE_FIELDS = {"url", "date", "prefix", "expires_at", "title"}
-PATCH_FIELDS = {"url", "disabled", "expires_at", "title"}
+CREATE_FIELDS = {"url", "date", "prefix", "expires_at", "title", "forward_query"}
+PATCH_FIELDS = {"url", "disabled", "expires_at", "title", "forward_query"}
 
 API_KEY = web.RequestKey("api_key", str)
 Handler = Callable[[web.Request, Service], Awaitable[web.Response]]
@@ -164,6 +168,13 @@ def _title(value: Any) -> str:
     return value
 
 
+def _flag(data: dict[str, Any], name: str, default: bool) -> bool:
+    value = data.get(name, default)
+    if not isinstance(value, bool):
+        raise _invalid(name, "boolean", "expected true or false")
+    return value
+
+
 def parse_create(service: Service, data: Any) -> Want:
     data = _object(data, "a link")
     _unknown_fields(data, CREATE_FIELDS)
@@ -188,6 +199,7 @@ def parse_create(service: Service, data: Any) -> Want:
             prefix=prefix,
             title=_title(data.get("title", "")),
             expires_at=_expiry(data.get("expires_at"), service.clock.now()),
+            forward_query=_flag(data, "forward_query", True),
         )
     except targets.TargetError as exc:
         raise _invalid("url", exc.rule, str(exc)) from None
@@ -206,6 +218,7 @@ def link_json(service: Service, link: Link) -> dict[str, Any]:
         "disabled": link.disabled,
         "expires_at": link.expires_at.isoformat() if link.expires_at else None,
         "status": link.gone(service.clock.now()) or "active",
+        "forward_query": link.forward_query,
     }
 
 
@@ -297,6 +310,8 @@ async def change(request: web.Request, service: Service) -> web.Response:
         changes["expires_at"] = _expiry(data["expires_at"], service.clock.now())
     if "title" in data:
         changes["title"] = _title(data["title"])
+    if "forward_query" in data:
+        changes["forward_query"] = _flag(data, "forward_query", True)
     try:
         link = await service.store.update(code, **changes)
     except UrlTaken as exc:
@@ -353,10 +368,51 @@ def _query_date(request: web.Request, name: str, default: date) -> date:
         raise Problem(400, "bad_parameter", f"{name} must be a date YYYY-MM-DD") from None
 
 
+def _query_time(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
+    """An ISO 8601 time (a date alone is its midnight in the site's zone)."""
+    text = request.query.get(name)
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=zone)
+        when.timestamp()  # years 1 and 9999 can leave the calendar
+    except (ValueError, OverflowError):
+        raise Problem(
+            400, "bad_parameter", f"{name} must be an ISO 8601 time, e.g. 2024-05-24T20:00+08:00"
+        ) from None
+    return when
+
+
+async def _hourly_stats(request: web.Request, service: Service, code: str) -> web.Response:
+    limit = service.settings.shortlinks.hourly_days * 24
+    first, last = timeline.hour_range(
+        service.clock.time(),
+        _query_time(request, "from", service.zone),
+        _query_time(request, "to", service.zone),
+    )
+    if first > last or last - first >= limit:
+        raise Problem(
+            400,
+            "bad_parameter",
+            f"from must not be after to, and an hourly range at most {limit} hours "
+            "(shortlinks.hourly_days)",
+        )
+    return web.json_response(
+        await timeline.hourly(service.store.redis, code, service.zone, first, last)
+    )
+
+
 @endpoint
 async def stats(request: web.Request, service: Service) -> web.Response:
     code = _code(request)
     await _existing(service, code)
+    granularity = request.query.get("granularity", "day")
+    if granularity not in ("day", "hour"):
+        raise Problem(400, "bad_parameter", "granularity must be hour or day")
+    if granularity == "hour":
+        return await _hourly_stats(request, service, code)
     last = _query_date(request, "to", service.clock.now(service.zone).date())
     try:
         month_before = last - timedelta(days=29)
@@ -369,7 +425,45 @@ async def stats(request: web.Request, service: Service) -> web.Response:
             "bad_parameter",
             f"from must not be after to, and the range at most {STATS_DAYS_MAX} days",
         )
-    return web.json_response(await read_stats(service.store.redis, code, first, last))
+    redis = service.store.redis
+    body = await read_stats(redis, code, first, last)
+    return web.json_response(await timeline.daily(redis, body, service.zone))
+
+
+def _window(request: web.Request) -> list[str]:
+    window = request.query.get("window", "24h")
+    if window not in boards.WINDOWS:
+        raise Problem(400, "bad_parameter", f"window must be one of {', '.join(boards.WINDOWS)}")
+    return boards.window_hours(request.app[SERVICE].clock.time(), window)
+
+
+@endpoint
+async def top(request: web.Request, service: Service) -> web.Response:
+    hours = _window(request)
+    limit = _query_int(request, "limit", 10, 1, PAGE_MAX)
+    source = request.query.get("source") or None
+    if source is not None and not SOURCE_RE.fullmatch(source):
+        raise Problem(400, "bad_parameter", "source must be a source name, e.g. wechat or weibo")
+    links = await boards.top(service.store.redis, service.store, hours, source, limit)
+    return web.json_response({"links": links})
+
+
+@endpoint
+async def sources(request: web.Request, service: Service) -> web.Response:
+    return web.json_response(
+        {"sources": await boards.sources(service.store.redis, _window(request))}
+    )
+
+
+@endpoint
+async def visits(request: web.Request, service: Service) -> web.Response:
+    since = request.query.get("since", "")
+    problem = events.cursor_problem(since)
+    if problem:
+        raise Problem(400, "bad_parameter", problem)
+    limit = _query_int(request, "limit", 100, 1, EVENTS_PAGE_MAX)
+    found, after = await events.read(service.store.redis, since, limit)
+    return web.json_response({"visits": found, "next": after})
 
 
 def setup(app: web.Application) -> None:
@@ -380,3 +474,6 @@ def setup(app: web.Application) -> None:
     app.router.add_patch("/api/links/{code}", change)
     app.router.add_delete("/api/links/{code}", remove)
     app.router.add_get("/api/links/{code}/stats", stats)
+    app.router.add_get("/api/top", top)
+    app.router.add_get("/api/sources", sources)
+    app.router.add_get("/api/visits", visits)

@@ -1,4 +1,5 @@
-"""`finews shorten`, `export` and `import`: share links from the command line.
+"""`finews shorten`, `export`, `import` and `visits export`: share links from the command
+line.
 
 They run beside or without the server; the root command hands each handler the settings
 and a Redis client (see finews/core/commands.py).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 import time
@@ -17,11 +19,12 @@ from typing import TextIO
 from tqdm import tqdm
 
 from finews.core.commands import EXIT_PROBLEMS, Context, Subparsers
-from shortlinks import codes, keys, targets, transfer
+from shortlinks import codes, events, keys, targets, transfer
 from shortlinks.service import Service
 from shortlinks.store import NotIssued
 
 log = logging.getLogger("finews.shortlinks")
+EXPORT_PAGE = 1000
 
 
 class Progress:
@@ -115,6 +118,32 @@ def _count_lines(lines: TextIO) -> int:
     return count
 
 
+def cmd_visits_export(ctx: Context, args: argparse.Namespace) -> int:
+    async def run() -> tuple[int, str]:
+        async with ctx.redis() as redis:
+            written, cursor = 0, args.since
+            out = await asyncio.to_thread(open, args.file, "w", encoding="utf-8")
+            with out:
+                while True:
+                    found, cursor = await events.read(redis, cursor, EXPORT_PAGE)
+                    for visit in found:
+                        out.write(json.dumps(visit, ensure_ascii=False, sort_keys=True) + "\n")
+                    written += len(found)
+                    if len(found) < EXPORT_PAGE:
+                        return written, cursor
+
+    written, cursor = asyncio.run(run())
+    print(f"exported: {written} visits to {args.file}; next: --since {cursor}")
+    return 0
+
+
+def _cursor(text: str) -> str:
+    problem = events.cursor_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def _prefix(text: str) -> str:
     problem = codes.prefix_problem(text)
     if problem:
@@ -151,3 +180,13 @@ def add_commands(sub: Subparsers) -> None:
     )
     importer.add_argument("file", help="JSON Lines file written by `finews export`")
     importer.set_defaults(run=cmd_import)
+    visits = sub.add_parser("visits", help="the visit event stream")
+    visits_sub = visits.add_subparsers(dest="visits_command", required=True, help="what to do")
+    visits_export = visits_sub.add_parser(
+        "export", help="write visit events after a cursor as JSON Lines"
+    )
+    visits_export.add_argument(
+        "--since", type=_cursor, default="0", help="cursor (an event id) to start after"
+    )
+    visits_export.add_argument("file", help="JSON Lines file to write (replaced if it exists)")
+    visits_export.set_defaults(run=cmd_visits_export)

@@ -15,6 +15,11 @@ holds on Redis Cluster too. Counts stay
 exact across timeouts and Redis restarts that keep their data; what a finews process held
 in memory is lost if that process dies (logged on shutdown).
 
+Each batch also updates the site-wide keys (hourly leaderboards per code and source, and the
+visit event stream) with one more script, APPLY_SITE, in the `{site}` hash tag, guarded the
+same way by `finews:shortlinks:{site}:done:W`: a replay adds no event and no click twice.
+Hourly buckets and per-day sketches expire by TTL (`hourly_days`, `retention_days`).
+
 The queue is bounded: past `visit_queue_max` the oldest waiting visits are dropped and
 counted in a log line, rather than memory growing without end.
 
@@ -33,8 +38,8 @@ import logging
 import secrets
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any, cast
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from redis.asyncio.cluster import RedisCluster
@@ -43,7 +48,7 @@ from redis.exceptions import NoScriptError
 from finews.core.metrics import REDIS_ERRORS
 from finews.core.redis_client import UNREACHABLE, AnyRedis
 from shortlinks import keys
-from shortlinks.visits import KNOWN_SOURCES, Visit, bot_name, source, visitor
+from shortlinks.visits import KNOWN_SOURCES, Kind, Visit, classify, visitor
 
 log = logging.getLogger("finews.shortlinks")
 
@@ -59,34 +64,50 @@ out[#KEYS + 1] = redis.call('PFCOUNT', unpack(KEYS))
 return out
 """
 # One link's share of batch ARGV[1], applied at most once. KEYS: the writer's last applied
-# batch, the stats hash, per day the visitor sketch and the count of host-named sources,
-# then one repeat-window marker per visitor. ARGV: batch number, its marker's TTL, repeat
-# window, sources cap, the source counter's TTL, then JSON {counts: {field: n}, days:
-# [{day, uv: [visitor], sources: [[name, n]]}], seen: [index into days, per marker]}.
+# batch, the stats hash, per day the visitor sketch, the count of host-named sources and
+# the agents hash, per hour its hash and visitor sketch, then one repeat-window marker per
+# visitor. ARGV: batch number, its marker's TTL, repeat window, sources cap, the source
+# counter's TTL, the day keys' TTL, the hour keys' TTL, then JSON {counts: {field: n},
+# days: [{day, uv: [visitor], agents: {field: n}, named: [[name, n, hour index]]}],
+# hours: [{uv: [visitor], counts: {field: n}}], seen: [index into days, per marker]}.
 APPLY_VISITS = """
 if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-local stats, cap, batch = KEYS[2], tonumber(ARGV[4]), cjson.decode(ARGV[6])
-for name, n in pairs(batch.counts) do redis.call('HINCRBY', stats, name, n) end
-for i, day in ipairs(batch.days) do
-  local sketch, named = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
-  for j = 1, #day.uv, 1000 do
-    redis.call('PFADD', sketch, unpack(day.uv, j, math.min(j + 999, #day.uv)))
+local stats, cap, batch = KEYS[2], tonumber(ARGV[4]), cjson.decode(ARGV[8])
+local hours = 2 + 3 * #batch.days
+local function pfadd(key, people, ttl)
+  for j = 1, #people, 1000 do
+    redis.call('PFADD', key, unpack(people, j, math.min(j + 999, #people)))
   end
-  for _, pair in ipairs(day.sources) do
-    local name = day.day .. ':src:' .. pair[1]
-    if redis.call('HEXISTS', stats, name) == 0 then
+  if #people > 0 then redis.call('EXPIRE', key, ttl) end
+end
+for name, n in pairs(batch.counts) do redis.call('HINCRBY', stats, name, n) end
+for i, hour in ipairs(batch.hours) do
+  local counts = KEYS[hours + 2 * i - 1]
+  for name, n in pairs(hour.counts) do redis.call('HINCRBY', counts, name, n) end
+  redis.call('EXPIRE', counts, ARGV[7])
+  pfadd(KEYS[hours + 2 * i], hour.uv, ARGV[7])
+end
+for i, day in ipairs(batch.days) do
+  local named, agents = KEYS[1 + 3 * i], KEYS[2 + 3 * i]
+  pfadd(KEYS[3 * i], day.uv, ARGV[6])
+  for name, n in pairs(day.agents) do redis.call('HINCRBY', agents, name, n) end
+  redis.call('EXPIRE', agents, ARGV[6])
+  for _, entry in ipairs(day.named) do
+    local name = entry[1]
+    if redis.call('HEXISTS', stats, day.day .. ':src:' .. name) == 0 then
       if tonumber(redis.call('GET', named) or '0') < cap then
         redis.call('INCR', named)
         redis.call('EXPIRE', named, ARGV[5])
       else
-        name = day.day .. ':src:other'
+        name = 'other'
       end
     end
-    redis.call('HINCRBY', stats, name, pair[2])
+    redis.call('HINCRBY', stats, day.day .. ':src:' .. name, entry[2])
+    redis.call('HINCRBY', KEYS[hours + 2 * entry[3] - 1], 'src:' .. name, entry[2])
   end
 end
-local first, unique = 2 + 2 * #batch.days, {}
+local first, unique = hours + 2 * #batch.hours, {}
 for i, d in ipairs(batch.seen) do
   if redis.call('SET', KEYS[first + i], 1, 'NX', 'EX', ARGV[3]) then
     unique[d] = (unique[d] or 0) + 1
@@ -98,7 +119,50 @@ for d, n in pairs(unique) do
 end
 return 1
 """
-APPLY_SHA = hashlib.sha1(APPLY_VISITS.encode()).hexdigest()
+# The site-wide share of batch ARGV[1], applied at most once, in the site's hash tag.
+# KEYS: the writer's last applied batch, the event stream, then per hour its leaderboard,
+# its sources, its count of host-named sources and its `other` leaderboard, then the
+# per-source leaderboards. ARGV: batch number, its marker's TTL, leaderboard TTL, sources
+# cap, events_max, events_days in seconds, then JSON {hours: [{k: index of the hour's
+# first key, top: {code: n}, src: [[name, code, n, key index, capped 0|1]]}], events:
+# [[field, value, ...]]}.
+APPLY_SITE = """
+if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local ttl, cap, batch = ARGV[3], tonumber(ARGV[4]), cjson.decode(ARGV[7])
+for _, hour in ipairs(batch.hours) do
+  local top, sources, named = KEYS[hour.k], KEYS[hour.k + 1], KEYS[hour.k + 2]
+  for code, n in pairs(hour.top) do redis.call('ZINCRBY', top, n, code) end
+  redis.call('EXPIRE', top, ttl)
+  for _, e in ipairs(hour.src) do
+    local name, board = e[1], KEYS[e[4]]
+    if e[5] == 1 and not redis.call('ZSCORE', sources, name) then
+      if tonumber(redis.call('GET', named) or '0') < cap then
+        redis.call('INCR', named)
+        redis.call('EXPIRE', named, ttl)
+      else
+        name, board = 'other', KEYS[hour.k + 3]
+      end
+    end
+    redis.call('ZINCRBY', sources, e[3], name)
+    redis.call('EXPIRE', sources, ttl)
+    redis.call('ZINCRBY', board, e[3], e[2])
+    redis.call('EXPIRE', board, ttl)
+  end
+end
+for _, event in ipairs(batch.events) do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', unpack(event))
+end
+if #batch.events > 0 then
+  local now = redis.call('TIME')
+  local oldest = string.format('%d', (tonumber(now[1]) - tonumber(ARGV[6])) * 1000)
+  redis.call('XTRIM', KEYS[2], 'MINID', '~', oldest)
+end
+return 1
+"""
+SCRIPTS = {hashlib.sha1(text.encode()).hexdigest(): text for text in (APPLY_VISITS, APPLY_SITE)}
+APPLY_SHA, SITE_SHA = SCRIPTS
+BOARD_TTL = 7 * 86400 + 2 * 3600  # the longest leaderboard window, and the hour it started in
 
 
 class Salts:
@@ -120,37 +184,119 @@ class Salts:
         return salt
 
 
+class Keep(NamedTuple):
+    """How long and how much of the counts the writer keeps (the `[shortlinks]` settings)."""
+
+    repeat_window: int = 1800
+    sources_max: int = 50
+    hourly_days: int = 14
+    retention_days: int = 400
+    events_max: int = 100_000
+    events_days: int = 30
+
+
+@dataclass
+class Day:
+    """One link's visits of one day in a batch."""
+
+    people: set[str] = field(default_factory=set)
+    agents: Counter[str] = field(default_factory=Counter)
+    named: Counter[tuple[str, str]] = field(default_factory=Counter)  # (name, hour) -> n
+
+
 @dataclass
 class Share:
-    """One link's part of a batch: plain counters, people per day, first day per visitor."""
+    """One link's part of a batch: plain counters, per day and per hour, first day per
+    visitor."""
 
     counts: Counter[str] = field(default_factory=Counter)
-    days: dict[str, tuple[set[str], Counter[str]]] = field(default_factory=dict)
+    days: dict[str, Day] = field(default_factory=dict)
+    hours: dict[str, tuple[set[str], Counter[str]]] = field(default_factory=dict)
     seen: dict[str, str] = field(default_factory=dict)
 
-    def call(
-        self, code: str, writer: str, number: int, window: int, sources_max: int
-    ) -> tuple[list[str], list[Any]]:
+    def call(self, code: str, writer: str, number: int, conf: Keep) -> tuple[list[str], list[Any]]:
         """The keys and arguments of APPLY_VISITS for this share."""
         index = {day: i for i, day in enumerate(self.days, 1)}
+        hour_index = {hour: i for i, hour in enumerate(self.hours, 1)}
         names = [keys.done(code, writer), keys.stats(code)]
         for day in self.days:
-            names += [keys.visitors(code, day), keys.source_count(code, day)]
+            names += [
+                keys.visitors(code, day),
+                keys.source_count(code, day),
+                keys.agents(code, day),
+            ]
+        for hour in self.hours:
+            names += [keys.hour(code, hour), keys.hour_visitors(code, hour)]
         names += [keys.seen(code, who) for who in self.seen]
         payload = {
             "counts": self.counts,
             "days": [
-                {"day": day, "uv": sorted(people), "sources": list(named.items())}
-                for day, (people, named) in self.days.items()
+                {
+                    "day": day,
+                    "uv": sorted(d.people),
+                    "agents": d.agents,
+                    "named": [[name, n, hour_index[hour]] for (name, hour), n in d.named.items()],
+                }
+                for day, d in self.days.items()
+            ],
+            "hours": [
+                {"uv": sorted(people), "counts": counts} for people, counts in self.hours.values()
             ],
             "seen": [index[day] for day in self.seen.values()],
         }
         return names, [
             number,
             REPLAY_TTL,
-            window,
-            sources_max,
+            conf.repeat_window,
+            conf.sources_max,
             SOURCES_TTL,
+            conf.retention_days * 86400,
+            conf.hourly_days * 86400,
+            json.dumps(payload, separators=(",", ":")),
+        ]
+
+
+@dataclass
+class Site:
+    """The site-wide part of a batch: per hour clicks per code and per source, and the
+    visit events."""
+
+    top: dict[str, Counter[str]] = field(default_factory=dict)
+    sources: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    events: list[list[str]] = field(default_factory=list)
+
+    def add(self, hour: str, code: str, name: str) -> None:
+        self.top.setdefault(hour, Counter())[code] += 1
+        self.sources.setdefault(hour, Counter())[name, code] += 1
+
+    def call(self, writer: str, number: int, conf: Keep) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of APPLY_SITE."""
+        names = [keys.site_done(writer), keys.EVENTS]
+        hours: list[dict[str, Any]] = []
+        for hour in self.top.keys() | self.sources.keys():
+            first = len(names) + 1
+            names += [
+                keys.top(hour),
+                keys.site_sources(hour),
+                keys.site_source_count(hour),
+                keys.top(hour, "other"),
+            ]
+            hours.append({"k": first, "top": self.top.get(hour, {}), "src": []})
+            boards: dict[str, int] = {}
+            for (name, code), n in self.sources.get(hour, Counter()).items():
+                if name not in boards:
+                    names.append(keys.top(hour, name))
+                    boards[name] = len(names)
+                capped = int(name not in KNOWN_SOURCES)
+                hours[-1]["src"].append([name, code, n, boards[name], capped])
+        payload = {"hours": hours, "events": self.events}
+        return names, [
+            number,
+            REPLAY_TTL,
+            BOARD_TTL,
+            conf.sources_max,
+            conf.events_max,
+            conf.events_days * 86400,
             json.dumps(payload, separators=(",", ":")),
         ]
 
@@ -170,16 +316,16 @@ class VisitWriter:
         interval: float,
         max_pending: int,
         sources_max: int,
+        keep: Keep | None = None,
     ) -> None:
         self.redis = redis
         self.cluster = isinstance(redis, RedisCluster)  # its pipelines refuse EVALSHA
         self.salts = salts
         self.zone = zone
         self.site_host = site_host
-        self.window = window
         self.batch = batch
         self.interval = interval
-        self.sources_max = sources_max
+        self.keep = (keep or Keep())._replace(repeat_window=window, sources_max=sources_max)
         self.pending: deque[Visit] = deque()
         self.max_pending = max_pending
         self.dropped = 0
@@ -258,9 +404,11 @@ class VisitWriter:
                 self.dropped = 0
             return answered
 
-    async def _shares(self, batch: list[Visit]) -> dict[str, Share]:
-        """Split a batch by link, classified and counted."""
+    async def _shares(self, batch: list[Visit]) -> tuple[dict[str, Share], Site]:
+        """Split a batch by link, classified and counted; and its site-wide part."""
         shares: dict[str, Share] = {}
+        site = Site()
+        hours: dict[int, str] = {}  # UTC hour number -> its key
         days: dict[int, str] = {}  # minute -> day in the site's zone
         salts: dict[str, str] = {}
         for visit in batch:
@@ -269,35 +417,69 @@ class VisitWriter:
             day = days.get(minute)
             if day is None:
                 day = days[minute] = datetime.fromtimestamp(visit.at, self.zone).strftime("%Y%m%d")
-            bot = bot_name(visit.agent)
-            if bot is not None:
-                share.counts.update(("b", f"{day}:b", f"{day}:bot:{bot}"))
+            hour = hours.get(minute // 60)
+            if hour is None:
+                hour = hours[minute // 60] = hour_key(minute * 60)
+            kind = classify(visit, self.site_host)
+            people, counts = share.hours.setdefault(hour, (set(), Counter()))
+            today = share.days.get(day) or share.days.setdefault(day, Day())
+            today.agents.update(
+                (f"dev:{kind.agent.device}", f"br:{kind.agent.browser}", f"os:{kind.agent.os}")
+            )
+            site.events.append(self._event(visit, kind))
+            if kind.bot is not None:
+                share.counts.update(("b", f"{day}:b", f"{day}:bot:{kind.bot}"))
+                counts["b"] += 1
                 continue
             if day not in salts:
                 salts[day] = await self.salts.get(day)
             who = visitor(salts[day], visit.address, visit.agent)
             share.seen.setdefault(who, day)
-            people, named = share.days.setdefault(day, (set(), Counter()))
+            today.people.add(who)
             people.add(who)
             share.counts.update(("h", f"{day}:h"))
-            name = source(visit, self.site_host)
-            if name in KNOWN_SOURCES:
-                share.counts[f"{day}:src:{name}"] += 1
+            counts["h"] += 1
+            if kind.source in KNOWN_SOURCES:
+                share.counts[f"{day}:src:{kind.source}"] += 1
+                counts[f"src:{kind.source}"] += 1
             else:
-                named[name] += 1
-        return shares
+                today.named[kind.source, hour] += 1
+            site.add(hour, visit.code, kind.source)
+        return shares, site
+
+    def _event(self, visit: Visit, kind: Kind) -> list[str]:
+        """A visit event's fields: no address, no user agent."""
+        return [
+            "t",
+            datetime.fromtimestamp(visit.at, self.zone).isoformat(timespec="seconds"),
+            "code",
+            visit.code,
+            "source",
+            kind.source,
+            "campaign",
+            kind.campaign,
+            "device",
+            kind.agent.device,
+            "browser",
+            kind.agent.browser,
+            "os",
+            kind.agent.os,
+            "bot",
+            "1" if kind.bot is not None else "0",
+        ]
 
     async def _write(self, number: int, batch: list[Visit]) -> None:
-        """Batch `number` as one APPLY_VISITS call per link, pipelined; raises UNREACHABLE
-        when any call went unanswered (the batch is then sent again as a whole)."""
-        calls = [
-            share.call(code, self.id, number, self.window, self.sources_max)
-            for code, share in (await self._shares(batch)).items()
-        ]
+        """Batch `number` as one APPLY_VISITS call per link and one APPLY_SITE call,
+        pipelined; raises UNREACHABLE when any call went unanswered (the batch is then sent
+        again as a whole)."""
+        shares, site = await self._shares(batch)
+        calls = [share.call(code, self.id, number, self.keep) for code, share in shares.items()]
+        calls.append(site.call(self.id, number, self.keep))
         replies = await self._send(calls)
         missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if missing:  # a restarted server forgot the script: nothing of these ran
-            await self.redis.script_load(APPLY_VISITS)
+        if missing:  # a restarted server forgot the scripts: nothing of these ran
+            for text in SCRIPTS.values():
+                await self.redis.script_load(text)
             for n, reply in zip(
                 missing, await self._send([calls[n] for n in missing]), strict=False
             ):
@@ -310,13 +492,20 @@ class VisitWriter:
             log.error("event=visits_write_errors count=%d first=%s", len(errors), errors[0])
 
     async def _send(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """One pipeline; a call on the site's keys runs APPLY_SITE, any other APPLY_VISITS."""
         pipe = self.redis.pipeline(transaction=False)
         for names, args in calls:
+            sha = SITE_SHA if names[0].startswith(keys.SITE) else APPLY_SHA
             if self.cluster:
-                pipe.eval(APPLY_VISITS, len(names), *names, *args)
+                pipe.eval(SCRIPTS[sha], len(names), *names, *args)
             else:
-                pipe.evalsha(APPLY_SHA, len(names), *names, *args)
+                pipe.evalsha(sha, len(names), *names, *args)
         return await pipe.execute(raise_on_error=False)
+
+
+def hour_key(at: float) -> str:
+    """The UTC hour of `at` as a key part, YYYYMMDDHH (UTC: hours never repeat or vanish)."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y%m%d%H")
 
 
 def _days(first: date, last: date) -> list[date]:

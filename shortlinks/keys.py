@@ -9,10 +9,19 @@ legal, and links spread evenly over the slots.
 | --- | --- | --- |
 | `finews:shortlinks:{CODE}:link` | string | the link as compact JSON: url, created_at, title, disabled, expires_at, origin |
 | `finews:shortlinks:{CODE}:stats` | hash | counters: `h` people's clicks, `u` unique clicks, `b` bot hits; per day `YYYYMMDD:h`, `:u`, `:b`, `:src:NAME`, `:bot:NAME` |
-| `finews:shortlinks:{CODE}:uv:YYYYMMDD` | HyperLogLog | distinct visitors that day (salted daily hashes, never addresses) |
+| `finews:shortlinks:{CODE}:uv:YYYYMMDD` | HyperLogLog, TTL `retention_days` | distinct visitors that day (salted daily hashes, never addresses) |
 | `finews:shortlinks:{CODE}:seen:V` | string, TTL | visitor V clicked within the repeat window: a repeat is no new unique click |
 | `finews:shortlinks:{CODE}:done:W` | string, TTL 1 day | the last visit batch of writer W applied to this link: a replay at or below it applies nothing |
 | `finews:shortlinks:{CODE}:srcn:YYYYMMDD` | string, TTL 2 days | how many referrer-named sources that day has its own field (at most `shortlinks.sources_max`) |
+| `finews:shortlinks:{CODE}:agents:YYYYMMDD` | hash, TTL `retention_days` | that day's `dev:CLASS`, `br:BROWSER`, `os:OS` counts |
+| `finews:shortlinks:{CODE}:hour:YYYYMMDDHH` | hash, TTL `hourly_days` | one UTC hour: `h` clicks, `b` bot hits, `src:NAME` |
+| `finews:shortlinks:{CODE}:uvh:YYYYMMDDHH` | HyperLogLog, TTL `hourly_days` | distinct visitors in that UTC hour |
+| `finews:shortlinks:{site}:top:YYYYMMDDHH` | sorted set, TTL 7 days | site-wide leaderboard of one UTC hour: code -> clicks |
+| `finews:shortlinks:{site}:top:YYYYMMDDHH:src:NAME` | sorted set, TTL 7 days | the same, clicks from source NAME only |
+| `finews:shortlinks:{site}:src:YYYYMMDDHH` | sorted set, TTL 7 days | site-wide clicks per source in one UTC hour |
+| `finews:shortlinks:{site}:srcn:YYYYMMDDHH` | string, TTL 7 days | host-named sources that hour has its own member (at most `sources_max`) |
+| `finews:shortlinks:{site}:done:W` | string, TTL 1 day | the last visit batch of writer W applied to the site-wide keys |
+| `finews:shortlinks:{site}:visits` | stream | visit events (`events_max`, `events_days`): time, code, source, campaign, device, browser, OS, bot flag |
 | `finews:shortlinks:url:{H}` | string | the code issued for a canonical URL (`H` = first 32 hex of its SHA-256): idempotency |
 | `finews:shortlinks:codes` | sorted set | every code, score 0, read in code order (`ZRANGE BYLEX`) for cursor paging and export |
 | `finews:shortlinks:salt:YYYYMMDD` | string, TTL 2 days | that day's random salt; once it expires a day's hashes cannot be linked to anyone |
@@ -67,6 +76,58 @@ def done(code: str, writer: str) -> str:
 
 def source_count(code: str, day: str) -> str:
     return f"{PREFIX}:{{{code}}}:srcn:{day}"
+
+
+def agents(code: str, day: str) -> str:
+    return f"{PREFIX}:{{{code}}}:agents:{day}"
+
+
+def hour(code: str, hour: str) -> str:
+    return f"{PREFIX}:{{{code}}}:hour:{hour}"
+
+
+def hour_visitors(code: str, hour: str) -> str:
+    return f"{PREFIX}:{{{code}}}:uvh:{hour}"
+
+
+COUNTER_KINDS = frozenset({"stats", "uv", "agents", "hour", "uvh"})
+
+
+def of_link(code: str) -> str:
+    """SCAN pattern of every key of one link."""
+    return f"{PREFIX}:{{{code}}}:*"
+
+
+def is_counter(name: str) -> bool:
+    """A key of a link's statistics (not its record, nor an expiring marker)."""
+    return name.split("}:", 1)[-1].split(":", 1)[0] in COUNTER_KINDS
+
+
+# Site-wide keys share one hash tag: on a cluster they live in one slot, so the scripts
+# that update and union them stay legal.
+SITE = f"{PREFIX}:{{site}}"
+EVENTS = f"{SITE}:visits"
+
+
+def top(hour: str, source: str | None = None) -> str:
+    return f"{SITE}:top:{hour}" + (f":src:{source}" if source else "")
+
+
+def site_sources(hour: str) -> str:
+    return f"{SITE}:src:{hour}"
+
+
+def site_source_count(hour: str) -> str:
+    return f"{SITE}:srcn:{hour}"
+
+
+def site_done(writer: str) -> str:
+    return f"{SITE}:done:{writer}"
+
+
+def scratch(name: str) -> str:
+    """A short-lived key of a script's own (deleted by the script that made it)."""
+    return f"{SITE}:tmp:{name}"
 
 
 def url(target: str) -> str:

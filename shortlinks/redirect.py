@@ -5,6 +5,8 @@ seconds (`shortlinks.cache_ttl`), so a popular article costs no Redis round trip
 and a retarget or disable made elsewhere shows within that time. The target is checked
 again when a link enters the cache: a bad target that reached Redis answers 410 and is
 logged, it never redirects. Counting is a queue append; the writer does the rest later.
+A click's query string is passed on to the target (shortlinks.forward) unless the link
+says `forward_query: false`.
 
 Concurrent requests for one uncached code share one Redis read. When Redis fails or
 stalls (`redis.command_timeout`), the process's breaker opens: a known link then
@@ -32,6 +34,7 @@ from finews.core.breaker import BreakerOpen
 from finews.core.metrics import REDIS_ERRORS
 from finews.core.redis_client import UNREACHABLE
 from shortlinks import codes, pages, targets
+from shortlinks.forward import forward
 from shortlinks.metrics import REDIRECTS
 from shortlinks.visits import Visit, prefetch
 
@@ -55,6 +58,7 @@ class Entry:
     location: str | None  # None: the stored target is not allowed
     disabled: bool
     expires: float | None  # epoch seconds
+    forward_query: bool = True
 
 
 def client_address(request: web.Request, trust_forwarded: bool) -> str:
@@ -169,7 +173,11 @@ class Redirector:
             log.error("event=redirect_blocked code=%s rule=%s reason=%s", code, exc.rule, exc)
             location = None
         entry = Entry(
-            code, location, link.disabled, link.expires_at.timestamp() if link.expires_at else None
+            code,
+            location,
+            link.disabled,
+            link.expires_at.timestamp() if link.expires_at else None,
+            link.forward_query,
         )
         self.cache[raw] = (self.clock.monotonic(), entry)
         return entry
@@ -207,6 +215,7 @@ class Redirector:
         now = self.clock.time()
         if entry.expires is not None and entry.expires <= now:
             return self.error(request, 410, "gone", f"share link {raw} has expired")
+        query = request.rel_url.raw_query_string
         if request.method == "GET" and not prefetch(request.headers):
             headers = request.headers
             address = client_address(request, self.trust_forwarded)
@@ -217,14 +226,13 @@ class Redirector:
                     address,
                     headers.get("User-Agent", ""),
                     headers.get("Referer", ""),
-                    request.query.get("from", "") if request.query_string else "",
+                    query,
                     qr,
                 )
             )
         self.counted.inc()
-        return web.Response(
-            status=self.status, headers={**self.headers, "Location": entry.location}
-        )
+        location = forward(entry.location, query) if entry.forward_query else entry.location
+        return web.Response(status=self.status, headers={**self.headers, "Location": location})
 
     async def miss(
         self, request: web.Request, status: int, kind: str, message: str

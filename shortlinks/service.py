@@ -12,7 +12,7 @@ from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
 from finews.core.settings import Settings
 from shortlinks import paths, targets
-from shortlinks.counting import Salts, VisitWriter
+from shortlinks.counting import Keep, Salts, VisitWriter
 from shortlinks.limits import RateLimiter
 from shortlinks.redirect import Redirector
 from shortlinks.store import LinkStore, Want
@@ -42,6 +42,12 @@ class Service:
             interval=conf.visit_flush_interval,
             max_pending=conf.visit_queue_max,
             sources_max=conf.sources_max,
+            keep=Keep(
+                hourly_days=conf.hourly_days,
+                retention_days=conf.retention_days,
+                events_max=conf.events_max,
+                events_days=conf.events_days,
+            ),
         )
         self.redirector = Redirector(
             settings,
@@ -82,6 +88,7 @@ class Service:
         expires_at: datetime | None = None,
         origin: str = "api",
         legacy: str | None = None,
+        forward_query: bool = True,
     ) -> Want:
         """A checked request for a link; raises targets.TargetError."""
         return Want(
@@ -92,6 +99,7 @@ class Service:
             expires_at=expires_at,
             origin=origin,
             legacy=legacy,
+            forward_query=forward_query,
         )
 
 

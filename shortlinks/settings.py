@@ -42,6 +42,10 @@ def checks() -> dict[str, Check]:
                 "rate_window",
                 "claim_attempts",
                 "sources_max",
+                "hourly_days",
+                "retention_days",
+                "events_max",
+                "events_days",
             )
         },
         **{f"api.{key}": positive for key in ("json_max_depth", "json_max_number_length")},

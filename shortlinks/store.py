@@ -47,6 +47,7 @@ class Link:
     disabled: bool = False
     expires_at: datetime | None = None
     origin: str = "api"
+    forward_query: bool = True  # a click's query string is passed on to the target
 
     def dumps(self) -> str:
         return json.dumps(
@@ -57,6 +58,7 @@ class Link:
                 "disabled": self.disabled,
                 "origin": self.origin,
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+                **({} if self.forward_query else {"forward_query": False}),
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -74,6 +76,7 @@ class Link:
             disabled=bool(data.get("disabled")),
             origin=data.get("origin", "api"),
             expires_at=datetime.fromisoformat(expires) if expires else None,
+            forward_query=data.get("forward_query", True) is not False,
         )
 
     def gone(self, now: datetime) -> str | None:
@@ -96,6 +99,7 @@ class Want:
     expires_at: datetime | None = None
     origin: str = "api"
     legacy: str | None = None  # an existing code (printed, shared) to keep exactly
+    forward_query: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +214,7 @@ class LinkStore:
             title=want.title,
             expires_at=want.expires_at,
             origin=want.origin,
+            forward_query=want.forward_query,
         )
 
     async def _claim_legacy(
@@ -339,13 +344,10 @@ class LinkStore:
         link = await self.get(code)
         if link is None:
             return False
-        days = {
-            field.partition(":")[0]
-            for field in cast(list[str], await self.redis.hkeys(keys.stats(code)))
-            if field[:1].isdigit()
-        }
+        found = self.redis.scan_iter(match=keys.of_link(code), count=1000)
+        counters = [k async for k in found if keys.is_counter(k)]
         pipe = self.redis.pipeline(transaction=False)
-        for key in (keys.link(code), keys.stats(code), *(keys.visitors(code, d) for d in days)):
+        for key in (keys.link(code), *counters):
             pipe.delete(key)
         pipe.zrem(keys.CODES, code)
         pipe.eval(CAS_DEL, 1, keys.url(link.url), code)

@@ -5,10 +5,17 @@ fetchers it misses that matter here: Tencent's link checker, WeChat/Weibo crawle
 link scanners, and requests with no user agent at all. WeChat's in-app browser
 (`MicroMessenger`) is how most people read a shared article: a person, never a bot.
 
-Sources, first match wins: `qr` (the upper-case `/S/` path printed in QR codes), WeChat's
-own `from=` parameter, the in-app browser (WeChat, Weibo), the referrer's site, `direct`.
-The named sources below are a fixed set; a referrer's host is whatever a client sends, so
-the writer caps those per link and day (`shortlinks.sources_max`).
+Sources, first match wins (README, "Where a click came from", lists every pattern):
+`utm_source` (with `utm_campaign` as the campaign), `qr` (the upper-case `/S/` path
+printed in QR codes), WeChat's own `from=` values, the in-app browser by user agent
+(IN_APP), an `android-app://PACKAGE/` referrer (APP_PACKAGES, else the package's name),
+the referrer's site (REFERRERS: social sites and search engines), `direct`. The named
+sources below are a fixed set; a referrer's host, an unknown package or a `utm_source` is
+whatever a client sends, so the writer caps those per link and day
+(`shortlinks.sources_max`).
+
+Device class, browser and OS family come from ua-parser (through `user-agents`), cached
+per distinct user agent: the same few thousand agents make nearly every click.
 
 A browser's speculative fetch (prefetch, prerender, Safari's preview) is nobody's click:
 it still gets the redirect, it is not counted.
@@ -21,8 +28,9 @@ import hashlib
 import re
 from collections.abc import Mapping
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
+import user_agents
 from crawlerdetect import CrawlerDetect
 
 # Fetchers crawlerdetect does not know, as (name, pattern) pairs.
@@ -39,10 +47,35 @@ EXTRA_BOTS = [
         ),
     ),
 ]
+# WeChat's own `from=` values (any other `from=` is a site's own parameter, not WeChat).
 WECHAT_FROM = {
     "singlemessage": "wechat-chat",
     "groupmessage": "wechat-group",
     "timeline": "wechat-moments",
+}
+# In-app browsers by user agent, first match wins (WeChat first: its Android agent also
+# carries the MQQBrowser engine's token).
+IN_APP = [
+    ("wechat", re.compile(r"MicroMessenger/", re.I)),
+    ("weibo", re.compile(r"__weibo__|\bWeibo \(", re.I)),
+    ("qq", re.compile(r"(?<![A-Za-z])QQ/\d")),
+    ("douyin", re.compile(r"\baweme(_|/)|AppName/aweme", re.I)),
+    ("toutiao", re.compile(r"\bNewsArticle/|\bNewsLite/")),
+    ("xiaohongshu", re.compile(r"xhsdiscover", re.I)),
+    ("dingtalk", re.compile(r"DingTalk", re.I)),
+    ("baidu", re.compile(r"baiduboxapp", re.I)),
+]
+# `Referer: android-app://PACKAGE/`: the Android app that opened the link.
+APP_PACKAGES = {
+    "com.tencent.mm": "wechat",
+    "com.sina.weibo": "weibo",
+    "com.tencent.mobileqq": "qq",
+    "com.ss.android.ugc.aweme": "douyin",
+    "com.ss.android.article.news": "toutiao",
+    "com.xingin.xhs": "xiaohongshu",
+    "com.alibaba.android.rimet": "dingtalk",
+    "com.baidu.searchbox": "baidu",
+    "com.google.android.googlequicksearchbox": "google",
 }
 # Referrer sites by registrable-domain suffix; others are recorded by their host.
 REFERRERS = [
@@ -52,12 +85,15 @@ REFERRERS = [
     (("facebook.com", "fb.com", "fb.me"), "facebook"),
     (("baidu.com",), "baidu"),
     (("sogou.com",), "sogou"),
-    (("so.com",), "360"),
+    (("so.com", "360.cn"), "360"),
     (("bing.com",), "bing"),
+    (("sm.cn",), "shenma"),
     (("qq.com",), "qq"),
     (("zhihu.com",), "zhihu"),
     (("douyin.com",), "douyin"),
     (("toutiao.com",), "toutiao"),
+    (("xiaohongshu.com", "xhslink.com"), "xiaohongshu"),
+    (("dingtalk.com",), "dingtalk"),
 ]
 # Every source name that is not a referrer's host: never capped.
 KNOWN_SOURCES = frozenset(
@@ -69,6 +105,8 @@ KNOWN_SOURCES = frozenset(
         "google",
         "direct",
         *WECHAT_FROM.values(),
+        *(name for name, _ in IN_APP),
+        *APP_PACKAGES.values(),
         *(name for _, name in REFERRERS),
     }
 )
@@ -91,8 +129,25 @@ class Visit(NamedTuple):
     address: str
     agent: str
     referrer: str
-    wechat_from: str
+    query: str  # the raw query string (utm_*, WeChat's from=)
     qr: bool
+
+
+class Agent(NamedTuple):
+    """What a user agent says about the device: never the agent itself."""
+
+    device: str  # mobile, tablet, desktop, bot or other
+    browser: str
+    os: str
+
+
+class Kind(NamedTuple):
+    """A visit classified: the fields counted and sent to the event stream."""
+
+    source: str
+    campaign: str
+    agent: Agent
+    bot: str | None  # the bot's name, None for a person
 
 
 def _name(text: str) -> str:
@@ -112,11 +167,31 @@ def bot_name(agent: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def agent(text: str) -> Agent:
+    """Device class, browser and OS family of a user agent, by ua-parser."""
+    parsed = user_agents.parse(text)
+    if bot_name(text) is not None or parsed.is_bot:
+        device = "bot"
+    elif parsed.is_tablet:
+        device = "tablet"
+    elif parsed.is_mobile:
+        device = "mobile"
+    elif parsed.is_pc:
+        device = "desktop"
+    else:
+        device = "other"
+    return Agent(device, _name(parsed.browser.family), _name(parsed.os.family))
+
+
 def _referrer_source(referrer: str, site_host: str) -> str | None:
     try:
-        host = (urlsplit(referrer).hostname or "").lower()
+        parts = urlsplit(referrer)
+        host = (parts.hostname or "").lower()
     except ValueError:
         return None
+    if parts.scheme.lower() == "android-app":
+        return APP_PACKAGES.get(host) or (_name(host) if host else None)
     if not host:
         return None
     if host == site_host:
@@ -129,17 +204,34 @@ def _referrer_source(referrer: str, site_host: str) -> str | None:
     return _name(host) if ".google." not in f".{host}" else "google"
 
 
-def source(visit: Visit, site_host: str) -> str:
-    """Where a person's click came from (see the module docstring for the order)."""
+@functools.lru_cache(maxsize=4096)
+def in_app(text: str) -> str | None:
+    """The Chinese app whose in-app browser sent this user agent, if any."""
+    for name, pattern in IN_APP:
+        if pattern.search(text):
+            return name
+    return None
+
+
+def source(visit: Visit, site_host: str) -> tuple[str, str]:
+    """Where a click came from, and its campaign ("" when none); see the module
+    docstring for the order."""
+    query = dict(parse_qsl(visit.query, keep_blank_values=True)) if visit.query else {}
+    campaign = _name(query["utm_campaign"]) if query.get("utm_campaign") else ""
+    if query.get("utm_source"):
+        return _name(query["utm_source"]), campaign
     if visit.qr:
-        return "qr"
-    if visit.wechat_from:
-        return WECHAT_FROM.get(visit.wechat_from, "wechat")
-    if "MicroMessenger" in visit.agent:
-        return "wechat"
-    if "__weibo__" in visit.agent or " Weibo " in visit.agent:
-        return "weibo"
-    return _referrer_source(visit.referrer, site_host) or "direct"
+        return "qr", campaign
+    if query.get("from") in WECHAT_FROM:
+        return WECHAT_FROM[query["from"]], campaign
+    app = in_app(visit.agent)
+    return app or _referrer_source(visit.referrer, site_host) or "direct", campaign
+
+
+def classify(visit: Visit, site_host: str) -> Kind:
+    """Everything counted about one visit."""
+    name, campaign = source(visit, site_host)
+    return Kind(name, campaign, agent(visit.agent), bot_name(visit.agent))
 
 
 def prefetch(headers: Mapping[str, str]) -> bool:

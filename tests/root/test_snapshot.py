@@ -122,6 +122,18 @@ async def test_the_start_moved_the_data_to_todays_names(
     raw.close()
 
 
+def _as_recorded(answer: dict[str, Any], recorded: dict[str, Any]) -> dict[str, Any]:
+    """The answer's members the snapshot recorded, at the levels where later releases add
+    members (the daily `series`; device, browser and OS counts): never a changed value."""
+    kept = {key: answer.get(key) for key in recorded}
+    kept["totals"] = {key: answer["totals"].get(key) for key in recorded["totals"]}
+    kept["days"] = [
+        {key: row.get(key) for key in old}
+        for row, old in zip(answer["days"], recorded["days"], strict=True)
+    ]
+    return kept
+
+
 async def test_statistics_read_back_as_recorded(app_client: TestClient) -> None:
     day = META["day"]
     for code, recorded in META["stats"].items():
@@ -129,7 +141,7 @@ async def test_statistics_read_back_as_recorded(app_client: TestClient) -> None:
             f"/api/links/{code}/stats", headers=AUTH, params={"from": day, "to": day}
         )
         assert response.status == 200
-        assert await response.json() == recorded
+        assert _as_recorded(await response.json(), recorded) == recorded
     assert recorded["totals"]["clicks"] > 0  # the snapshot holds real visits
 
 

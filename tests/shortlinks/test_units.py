@@ -150,7 +150,7 @@ def _visit(**fields: object) -> Visit:
         "address": "203.0.113.9",
         "agent": "Mozilla/5.0 Chrome/120",
         "referrer": "",
-        "wechat_from": "",
+        "query": "",
         "qr": False,
     }
     return Visit(**{**base, **fields})  # type: ignore[arg-type]
@@ -159,10 +159,10 @@ def _visit(**fields: object) -> Visit:
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"qr": True, "wechat_from": "singlemessage"}, "qr"),
-        ({"wechat_from": "singlemessage"}, "wechat-chat"),
-        ({"wechat_from": "groupmessage"}, "wechat-group"),
-        ({"wechat_from": "timeline"}, "wechat-moments"),
+        ({"qr": True, "query": "from=singlemessage"}, "qr"),
+        ({"query": "from=singlemessage"}, "wechat-chat"),
+        ({"query": "from=groupmessage"}, "wechat-group"),
+        ({"query": "from=timeline"}, "wechat-moments"),
         ({"agent": "Mozilla/5.0 MicroMessenger/8.0.30"}, "wechat"),
         ({"referrer": "https://weibo.com/123"}, "weibo"),
         ({"referrer": "http://t.cn/A6abc"}, "weibo"),
@@ -170,11 +170,12 @@ def _visit(**fields: object) -> Visit:
         ({"referrer": "https://news.example.cn/index.html"}, "site"),
         ({"referrer": "https://www.Some-Blog.org/post"}, "some-blog.org"),
         ({"referrer": "not a url"}, "direct"),
+        ({"query": "from=newsletter", "agent": "Mozilla/5.0 Chrome/120"}, "direct"),
         ({}, "direct"),
     ],
 )
 def test_sources(fields: dict[str, object], expected: str) -> None:
-    assert source(_visit(**fields), "news.example.cn") == expected
+    assert source(_visit(**fields), "news.example.cn")[0] == expected
 
 
 def test_visitor_hash_hides_the_address_and_changes_with_the_salt() -> None:
