@@ -169,7 +169,10 @@ class Redirector:
             log.error("event=redirect_blocked code=%s rule=%s reason=%s", code, exc.rule, exc)
             location = None
         entry = Entry(
-            code, location, link.disabled, link.expires_at.timestamp() if link.expires_at else None
+            code,
+            location,
+            link.disabled or link.deleted_at is not None,
+            link.expires_at.timestamp() if link.expires_at else None,
         )
         self.cache[raw] = (self.clock.monotonic(), entry)
         return entry

@@ -82,6 +82,7 @@ class Service:
         expires_at: datetime | None = None,
         origin: str = "api",
         legacy: str | None = None,
+        summary: str = "",
     ) -> Want:
         """A checked request for a link; raises targets.TargetError."""
         return Want(
@@ -92,6 +93,7 @@ class Service:
             expires_at=expires_at,
             origin=origin,
             legacy=legacy,
+            summary=summary,
         )
 
 

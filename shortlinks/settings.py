@@ -42,6 +42,9 @@ def checks() -> dict[str, Check]:
                 "rate_window",
                 "claim_attempts",
                 "sources_max",
+                "retention_days",
+                "list_scan_max",
+                "qr_max_border",
             )
         },
         **{f"api.{key}": positive for key in ("json_max_depth", "json_max_number_length")},

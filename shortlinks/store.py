@@ -46,6 +46,8 @@ class Link:
     disabled: bool = False
     expires_at: datetime | None = None
     origin: str = "api"
+    summary: str = ""
+    deleted_at: datetime | None = None  # soft-deleted: answers 410 until restored
 
     def dumps(self) -> str:
         return json.dumps(
@@ -56,6 +58,8 @@ class Link:
                 "disabled": self.disabled,
                 "origin": self.origin,
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+                **({"summary": self.summary} if self.summary else {}),
+                **({"deleted_at": self.deleted_at.isoformat()} if self.deleted_at else {}),
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -64,7 +68,7 @@ class Link:
     @classmethod
     def loads(cls, code: str, text: str) -> Link:
         data = json.loads(text)
-        expires = data.get("expires_at")
+        expires, deleted = data.get("expires_at"), data.get("deleted_at")
         return cls(
             code=code,
             url=data["url"],
@@ -73,10 +77,14 @@ class Link:
             disabled=bool(data.get("disabled")),
             origin=data.get("origin", "api"),
             expires_at=datetime.fromisoformat(expires) if expires else None,
+            summary=data.get("summary", ""),
+            deleted_at=datetime.fromisoformat(deleted) if deleted else None,
         )
 
     def gone(self, now: datetime) -> str | None:
         """Why the link no longer redirects, or None while it does."""
+        if self.deleted_at is not None:
+            return "deleted"
         if self.disabled:
             return "disabled"
         if self.expires_at is not None and self.expires_at <= now:
@@ -95,6 +103,7 @@ class Want:
     expires_at: datetime | None = None
     origin: str = "api"
     legacy: str | None = None  # an existing code (printed, shared) to keep exactly
+    summary: str = ""  # a post's summary, shown on the preview page
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +178,8 @@ class LinkStore:
             i: link
             for i, link in zip(
                 [i for i, p in enumerate(pointers) if p],
-                await self.get_many([p for p in pointers if p]), strict=False,
+                await self.get_many([p for p in pointers if p]),
+                strict=False,
             )
             if link is not None and link.url == wants[i].url
         }
@@ -200,6 +210,7 @@ class LinkStore:
             title=want.title,
             expires_at=want.expires_at,
             origin=want.origin,
+            summary=want.summary,
         )
 
     async def _claim_legacy(
@@ -290,7 +301,9 @@ class LinkStore:
             if kept:
                 pipe.zadd(keys.CODES, kept)
             await pipe.execute()
-            for (i, holder), link in zip(lost, await self.get_many([h for _, h in lost]), strict=False):
+            for (i, holder), link in zip(
+                lost, await self.get_many([h for _, h in lost]), strict=False
+            ):
                 if link is not None and link.url == wants[i].url:
                     results[i] = Issued(link, created=False, conflict=conflicts.get(i))
                 else:  # the holder died before keeping its claim: free the URL, try again
@@ -324,30 +337,89 @@ class LinkStore:
                 return new
         raise Contended(code)
 
-    async def delete(self, code: str) -> bool:
-        """Remove the link, its URL binding, its entry in the codes and its statistics."""
-        link = await self.get(code)
-        if link is None:
-            return False
+    async def _statistics(self, code: str) -> list[str]:
+        """The keys of a link's lasting statistics: its counters and per-day visitor
+        sketches (the short-lived markers expire by themselves)."""
         days = {
             field.partition(":")[0]
             for field in await self.redis.hkeys(keys.stats(code))
             if field[:1].isdigit()
         }
+        return [keys.stats(code), *(keys.visitors(code, d) for d in sorted(days))]
+
+    async def delete(self, code: str, keep_seconds: int) -> Link | None:
+        """Soft delete: the link answers 410 and leaves the list, its statistics expire
+        after `keep_seconds` unless it is restored, and its record and URL binding stay
+        (a tombstone: issuing for its URL, as a post rebuild does, finds it deleted)."""
+        now = self.clock.now(self.zone).replace(microsecond=0)
+        link = await self._set_deleted(code, now)
+        if link is None:
+            return None
         pipe = self.redis.pipeline(transaction=False)
-        for key in (keys.link(code), keys.stats(code), *(keys.visitors(code, d) for d in days)):
-            pipe.delete(key)
+        for key in await self._statistics(code):
+            pipe.expire(key, keep_seconds)
         pipe.zrem(keys.CODES, code)
-        pipe.eval(CAS_DEL, 1, keys.url(link.url), code)
         await pipe.execute()
+        log.info("event=link_deleted code=%s keep_seconds=%d", code, keep_seconds)
+        return link
+
+    async def restore(self, code: str) -> Link | None:
+        """Undo a soft delete: the link redirects again with the statistics it kept."""
+        link = await self._set_deleted(code, None)
+        if link is None:
+            return None
+        pipe = self.redis.pipeline(transaction=False)
+        for key in await self._statistics(code):
+            pipe.persist(key)
+        pipe.zadd(keys.CODES, {code: 0})
+        await pipe.execute()
+        log.info("event=link_restored code=%s", code)
+        return link
+
+    async def _set_deleted(self, code: str, when: datetime | None) -> Link | None:
+        for _ in range(CAS_ATTEMPTS):
+            text = await self.redis.get(keys.link(code))
+            if not text:
+                return None
+            old = Link.loads(code, text)
+            if (old.deleted_at is None) == (when is None):
+                return old
+            new = dataclasses.replace(old, deleted_at=when)
+            if await self.redis.eval(CAS_SET, 1, keys.link(code), text, new.dumps()):
+                return new
+        raise Contended(code)
+
+    async def purge(self, code: str) -> bool:
+        """Erase the link for good (privacy requests): its record, URL binding, entry in the
+        codes and every key carrying its hash tag, found by SCAN (on every Cluster node)."""
+        link = await self.get(code)
+        if link is None:
+            return False
+        found = [k async for k in self.redis.scan_iter(match=f"{keys.PREFIX}:{{{code}}}:*")]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.eval(CAS_DEL, 1, keys.url(link.url), code)
+        pipe.zrem(keys.CODES, code)
+        for key in {keys.link(code), *found}:
+            pipe.delete(key)
+        await pipe.execute()
+        log.info("event=link_purged code=%s keys=%d", code, len(found))
         return True
 
-    async def page(self, after: str | None, limit: int) -> tuple[list[Link], str | None]:
-        """Up to `limit` links in code order after the cursor, and the next cursor."""
+    async def page(
+        self, after: str | None, limit: int, *, reverse: bool = False
+    ) -> tuple[list[Link], str | None]:
+        """Up to `limit` links in code order (or reverse) after the cursor, and the next cursor."""
+        start = f"({after}" if after else ("+" if reverse else "-")
         found = await self.redis.zrange(
-            keys.CODES, f"({after}" if after else "-", "+", bylex=True, offset=0, num=limit + 1
+            keys.CODES,
+            start,
+            "-" if reverse else "+",
+            desc=reverse,
+            bylex=True,
+            offset=0,
+            num=limit + 1,
         )
         more = len(found) > limit
         found = found[:limit]
-        links = [link for link in await self.get_many(found) if link is not None]
-        return links, (found[-1] if more else None)
+        links = await self.get_many(found)
+        return [link for link in links if link is not None], (found[-1] if more else None)
