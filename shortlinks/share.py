@@ -74,7 +74,8 @@ def code_conflicts(posts: Iterable[SharedPost]) -> list[str]:
 
 
 async def share_links(service: Service, posts: Sequence[SharedPost]) -> dict[str, str]:
-    """post.url -> public share URL for every post that can have one."""
+    """post.url -> public share URL for every post that can have one; "" (no share link)
+    for a post whose link is deleted."""
     asked: list[tuple[SharedPost, Want]] = []
     for post in _claim_order(posts):
         legacy = post.info_code
@@ -112,9 +113,10 @@ async def share_links(service: Service, posts: Sequence[SharedPost]) -> dict[str
             log.error("event=share_link_failed file=%s reason=%s", post.key, result)
         elif result.link.deleted_at is not None:
             log.info("event=share_link_deleted file=%s code=%s", post.key, result.link.code)
+            out[post.url] = ""  # no share link, replacing one an earlier build gave
         else:
             out[post.url] = service.share_url(result.link.code)
-    log.info("event=share_links posts=%d linked=%d", len(posts), len(out))
+    log.info("event=share_links posts=%d linked=%d", len(posts), sum(map(bool, out.values())))
     return out
 
 
