@@ -30,6 +30,7 @@ KINDS = {
     "pdf": "application/pdf",
     "eps": "application/postscript",
 }
+TEXT_KINDS = {"eps"}
 ERRORS = ("L", "M", "Q", "H")
 CACHE = "public, max-age=86400"
 
@@ -44,6 +45,10 @@ class BadParameter(ValueError):
 
 def render(text: str, kind: str, *, error: str, scale: int, border: int) -> bytes:
     symbol = segno.make_qr(text, error=error, boost_error=False)
+    if kind in TEXT_KINDS:  # segno writes these as text
+        text_out = io.StringIO()
+        symbol.save(text_out, kind=kind, scale=scale, border=border)
+        return text_out.getvalue().encode("ascii")
     out = io.BytesIO()
     symbol.save(out, kind=kind, scale=scale, border=border)
     return out.getvalue()
