@@ -15,6 +15,7 @@ from __future__ import annotations
 import gettext
 import html
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -63,7 +64,7 @@ def page(
     text = PAGE.format(
         lang=html.escape(lang),
         title=html.escape(title),
-        style=html.escape(home.rstrip("/") + STYLE_PATH),
+        style=html.escape(urlsplit(home).path.rstrip("/") + STYLE_PATH),
         kind=kind,
         body=body,
     )

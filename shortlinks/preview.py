@@ -9,6 +9,7 @@ A deleted link answers 410, as its redirect does.
 from __future__ import annotations
 
 import html
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from babel.dates import format_date
@@ -18,6 +19,11 @@ from shortlinks import codes, pages
 from shortlinks.service import Service
 
 DOWNLOADS = ("pdf", "eps", "svg", "png")
+
+
+def _path(url: str) -> str:
+    """The app's own images by path: they load from whichever address served the page."""
+    return urlsplit(url).path
 
 
 async def handle(request: web.Request, service: Service, raw: str) -> web.Response:
@@ -45,7 +51,7 @@ async def handle(request: web.Request, service: Service, raw: str) -> web.Respon
     if link.expires_at:
         rows.append((_("Expires"), esc(link.expires_at.isoformat())))
     downloads = " ".join(
-        f'<a href="{esc(service.qr_url(link.code, kind))}" download>{kind.upper()}</a>'
+        f'<a href="{esc(_path(service.qr_url(link.code, kind)))}" download>{kind.upper()}</a>'
         for kind in DOWNLOADS
     )
     alt = _("QR code of this article's share link")
@@ -54,7 +60,7 @@ async def handle(request: web.Request, service: Service, raw: str) -> web.Respon
         f'<p class="date"><time datetime="{code.day.isoformat()}">{esc(day)}</time></p>'
         + (f'<p class="summary">{esc(link.summary)}</p>' if link.summary else "")
         + f'<p><a class="button" href="{esc(link.url)}">{esc(_("Read the article"))}</a></p>'
-        f'<figure class="qr"><img src="{esc(service.qr_url(link.code))}" width="240" '
+        f'<figure class="qr"><img src="{esc(_path(service.qr_url(link.code)))}" width="240" '
         f'height="240" alt="{esc(alt)}">'
         f"<figcaption>{esc(_('Scan to open on a phone'))}</figcaption></figure>"
         f'<p class="downloads">{esc(_("QR code for print:"))} {downloads}</p>'
