@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis as syncredis
 from aiohttp.test_utils import TestClient
 
 from finews.app import create_app
 from finews.core.settings import Settings
 from shortlinks import keys
 from tests.feeds.test_live import items, until, write_post
+from tests.shortlinks.test_cli import finews
 from tests.shortlinks_support import AUTH, KEY, SITE, WECHAT_UA, create, service
 
 
@@ -191,3 +194,23 @@ async def test_a_deleted_post_link_stays_deleted_through_a_post_edit_until_resto
 
     await until(linked_again, "the restored share link on the post")
     assert (await all_time(client, code))["clicks"] == 3
+
+
+def test_cli_shorten_with_title_and_expiry_then_links_list_by_clicks(redis_url: str) -> None:
+    env = {"FINEWS_REDIS__URL": redis_url}
+    made = finews(
+        "shorten", f"{SITE}/cli.html", "--title", "命令行", "--expires", "2099-01-01T00:00", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    code = made.stdout.split()[0]
+    again = finews("shorten", f"{SITE}/cli.html", "--title", "别的", env=env)
+    assert again.stdout.split()[0] == code and "--title ignored" in again.stderr
+    past = finews("shorten", f"{SITE}/old.html", "--expires", "2000-01-01T00:00+08:00", env=env)
+    assert past.returncode == 1 and "in the past" in past.stderr
+    listed = finews("links", "list", "--q", "命令", env=env)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split("\t") == ["code", "clicks", "clicks_24h", "title", "url"]
+    assert row.split("\t") == [code, "0", "0", "命令行", f"{SITE}/cli.html"]
+    record = syncredis.Redis.from_url(redis_url).get(keys.link(code))
+    assert json.loads(record)["expires_at"] == "2099-01-01T00:00:00+08:00"  # site timezone
