@@ -125,12 +125,13 @@ def error(
         ).response()
     _ = words(lang)
     headline = _headline(status, _)
+    home_text = _.gettext("Go to the home page")  # outside the f-string: Babel extracts it
     body = (
         f"<h1>{html.escape(headline)}</h1>"
         f"<p>{html.escape(_explanation(kind, message, all_headers.get('Retry-After'), _))}</p>"
         f'<p class="detail" lang="en">{html.escape(message)}</p>'
         f'<p><a class="button" href="{html.escape(home)}">'
-        f"{html.escape(_.gettext('Go to the home page'))}</a></p>"
+        f"{html.escape(home_text)}</a></p>"
     )
     return page(headline, body, lang, home=home, kind="error", status=status, headers=all_headers)
 

@@ -21,6 +21,18 @@ from shortlinks.service import Service
 DOWNLOADS = ("pdf", "eps", "svg", "png")
 
 
+def N_(message: str) -> str:
+    """Marks a word for the catalogue; it is translated where it is shown."""
+    return message
+
+
+STATES = {  # a link's status on the page (a deleted link has no page: 410)
+    "active": N_("active"),
+    "disabled": N_("disabled"),
+    "expired": N_("expired"),
+}
+
+
 def _path(url: str) -> str:
     """The app's own images by path: they load from whichever address served the page."""
     return urlsplit(url).path
@@ -46,7 +58,7 @@ async def handle(request: web.Request, service: Service, raw: str) -> web.Respon
     title = link.title or link.code
     rows = [
         (_("Share link"), f'<a href="{esc(share)}">{esc(share)}</a>'),
-        (_("Status"), esc(_(state))),
+        (_("Status"), esc(_(STATES[state]))),
     ]
     if link.expires_at:
         rows.append((_("Expires"), esc(link.expires_at.isoformat())))
@@ -54,16 +66,22 @@ async def handle(request: web.Request, service: Service, raw: str) -> web.Respon
         f'<a href="{esc(_path(service.qr_url(link.code, kind)))}" download>{kind.upper()}</a>'
         for kind in DOWNLOADS
     )
+    # marked strings stay outside f-strings, where Babel's extractor finds them
     alt = _("QR code of this article's share link")
+    read, scan, printed = (
+        _("Read the article"),
+        _("Scan to open on a phone"),
+        _("QR code for print:"),
+    )
     body = (
         f"<h1>{esc(title)}</h1>"
         f'<p class="date"><time datetime="{code.day.isoformat()}">{esc(day)}</time></p>'
         + (f'<p class="summary">{esc(link.summary)}</p>' if link.summary else "")
-        + f'<p><a class="button" href="{esc(link.url)}">{esc(_("Read the article"))}</a></p>'
+        + f'<p><a class="button" href="{esc(link.url)}">{esc(read)}</a></p>'
         f'<figure class="qr"><img src="{esc(_path(service.qr_url(link.code)))}" width="240" '
         f'height="240" alt="{esc(alt)}">'
-        f"<figcaption>{esc(_('Scan to open on a phone'))}</figcaption></figure>"
-        f'<p class="downloads">{esc(_("QR code for print:"))} {downloads}</p>'
+        f"<figcaption>{esc(scan)}</figcaption></figure>"
+        f'<p class="downloads">{esc(printed)} {downloads}</p>'
         "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
     )
     return pages.page(
