@@ -207,7 +207,7 @@ def add_commands(sub: Subparsers) -> None:
     importer.add_argument("file", help="JSON Lines file written by `finews export`")
     importer.set_defaults(run=cmd_import)
     links = sub.add_parser("links", help="share links with their counts")
-    links_sub = links.add_subparsers(dest="links_command", required=True)
+    links_sub = links.add_subparsers(dest="links_command", required=True, help="what to do")
     lister = links_sub.add_parser(
         "list", help="links with clicks, tab-separated (like GET /api/links)"
     )
