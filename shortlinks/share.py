@@ -43,8 +43,7 @@ class SharedPost(Protocol):
     def key(self) -> str: ...  # source file, relative to posts.dir
     @property
     def title(self) -> str: ...
-    @property
-    def summary(self) -> str: ...  # plain text, shown on the link's preview page
+    # optional `summary` (plain text): shown on the link's preview page
 
 
 def _claim_order(posts: Iterable[SharedPost]) -> list[SharedPost]:
@@ -94,7 +93,7 @@ async def share_links(service: Service, posts: Sequence[SharedPost]) -> dict[str
                         post.url,
                         day=day,
                         title=post.title,
-                        summary=post.summary[:SUMMARY_MAX],
+                        summary=getattr(post, "summary", "")[:SUMMARY_MAX],
                         origin="post",
                         legacy=legacy,
                     ),
