@@ -29,7 +29,7 @@ from shortlinks import codes, listing, targets
 from shortlinks.counting import read_stats
 from shortlinks.redirect import client_address
 from shortlinks.service import SERVICE, Service
-from shortlinks.store import Contended, Issued, IssueError, Link, UrlTaken, Want
+from shortlinks.store import Contended, Deleted, Issued, IssueError, Link, UrlTaken, Want
 
 log = logging.getLogger("finews.shortlinks")
 
@@ -324,24 +324,18 @@ async def change(request: web.Request, service: Service) -> web.Response:
         changes["expires_at"] = _expiry(data["expires_at"], service.clock.now())
     if "title" in data:
         changes["title"] = _title(data["title"])
-    if (await _existing(service, code)).deleted_at is not None:
-        raise _deleted(code)
     try:
         link = await service.store.update(code, **changes)
     except UrlTaken as exc:
         raise Problem(409, "url_taken", str(exc), code=exc.code) from None
     except Contended as exc:
         raise Problem(409, "edit_conflict", str(exc), retry_after=1) from None
+    except Deleted as exc:
+        raise Problem(410, "deleted", str(exc)) from None
     if link is None:
         raise _unknown(code)
     service.redirector.forget(code)
     return web.json_response(link_json(service, link))
-
-
-def _deleted(code: str) -> Problem:
-    return Problem(
-        410, "deleted", f"share link {code} is deleted; POST /api/links/{code}/restore first"
-    )
 
 
 @endpoint

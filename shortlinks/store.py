@@ -125,6 +125,14 @@ class UrlTaken(Exception):
         self.code = code
 
 
+class Deleted(Exception):
+    """The link is soft-deleted: it changes again once restored."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"share link {code} is deleted; POST /api/links/{code}/restore first")
+        self.code = code
+
+
 class Contended(Exception):
     """Other writers kept changing the link while this change was being applied."""
 
@@ -315,7 +323,8 @@ class LinkStore:
             results[i] = IssueError(f"no free code after {self.attempts} attempts")
 
     async def update(self, code: str, **changes: Any) -> Link | None:
-        """Change url, title, disabled or expires_at atomically (compare-and-set)."""
+        """Change url, title, disabled or expires_at atomically (compare-and-set); a deleted
+        link raises Deleted (restore it first)."""
         for attempt in range(CAS_ATTEMPTS):
             if attempt:  # writers that collided spread out instead of colliding again
                 await asyncio.sleep(random.uniform(0, CAS_BACKOFF * 2**attempt))
@@ -323,6 +332,8 @@ class LinkStore:
             if not text:
                 return None
             old = Link.loads(code, text)
+            if old.deleted_at is not None:
+                raise Deleted(code)
             new = dataclasses.replace(old, **changes)
             if new.url != old.url:
                 holder = await self.redis.set(keys.url(new.url), code, nx=True, get=True)
