@@ -125,13 +125,15 @@ def feed_view(page: Page) -> bytes:
 
 
 def not_found(site: Site, message: str) -> bytes:
-    """A 404 page that says what was missing and where the list of feeds is."""
+    """A 404 page in the site's language, with what was missing (in English, as the
+    problem details say it) and where the list of feeds is."""
     words = labels(site.language)
     return _document(
         site,
         words["not_found"],
         "",
-        f"<h1>{words['not_found']}</h1><p>{escape(message)}</p>"
+        f"<h1>{words['not_found']}</h1><p>{words['not_found_text']}</p>"
+        f'<p class="meta" lang="en">{escape(message)}</p>'
         f'<p><a href="{escape(site.url)}/">{words["home"]}</a> · '
         f'<a href="{escape(site.absolute("/feeds.opml"))}">{words["opml"]}</a></p>',
     )

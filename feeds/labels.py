@@ -1,37 +1,32 @@
-"""Words shown to people (home page, feed views, OPML groups) in the site's language."""
+"""Words shown to people (home page, feed views, 404 pages, OPML groups) in the site's
+language, from the gettext catalogue feeds/locale/LANG/LC_MESSAGES/feeds.po (see
+finews.core.i18n): Chinese for zh-* sites, English otherwise."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from pathlib import Path
 
-LABELS = {
-    "zh": {
-        "category": "分类",
-        "tag": "标签",
-        "opml": "OPML 订阅列表",
-        "subscribe": "把下面任一地址加入阅读器即可订阅：",
-        "newer": "← 较新",
-        "older": "较早 →",
-        "page": "第 {number} / {count} 页",
-        "posts": "{count} 篇",
-        "home": "全部订阅源",
-        "not_found": "找不到",
-    },
-    "en": {
-        "category": "Categories",
-        "tag": "Tags",
-        "opml": "OPML subscription list",
-        "subscribe": "Add any of these addresses to your feed reader:",
-        "newer": "← Newer",
-        "older": "Older →",
-        "page": "Page {number} of {count}",
-        "posts": "{count} posts",
-        "home": "All feeds",
-        "not_found": "Not found",
-    },
-}
+from finews.core.i18n import translations
+
+LOCALE = Path(__file__).resolve().parent / "locale"
 
 
+@functools.cache
 def labels(language: str) -> Mapping[str, str]:
-    """Chinese for zh-* sites, English otherwise."""
-    return LABELS["zh" if language.lower().startswith("zh") else "en"]
+    """Each word of the feeds' pages by name; `page` and `posts` are format strings."""
+    _ = translations(LOCALE, "feeds", language).gettext
+    return {
+        "category": _("Categories"),
+        "tag": _("Tags"),
+        "opml": _("OPML subscription list"),
+        "subscribe": _("Add any of these addresses to your feed reader:"),
+        "newer": _("← Newer"),
+        "older": _("Older →"),
+        "page": _("Page {number} of {count}"),
+        "posts": _("{count} posts"),
+        "home": _("All feeds"),
+        "not_found": _("Not found"),
+        "not_found_text": _("There is no feed or page at this address."),
+    }

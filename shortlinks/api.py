@@ -3,14 +3,16 @@
 Errors are RFC 9457 problem details (finews.core.errors), `type` ending in the kind:
 400 malformed request (malformed_json, malformed_request, bad_parameter, malformed_code),
 401 unauthorized, 404 unknown_code, 409 url_taken (a retarget onto a URL that has its
-own link), 413 too_large, 422 invalid_field (`errors` lists each field, rule and detail),
-429 rate_limited and 503 unavailable (both with Retry-After). Bodies are parsed by
+own link), 410 deleted (a change to a deleted link: restore it first), 413 too_large,
+422 invalid_field (`errors` lists each field, rule and detail), 429 rate_limited and
+503 unavailable (both with Retry-After). Bodies are parsed by
 finews.core.strict_json, so no JSON a client sends can fail later as a 500.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hmac
 import logging
@@ -25,11 +27,11 @@ from redis.exceptions import RedisError
 
 from finews.core import strict_json
 from finews.core.errors import Problem
-from shortlinks import boards, codes, events, targets, timeline
+from shortlinks import boards, codes, events, listing, targets, timeline
 from shortlinks.counting import read_stats
 from shortlinks.redirect import client_address
 from shortlinks.service import SERVICE, Service
-from shortlinks.store import Contended, Link, NotIssued, UrlTaken, Want
+from shortlinks.store import Contended, Deleted, Issued, Link, NotIssued, UrlTaken, Want
 
 log = logging.getLogger("finews.shortlinks")
 
@@ -41,6 +43,8 @@ SOURCE_RE = re.compile(r"[a-z0-9.-]{1,40}")
 TITLE_MAX = 500
 CREATE_FIELDS = {"url", "date", "prefix", "expires_at", "title", "forward_query"}
 PATCH_FIELDS = {"url", "disabled", "expires_at", "title", "forward_query"}
+LIST_PARAMETERS = {"limit", "cursor", "q", "sort", "order"}
+Q_MAX = 200
 
 API_KEY = web.RequestKey("api_key", str)
 Handler = Callable[[web.Request, Service], Awaitable[web.Response]]
@@ -256,10 +260,33 @@ async def _existing(service: Service, code: str) -> Link:
 async def create(request: web.Request, service: Service) -> web.Response:
     data = await read_json(request, service)
     await _limit_creation(request, service, 1)
-    [result] = await service.store.issue([parse_create(service, data)])
+    want = parse_create(service, data)
+    [result] = await service.store.issue([want])
     if isinstance(result, NotIssued):
         raise Problem(503, "unavailable", str(result))
-    return web.json_response(link_json(service, result.link), status=201 if result.created else 200)
+    return web.json_response(
+        _issued_json(service, result, data, want), status=201 if result.created else 200
+    )
+
+
+def ignored(data: dict[str, Any], want: Want, link: Link) -> list[str]:
+    """The fields of a create request that the URL's existing link does not have: a create
+    never changes a link (PATCH does), so they are named rather than silently dropped."""
+    code = codes.parse(link.code)
+    differs = {
+        "title": want.title != link.title,
+        "expires_at": want.expires_at != link.expires_at,
+        "prefix": want.prefix != code.prefix,
+        "date": want.day != code.day,
+    }
+    return [name for name, different in differs.items() if name in data and different]
+
+
+def _issued_json(service: Service, result: Issued, data: Any, want: Want) -> dict[str, Any]:
+    body = link_json(service, result.link)
+    if not result.created:
+        body["ignored"] = ignored(data, want, result.link)
+    return body
 
 
 @endpoint
@@ -277,14 +304,14 @@ async def create_batch(request: web.Request, service: Service) -> web.Response:
         except Problem as exc:
             results[index] = {"index": index, **exc.body()}
     issued = await service.store.issue([want for _, want in wants])
-    for (index, _), result in zip(wants, issued, strict=False):
+    for (index, want), result in zip(wants, issued, strict=False):
         if isinstance(result, NotIssued):
             results[index] = {"index": index, **Problem(503, "unavailable", str(result)).body()}
         else:
             results[index] = {
                 "index": index,
                 "status": 201 if result.created else 200,
-                "link": link_json(service, result.link),
+                "link": _issued_json(service, result, items[index], want),
             }
     return web.json_response({"results": results})
 
@@ -318,6 +345,8 @@ async def change(request: web.Request, service: Service) -> web.Response:
         raise Problem(409, "url_taken", str(exc), code=exc.code) from None
     except Contended as exc:
         raise Problem(409, "edit_conflict", str(exc), retry_after=1) from None
+    except Deleted as exc:
+        raise Problem(410, "deleted", str(exc)) from None
     if link is None:
         raise _unknown(code)
     service.redirector.forget(code)
@@ -326,11 +355,31 @@ async def change(request: web.Request, service: Service) -> web.Response:
 
 @endpoint
 async def remove(request: web.Request, service: Service) -> web.Response:
+    """Soft delete (410, statistics kept for shortlinks.retention_days), or with
+    `?purge=true` erase the link, its URL binding and all its statistics."""
     code = _code(request)
-    if not await service.store.delete(code):
+    purge = request.query.get("purge", "false")
+    if purge not in ("true", "false") or set(request.query) - {"purge"}:
+        raise Problem(400, "bad_parameter", "the only parameter is purge=true|false")
+    if purge == "true":
+        found = await service.store.purge(code)
+    else:
+        days = service.settings.shortlinks.retention_days
+        found = await service.store.delete(code, days * 86400) is not None
+    if not found:
         raise _unknown(code)
     service.redirector.forget(code)
     return web.Response(status=204)
+
+
+@endpoint
+async def restore(request: web.Request, service: Service) -> web.Response:
+    code = _code(request)
+    link = await service.store.restore(code)
+    if link is None:
+        raise _unknown(code)
+    service.redirector.forget(code)
+    return web.json_response(link_json(service, link))
 
 
 def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -343,19 +392,61 @@ def _query_int(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
+def _query_choice(request: web.Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    value = request.query.get(name, default)
+    if value not in choices:
+        raise Problem(400, "bad_parameter", f"{name} must be one of {', '.join(choices)}")
+    return value
+
+
+def _list_query(request: web.Request) -> listing.Query:
+    unknown = sorted(set(request.query) - LIST_PARAMETERS)
+    if unknown:
+        raise Problem(
+            400,
+            "bad_parameter",
+            f"unknown parameter {unknown[0]}; known: {', '.join(sorted(LIST_PARAMETERS))}",
+        )
+    sort = _query_choice(request, "sort", listing.SORTS, "code")
+    default_order = "desc" if sort.startswith("clicks") else "asc"
+    q = request.query.get("q", "").strip()
+    if len(q) > Q_MAX:
+        raise Problem(400, "bad_parameter", f"q must be at most {Q_MAX} characters")
+    return listing.Query(
+        q=q,
+        sort=sort,
+        order=_query_choice(request, "order", listing.ORDERS, default_order),
+        cursor=request.query.get("cursor") or None,
+        limit=_query_int(request, "limit", 50, 1, PAGE_MAX),
+    )
+
+
 @endpoint
-async def listing(request: web.Request, service: Service) -> web.Response:
-    limit = _query_int(request, "limit", 50, 1, PAGE_MAX)
-    cursor = request.query.get("cursor") or None
-    if cursor is not None:
+async def listing_handler(request: web.Request, service: Service) -> web.Response:
+    """Links with their counts; `q` searches code, URL and title (see shortlinks.listing)."""
+    query = _list_query(request)
+    if query.cursor is not None and not query.q and query.sort == "code":
         try:
-            codes.parse(cursor)
+            codes.parse(query.cursor)
         except codes.MalformedCode:
             raise Problem(400, "bad_parameter", "cursor must be a next_cursor value") from None
-    links, after = await service.store.page(cursor, limit)
-    return web.json_response(
-        {"links": [link_json(service, link) for link in links], "next_cursor": after}
-    )
+    try:
+        result = await listing.listing(
+            service.store,
+            query,
+            scan_max=service.settings.shortlinks.list_scan_max,
+            today=service.clock.now(service.zone).date(),
+        )
+    except listing.BadCursor:
+        raise Problem(400, "bad_parameter", "cursor must be a next_cursor value") from None
+    items = [
+        {**link_json(service, item.link), **dataclasses.asdict(item.counts)}
+        for item in result.items
+    ]
+    body: dict[str, Any] = {"links": items, "next_cursor": result.next_cursor}
+    if query.q or query.sort != "code":
+        body["truncated"] = result.truncated
+    return web.json_response(body)
 
 
 def _query_date(request: web.Request, name: str, default: date) -> date:
@@ -468,11 +559,12 @@ async def visits(request: web.Request, service: Service) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/links", create)
-    app.router.add_get("/api/links", listing)
+    app.router.add_get("/api/links", listing_handler)
     app.router.add_post("/api/links/batch", create_batch)
     app.router.add_get("/api/links/{code}", show)
     app.router.add_patch("/api/links/{code}", change)
     app.router.add_delete("/api/links/{code}", remove)
+    app.router.add_post("/api/links/{code}/restore", restore)
     app.router.add_get("/api/links/{code}/stats", stats)
     app.router.add_get("/api/top", top)
     app.router.add_get("/api/sources", sources)

@@ -1,5 +1,5 @@
-"""`finews shorten`, `export`, `import` and `visits export`: share links from the command
-line.
+"""`finews shorten`, `export`, `import`, `visits export` and `links list`: share links from
+the command line.
 
 They run beside or without the server; the root command hands each handler the settings
 and a Redis client (see finews/core/commands.py).
@@ -13,13 +13,15 @@ import json
 import logging
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
 
 from finews.core.commands import EXIT_PROBLEMS, Context, Subparsers
-from shortlinks import codes, events, keys, targets, transfer
+from shortlinks import codes, events, keys, listing, targets, transfer
+from shortlinks.api import ignored
 from shortlinks.service import Service
 from shortlinks.store import NotIssued
 
@@ -51,23 +53,78 @@ def cmd_shorten(ctx: Context, args: argparse.Namespace) -> int:
     async def run() -> NotIssued | tuple[str, str]:
         async with ctx.redis() as redis:
             service = Service(redis, ctx.settings)
-            want = service.want(args.url, day=args.date, prefix=args.prefix, origin="cli")
-            [result] = await service.store.issue([want])
-            return (
-                result
-                if isinstance(result, NotIssued)
-                else (result.link.code, service.share_url(result.link.code))
+            want = service.want(
+                args.url,
+                day=args.date,
+                prefix=args.prefix,
+                title=args.title or "",
+                expires_at=args.expires and _expires(args.expires, ctx.settings.zone),
+                origin="cli",
             )
+            [result] = await service.store.issue([want])
+            if not isinstance(result, NotIssued) and not result.created:
+                given = {"title": args.title, "expires_at": args.expires, "prefix": args.prefix}
+                given["date"] = args.date
+                asked = {name: value for name, value in given.items() if value is not None}
+                for name in ignored(asked, want, result.link):
+                    print(
+                        f"finews: {args.url} already has {result.link.code}: --{name} ignored "
+                        "(change a link with PATCH /api/links/CODE)",
+                        file=sys.stderr,
+                    )
+            if isinstance(result, NotIssued):
+                return result
+            return result.link.code, service.share_url(result.link.code)
 
     try:
         result = asyncio.run(run())
     except targets.TargetError as exc:
         print(f"finews: {args.url}: {exc} (rule: {exc.rule})", file=sys.stderr)
         return EXIT_PROBLEMS
+    except ValueError as exc:
+        print(f"finews: --expires: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
     if isinstance(result, NotIssued):
         print(f"finews: {args.url}: {result}", file=sys.stderr)
         return EXIT_PROBLEMS
     print(*result)
+    return 0
+
+
+def _expires(text: str, zone: ZoneInfo) -> datetime:
+    """An ISO 8601 time, in the site's timezone when it has no offset; in the future."""
+    when = datetime.fromisoformat(text)
+    when = when if when.tzinfo else when.replace(tzinfo=zone)
+    if when <= datetime.now(UTC):
+        raise ValueError(f"{text} is in the past")
+    return when
+
+
+def cmd_links_list(ctx: Context, args: argparse.Namespace) -> int:
+    """Links with counts, one tab-separated line each: code, clicks, clicks_24h, title, URL."""
+
+    async def run() -> listing.Result:
+        async with ctx.redis() as redis:
+            service = Service(redis, ctx.settings)
+            query = listing.Query(q=args.q, sort=args.sort, order=args.order, limit=args.limit)
+            return await listing.listing(
+                service.store,
+                query,
+                scan_max=ctx.settings.shortlinks.list_scan_max,
+                today=service.clock.now(service.zone).date(),
+            )
+
+    result = asyncio.run(run())
+    print("code\tclicks\tclicks_24h\ttitle\turl")
+    for item in result.items:
+        link, counts = item.link, item.counts
+        print(f"{link.code}\t{counts.clicks}\t{counts.clicks_24h}\t{link.title}\t{link.url}")
+    if result.truncated:
+        print(
+            f"finews: only the first {ctx.settings.shortlinks.list_scan_max} links were read "
+            "(shortlinks.list_scan_max)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -160,7 +217,7 @@ def _code_date(text: str) -> date:
 
 
 def add_commands(sub: Subparsers) -> None:
-    """Add `shorten`, `export` and `import` to the `finews` command."""
+    """Add `shorten`, `export`, `import` and `links list` to the `finews` command."""
     shorten = sub.add_parser(
         "shorten", help="print the share code and URL for a URL (made if needed)"
     )
@@ -169,6 +226,13 @@ def add_commands(sub: Subparsers) -> None:
         "--date", type=_code_date, help="date part of a new code, YYYY-MM-DD (default: today)"
     )
     shorten.add_argument("--prefix", type=_prefix, help="prefix of a new code (shortlinks.prefix)")
+    shorten.add_argument("--title", help="title of a new link (shown on its preview page)")
+    shorten.add_argument(
+        "--expires",
+        metavar="WHEN",
+        help="expiry of a new link: ISO 8601 time, e.g. 2026-12-31T23:59:59+08:00 "
+        "(without offset: in site.timezone)",
+    )
     shorten.set_defaults(run=cmd_shorten)
     export = sub.add_parser(
         "export", help="write every share link with its statistics as JSON Lines"
@@ -190,3 +254,13 @@ def add_commands(sub: Subparsers) -> None:
     )
     visits_export.add_argument("file", help="JSON Lines file to write (replaced if it exists)")
     visits_export.set_defaults(run=cmd_visits_export)
+    links = sub.add_parser("links", help="share links with their counts")
+    links_sub = links.add_subparsers(dest="links_command", required=True, help="what to do")
+    lister = links_sub.add_parser(
+        "list", help="links with clicks, tab-separated (like GET /api/links)"
+    )
+    lister.add_argument("--q", default="", help="search code, URL and title")
+    lister.add_argument("--sort", choices=listing.SORTS, default="clicks")
+    lister.add_argument("--order", choices=listing.ORDERS, default="desc")
+    lister.add_argument("--limit", type=int, default=20, help="most links printed")
+    lister.set_defaults(run=cmd_links_list)

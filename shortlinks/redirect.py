@@ -175,7 +175,7 @@ class Redirector:
         entry = Entry(
             code,
             location,
-            link.disabled,
+            link.disabled or link.deleted_at is not None,
             link.expires_at.timestamp() if link.expires_at else None,
             link.forward_query,
         )

@@ -10,7 +10,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from finews.core.appkeys import CLOCK, REDIS, SETTINGS
-from shortlinks import api, paths, preview, qr
+from shortlinks import api, pages, paths, preview, qr
 from shortlinks.service import SERVICE, Service
 
 log = logging.getLogger("finews.shortlinks")
@@ -112,4 +112,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get(paths.SCANNED + "{code}", short)
     app.router.add_get(paths.LEGACY, legacy)
     app.router.add_get(paths.QR + "{name}", qr_code)
+    app.router.add_get(pages.STYLE_PATH, pages.stylesheet)
     api.setup(app)

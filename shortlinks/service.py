@@ -75,8 +75,13 @@ class Service:
 
     def qr_text(self, code: str) -> str:
         """What the QR code holds: `HTTPS://HOST/S/CODE`, all upper case, so it encodes in
-        QR's alphanumeric mode (a smaller symbol) and the `/S/` path marks a scan."""
-        return (self.site + paths.scanned(code)).upper()
+        QR's alphanumeric mode (a smaller symbol) and the `/S/` path marks a scan. A site
+        path with lower-case letters keeps its case (paths are case-sensitive): then only
+        scheme and host are upper-cased and the symbol is in byte mode."""
+        parts = urlsplit(self.site)
+        if parts.path == parts.path.upper():
+            return (self.site + paths.scanned(code)).upper()
+        return f"{parts.scheme}://{parts.netloc}".upper() + parts.path + paths.scanned(code)
 
     def want(
         self,
@@ -89,6 +94,7 @@ class Service:
         origin: str = "api",
         legacy: str | None = None,
         forward_query: bool = True,
+        summary: str = "",
     ) -> Want:
         """A checked request for a link; raises targets.TargetError."""
         return Want(
@@ -100,6 +106,7 @@ class Service:
             origin=origin,
             legacy=legacy,
             forward_query=forward_query,
+            summary=summary,
         )
 
 

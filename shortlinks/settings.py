@@ -46,6 +46,8 @@ def checks() -> dict[str, Check]:
                 "retention_days",
                 "events_max",
                 "events_days",
+                "list_scan_max",
+                "qr_max_border",
             )
         },
         **{f"api.{key}": positive for key in ("json_max_depth", "json_max_number_length")},

@@ -6,6 +6,9 @@ Every post gets a code when posts are loaded: a post whose front matter carries 
 or a new one dated on the day they were published (in the site's timezone).
 When two posts carry the same legacy code, the earlier published (then the first by file
 name) keeps it; `code_conflicts` names both files for `finews check`.
+A link deleted through the API stays deleted: its record and URL binding remain (a
+tombstone), so the post's next load finds it, gives the post no share link and logs
+`event=share_link_deleted`, until the link is restored.
 A post dated outside the years 1000 to 9999 gets no new code (its date cannot be a code's
 eight date digits); the line `event=share_link_skipped` names its file.
 """
@@ -26,6 +29,8 @@ from shortlinks.store import NotIssued, Want
 
 log = logging.getLogger("finews.shortlinks")
 
+SUMMARY_MAX = 300  # characters of a post's summary kept with its link (a preview shows it)
+
 
 class SharedPost(Protocol):
     @property
@@ -38,6 +43,8 @@ class SharedPost(Protocol):
     def key(self) -> str: ...  # source file, relative to posts.dir
     @property
     def title(self) -> str: ...
+
+    # optional `summary` (plain text): shown on the link's preview page
 
 
 def _claim_order(posts: Iterable[SharedPost]) -> list[SharedPost]:
@@ -67,7 +74,8 @@ def code_conflicts(posts: Iterable[SharedPost]) -> list[str]:
 
 
 async def share_links(service: Service, posts: Sequence[SharedPost]) -> dict[str, str]:
-    """post.url -> public share URL for every post that can have one."""
+    """post.url -> public share URL for every post that can have one; "" (no share link)
+    for a post whose link is deleted."""
     asked: list[tuple[SharedPost, Want]] = []
     for post in _claim_order(posts):
         legacy = post.info_code
@@ -82,7 +90,14 @@ async def share_links(service: Service, posts: Sequence[SharedPost]) -> dict[str
             asked.append(
                 (
                     post,
-                    service.want(post.url, day=day, title=post.title, origin="post", legacy=legacy),
+                    service.want(
+                        post.url,
+                        day=day,
+                        title=post.title,
+                        summary=getattr(post, "summary", "")[:SUMMARY_MAX],
+                        origin="post",
+                        legacy=legacy,
+                    ),
                 )
             )
         except targets.TargetError as exc:
@@ -96,9 +111,12 @@ async def share_links(service: Service, posts: Sequence[SharedPost]) -> dict[str
     for (post, _), result in zip(asked, issued, strict=False):
         if isinstance(result, NotIssued):
             log.error("event=share_link_failed file=%s reason=%s", post.key, result)
+        elif result.link.deleted_at is not None:
+            log.info("event=share_link_deleted file=%s code=%s", post.key, result.link.code)
+            out[post.url] = ""  # no share link, replacing one an earlier build gave
         else:
             out[post.url] = service.share_url(result.link.code)
-    log.info("event=share_links posts=%d linked=%d", len(posts), len(out))
+    log.info("event=share_links posts=%d linked=%d", len(posts), sum(map(bool, out.values())))
     return out
 
 

@@ -48,6 +48,8 @@ class Link:
     expires_at: datetime | None = None
     origin: str = "api"
     forward_query: bool = True  # a click's query string is passed on to the target
+    summary: str = ""
+    deleted_at: datetime | None = None  # soft-deleted: answers 410 until restored
 
     def dumps(self) -> str:
         return json.dumps(
@@ -59,6 +61,8 @@ class Link:
                 "origin": self.origin,
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
                 **({} if self.forward_query else {"forward_query": False}),
+                **({"summary": self.summary} if self.summary else {}),
+                **({"deleted_at": self.deleted_at.isoformat()} if self.deleted_at else {}),
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -67,7 +71,7 @@ class Link:
     @classmethod
     def loads(cls, code: str, text: str | bytes) -> Link:
         data = json.loads(text)
-        expires = data.get("expires_at")
+        expires, deleted = data.get("expires_at"), data.get("deleted_at")
         return cls(
             code=code,
             url=data["url"],
@@ -77,10 +81,14 @@ class Link:
             origin=data.get("origin", "api"),
             expires_at=datetime.fromisoformat(expires) if expires else None,
             forward_query=data.get("forward_query", True) is not False,
+            summary=data.get("summary", ""),
+            deleted_at=datetime.fromisoformat(deleted) if deleted else None,
         )
 
     def gone(self, now: datetime) -> str | None:
         """Why the link no longer redirects, or None while it does."""
+        if self.deleted_at is not None:
+            return "deleted"
         if self.disabled:
             return "disabled"
         if self.expires_at is not None and self.expires_at <= now:
@@ -100,6 +108,7 @@ class Want:
     origin: str = "api"
     legacy: str | None = None  # an existing code (printed, shared) to keep exactly
     forward_query: bool = True
+    summary: str = ""  # a post's summary, shown on the preview page
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +134,14 @@ class UrlTaken(Exception):
 
     def __init__(self, code: str) -> None:
         super().__init__(f"that url already has link {code}")
+        self.code = code
+
+
+class Deleted(Exception):
+    """The link is soft-deleted: it changes again once restored."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"share link {code} is deleted; POST /api/links/{code}/restore first")
         self.code = code
 
 
@@ -215,6 +232,7 @@ class LinkStore:
             expires_at=want.expires_at,
             origin=want.origin,
             forward_query=want.forward_query,
+            summary=want.summary,
         )
 
     async def _claim_legacy(
@@ -314,7 +332,8 @@ class LinkStore:
             results[i] = NotIssued(f"no free code after {self.attempts} attempts")
 
     async def update(self, code: str, **changes: Any) -> Link | None:
-        """Change url, title, disabled or expires_at atomically (compare-and-set)."""
+        """Change url, title, disabled or expires_at atomically (compare-and-set); a deleted
+        link raises Deleted (restore it first)."""
         for attempt in range(CAS_ATTEMPTS):
             if attempt:  # writers that collided spread out instead of colliding again
                 await asyncio.sleep(random.uniform(0, CAS_BACKOFF * 2**attempt))
@@ -322,6 +341,8 @@ class LinkStore:
             if not text:
                 return None
             old = Link.loads(code, text)
+            if old.deleted_at is not None:
+                raise Deleted(code)
             new = dataclasses.replace(old, **changes)
             if new.url != old.url:
                 # a decoding client (see __init__): the old value, a str, or None
@@ -339,30 +360,89 @@ class LinkStore:
                 return new
         raise Contended(code)
 
-    async def delete(self, code: str) -> bool:
-        """Remove the link, its URL binding, its entry in the codes and its statistics."""
+    async def _statistics(self, code: str) -> list[str]:
+        """The keys of a link's lasting statistics: its counters, per-day visitor sketches,
+        hourly buckets and device counts (found by the code's tag; the short-lived markers
+        expire by themselves)."""
+        found = self.redis.scan_iter(match=keys.of_link(code), count=1000)
+        return [key async for key in found if keys.is_counter(key)]
+
+    async def delete(self, code: str, keep_seconds: int) -> Link | None:
+        """Soft delete: the link answers 410 and leaves the list, its statistics expire
+        after `keep_seconds` unless it is restored, and its record and URL binding stay
+        (a tombstone: issuing for its URL, as a post rebuild does, finds it deleted)."""
+        now = self.clock.now(self.zone).replace(microsecond=0)
+        link = await self._set_deleted(code, now)
+        if link is None:
+            return None
+        pipe = self.redis.pipeline(transaction=False)
+        for key in await self._statistics(code):
+            pipe.expire(key, keep_seconds)
+        pipe.zrem(keys.CODES, code)
+        await pipe.execute()
+        log.info("event=link_deleted code=%s keep_seconds=%d", code, keep_seconds)
+        return link
+
+    async def restore(self, code: str) -> Link | None:
+        """Undo a soft delete: the link redirects again with the statistics it kept."""
+        link = await self._set_deleted(code, None)
+        if link is None:
+            return None
+        pipe = self.redis.pipeline(transaction=False)
+        for key in await self._statistics(code):
+            pipe.persist(key)
+        pipe.zadd(keys.CODES, {code: 0})
+        await pipe.execute()
+        log.info("event=link_restored code=%s", code)
+        return link
+
+    async def _set_deleted(self, code: str, when: datetime | None) -> Link | None:
+        for _ in range(CAS_ATTEMPTS):
+            text = await self.redis.get(keys.link(code))
+            if not text:
+                return None
+            old = Link.loads(code, text)
+            if (old.deleted_at is None) == (when is None):
+                return old
+            new = dataclasses.replace(old, deleted_at=when)
+            if await self.redis.eval(CAS_SET, 1, keys.link(code), text, new.dumps()):
+                return new
+        raise Contended(code)
+
+    async def purge(self, code: str) -> bool:
+        """Erase the link for good (privacy requests): its record, URL binding, entry in the
+        codes and every key carrying its hash tag, found by SCAN (on every Cluster node)."""
         link = await self.get(code)
         if link is None:
             return False
-        found = self.redis.scan_iter(match=keys.of_link(code), count=1000)
-        counters = [k async for k in found if keys.is_counter(k)]
+        found = [k async for k in self.redis.scan_iter(match=f"{keys.PREFIX}:{{{code}}}:*")]
         pipe = self.redis.pipeline(transaction=False)
-        for key in (keys.link(code), *counters):
-            pipe.delete(key)
-        pipe.zrem(keys.CODES, code)
         pipe.eval(CAS_DEL, 1, keys.url(link.url), code)
+        pipe.zrem(keys.CODES, code)
+        for key in {keys.link(code), *found}:
+            pipe.delete(key)
         await pipe.execute()
+        log.info("event=link_purged code=%s keys=%d", code, len(found))
         return True
 
-    async def page(self, after: str | None, limit: int) -> tuple[list[Link], str | None]:
-        """Up to `limit` links in code order after the cursor, and the next cursor."""
+    async def page(
+        self, after: str | None, limit: int, *, reverse: bool = False
+    ) -> tuple[list[Link], str | None]:
+        """Up to `limit` links in code order (or reverse) after the cursor, and the next cursor."""
+        start = f"({after}" if after else ("+" if reverse else "-")
         found = cast(
-            list[str],
+            list[str],  # the decoding client: str replies
             await self.redis.zrange(
-                keys.CODES, f"({after}" if after else "-", "+", bylex=True, offset=0, num=limit + 1
+                keys.CODES,
+                start,
+                "-" if reverse else "+",
+                desc=reverse,
+                bylex=True,
+                offset=0,
+                num=limit + 1,
             ),
         )
         more = len(found) > limit
         found = found[:limit]
-        links = [link for link in await self.get_many(found) if link is not None]
-        return links, (found[-1] if more else None)
+        links = await self.get_many(found)
+        return [link for link in links if link is not None], (found[-1] if more else None)

@@ -269,19 +269,22 @@ async def test_patch_retarget_disable_expiry_and_conflicts(client: TestClient) -
     assert (await client.patch("/api/links/bad", json={}, headers=AUTH)).status == 400
 
 
-async def test_delete(client: TestClient) -> None:
+async def test_delete_answers_410_and_purge_frees_the_url(client: TestClient) -> None:
     code = (await create(client))["code"]
     await client.get(f"/s/{code}", allow_redirects=False)
     await service(client).writer.flush()
     response = await client.delete(f"/api/links/{code}", headers=AUTH)
     assert response.status == 204
+    assert (await client.get(f"/s/{code}", allow_redirects=False)).status == 410
+    shown = await (await client.get(f"/api/links/{code}", headers=AUTH)).json()
+    assert shown["status"] == "deleted"
+    response = await client.delete(f"/api/links/{code}?purge=true", headers=AUTH)
+    assert response.status == 204
     assert (await client.get(f"/s/{code}", allow_redirects=False)).status == 404
     assert (await client.get(f"/api/links/{code}", headers=AUTH)).status == 404
     assert (await client.delete(f"/api/links/{code}", headers=AUTH)).status == 404
     redis = service(client).store.redis
-    left = [k async for k in redis.scan_iter(match=f"*{code}*")]  # expiring markers only
-    assert {k.split(":")[3] for k in left} <= {"seen", "done"}
-    assert all([await redis.ttl(k) > 0 for k in left])
+    assert [k async for k in redis.scan_iter(match=f"*{code}*")] == []
     assert (await create(client))["code"] != code
 
 

@@ -90,6 +90,7 @@ class FakePost:
     published: datetime
     info_code: str | None = None
     title: str = "标题"
+    summary: str = ""
 
 
 def _post(n: int, code: str | None = None, url: str | None = None) -> FakePost:
