@@ -8,9 +8,10 @@ within `shortlinks.replica_wait` seconds: a TimeoutError (503 with Retry-After f
 app's edge); the link may exist, and the client's retry gets it back (same URL, same link).
 
 WAIT counts the writes of the connection it runs on, so each master gets a small write of
-its own (INCR of keys.replicated) followed by WAIT on one connection: once a replica has
-that write it has every earlier one of the master too (replication is one ordered stream).
-Without replicas (a single server, a cluster without them) nothing is waited for.
+its own (INCR of keys.replicated) followed by WAIT on the same connection: once a replica
+has that write it has every earlier one of the master too (replication is one ordered
+stream). A master without a connected replica (a single server, a cluster without
+replicas, a replica just promoted) is not waited for: the replica it lost cannot answer.
 """
 
 from __future__ import annotations
@@ -42,27 +43,24 @@ def mark_for(slot: int) -> str:
 
 
 class Replicas:
-    """WAIT for one replica of every master written to."""
+    """WAIT for one replica of every master written to that has one."""
 
     def __init__(self, redis: Any, seconds: float) -> None:
         self.redis = redis
         self.ms = max(1, round(seconds * 1000))
-        self._nodes: dict[tuple[str, int], Redis] = {}  # one small client per cluster master
+        self._nodes: dict[str, Redis] = {}  # one single-connection client per cluster master
 
     async def confirm(self, written: Iterable[str]) -> None:
         """Return once a replica holds the writes to `written`; TimeoutError if none did."""
-        if isinstance(self.redis, RedisCluster):
-            if not self.redis.get_replicas():
-                return
-            slots = {key_slot(name.encode()) for name in written}
-            masters = {self.redis.get_node_from_key(mark_for(slot)).name: slot for slot in slots}
-            await asyncio.gather(
-                *(self._wait(self._client(n), mark_for(s)) for n, s in masters.items())
-            )
-        else:
-            info = await self.redis.info("replication")
-            if info.get("connected_slaves", 0):
-                await self._wait(self.redis, keys.replicated("0"))
+        if not isinstance(self.redis, RedisCluster):
+            async with self.redis.client() as connection:  # one connection of the pool
+                await self._wait(connection, keys.replicated("0"))
+            return
+        slots = {key_slot(name.encode()) for name in written}
+        masters = {self.redis.get_node_from_key(mark_for(slot)).name: slot for slot in slots}
+        await asyncio.gather(
+            *(self._wait(self._client(name), mark_for(slot)) for name, slot in masters.items())
+        )
 
     def _client(self, name: str) -> Redis:
         client = self._nodes.get(name)
@@ -71,20 +69,22 @@ class Replicas:
             client = self._nodes[name] = Redis(
                 host=node.host,
                 port=node.port,
-                max_connections=8,
+                single_connection_client=True,
                 socket_timeout=self.ms / 1000 + 1,
                 socket_connect_timeout=1,
             )
         return client
 
     async def _wait(self, client: Redis, mark: str) -> None:
-        async with client.pipeline(transaction=False) as pipe:  # one connection
-            pipe.incr(mark)
-            pipe.execute_command("WAIT", 1, self.ms)
-            try:
-                _, acknowledged = await pipe.execute()
-            except ResponseError as exc:  # MOVED: a failover is under way; the client retries
-                raise RedisConnectionError(f"{mark}: {exc}") from exc
+        """If the master has a replica now (after a failover the promoted master has none
+        until one is added): on one connection, a write of its own, then WAIT."""
+        try:
+            if not (await client.info("replication")).get("connected_slaves"):
+                return
+            await client.incr(mark)  # no pipeline: it would take a connection of its own
+            acknowledged = await client.execute_command("WAIT", 1, self.ms)
+        except ResponseError as exc:  # MOVED: a failover is under way; the client retries
+            raise RedisConnectionError(f"{mark}: {exc}") from exc
         if int(acknowledged) < 1:
             raise RedisTimeoutError(f"no replica acknowledged {mark} within {self.ms} ms")
 

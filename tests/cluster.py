@@ -81,7 +81,7 @@ def valkey_cluster(workdir: Path, masters: int = 3, replicas: int = 1) -> Iterat
                     stderr=subprocess.DEVNULL,
                 )
         for port in ports:
-            _wait(lambda: _pings(port))
+            _wait(lambda port=port: _pings(port))
         subprocess.run(
             [
                 str(binary.parent / "valkey-cli"),
