@@ -6,15 +6,18 @@ own 127.0.0.1 port.
 
 from __future__ import annotations
 
+import http.client
+import json
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -49,6 +52,29 @@ def write_post(posts: Path, n: int, title: str) -> None:
     tmp.rename(posts / f"2024-01-{n:02d}-post-{n}.md")
 
 
+@dataclass
+class Answer:
+    status: int
+    headers: Message
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def request(
+    port: int, path: str, headers: dict[str, str] | None = None, data: bytes | None = None
+) -> Answer:
+    """One request to 127.0.0.1:port, redirects not followed (POST when `data`)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("POST" if data else "GET", path, body=data, headers=headers or {})
+        response = connection.getresponse()
+        return Answer(response.status, response.headers, response.read())
+    finally:
+        connection.close()
+
+
 class Serve:
     """One `finews serve` subprocess on a free port; stopped by stop()."""
 
@@ -71,24 +97,22 @@ class Serve:
             )
         until(lambda: self.get("/healthz") is not None, f"{name} answers")
 
-    def get(
-        self, path: str, headers: dict[str, str] | None = None, timeout: float = 5
-    ) -> tuple[int, bytes] | None:
-        """One request; (status, body), None when nothing answers."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", headers=headers or {}
-        )
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes] | None:
+        """One GET (redirects not followed); (status, body), None when nothing answers."""
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            answer = request(self.port, path, headers)
+        except (OSError, http.client.HTTPException):
             return None
+        return answer.status, answer.body
+
+    def request(
+        self, path: str, headers: dict[str, str] | None = None, data: bytes | None = None
+    ) -> Answer:
+        return request(self.port, path, headers, data)
 
     def builds(self) -> bool | None:
         """This process's finews_feeds_builder gauge; None when it does not answer."""
-        answer = self.get("/metrics", timeout=1)
+        answer = self.get("/metrics")
         if answer is None or answer[0] != 200:
             return None
         for family in text_string_to_metric_families(answer[1].decode()):
