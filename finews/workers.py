@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import multiprocess as prometheus_multiprocess
 
 from finews import server
 from finews.core import logs, metrics
@@ -113,6 +114,8 @@ class Master:
             if not exited.done():
                 await self._stop(index, process)
                 return
+            # Its live gauges (finews_feeds_builder) leave the scrape with it.
+            prometheus_multiprocess.mark_process_dead(process.pid)
             if time.monotonic() - started > YOUNG:
                 delay = RESTART_DELAY
             log.error(

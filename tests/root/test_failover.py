@@ -196,6 +196,9 @@ async def test_a_master_dies_under_traffic_and_nothing_acknowledged_is_lost(
                 break
             await asyncio.sleep(0.1)
         assert client.app[PUBLISHER].epoch and check.get(feed_keys.LEASE)
+        # The stored editions came through on the promoted replica: followers can load them.
+        assert check.hlen(feed_keys.ETAGS) == len(client.app[PUBLISHER].edition.docs)
+        assert int(check.get(feed_keys.VERSION) or 0) >= 1
     finally:
         check.close()
     print(
