@@ -58,28 +58,28 @@ def valkey_cluster(workdir: Path, masters: int = 3, replicas: int = 1) -> Iterat
             node_dir = workdir / str(port)
             node_dir.mkdir(parents=True)
             procs[port] = subprocess.Popen(
-                    [
-                        str(binary),
-                        "--port",
-                        str(port),
-                        "--bind",
-                        "127.0.0.1",
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--dir",
-                        str(node_dir),
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--cluster-node-timeout",
-                        str(NODE_TIMEOUT_MS),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                [
+                    str(binary),
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--dir",
+                    str(node_dir),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--cluster-node-timeout",
+                    str(NODE_TIMEOUT_MS),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         for port in ports:
             _wait(lambda port=port: _pings(port))
         subprocess.run(

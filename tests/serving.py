@@ -32,7 +32,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def until(check: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
+def until(check: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
     """Poll `check` every 50 ms; fail naming `what` when it never held."""
     for _ in range(int(seconds / 0.05)):
         if check():
@@ -95,7 +95,7 @@ class Serve:
                 stdout=subprocess.DEVNULL,
                 stderr=out,
             )
-        until(lambda: self.get("/healthz") is not None, f"{name} answers")
+        until(lambda: self.get("/healthz") is not None, f"{name} answers", 60)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes] | None:
         """One GET (redirects not followed); (status, body), None when nothing answers."""
