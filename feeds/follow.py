@@ -1,7 +1,8 @@
 """Followers: processes that serve the feeds without loading posts, kept current by Redis.
 
-With `serve --workers N` one process is the builder (it loads posts.dir, watches it and
-renders) and the others follow (`feeds.role = "follower"`). A follower keeps the current
+One process is the builder (it loads posts.dir, watches it and renders): elected among all
+processes on one Redis (`feeds.role = "auto"`, feeds/lease.py) or set by hand; the others
+follow. A follower keeps the current
 documents in memory like the builder does; when the builder announces a new version on
 keys.CHANGED, it reads the stored ETags, loads the documents whose ETag differs and swaps the
 new set in at once. A message lost with a dropped connection is caught by comparing the

@@ -1,7 +1,8 @@
 """The Redis data model of the feeds: every key and pub/sub channel name is built here.
 
 Every key starts `finews:feeds:{docs}:`: one hash tag for all, so on Redis Cluster they
-land in one slot and a build's MULTI/EXEC (documents, ETags and version together) works.
+land in one slot and a build's one script (epoch check, documents, ETags and version
+together) works.
 Channels are no keys (PUBLISH reaches every node), so they carry no hash tag.
 
 | key | type | holds |
@@ -10,6 +11,8 @@ Channels are no keys (PUBLISH reaches every node), so they carry no hash tag.
 | `finews:feeds:{docs}:etags` | hash | URL path -> ETag of every current document |
 | `finews:feeds:{docs}:version` | string (counter) | bumped by each build that changed anything |
 | `finews:feeds:{docs}:page-dates` | hash | archive page path -> "ETag seconds", the bytes last rendered there and their date |
+| `finews:feeds:{docs}:lease` | string, TTL feeds.lease_seconds | the builder lease: its holder's id (feeds/lease.py) |
+| `finews:feeds:{docs}:epoch` | string (counter) | fencing token: bumped by each lease taken; a build is stored only under the current one |
 | `finews:feeds:{docs}:page:VERSION:PATH` | hash, TTL 60 s | an archive page rendered for a follower (a hand-over, not a cache) |
 
 | channel | message |
@@ -29,6 +32,8 @@ PREFIX = "finews:feeds:{docs}"
 ETAGS = f"{PREFIX}:etags"
 VERSION = f"{PREFIX}:version"
 PAGE_DATES = f"{PREFIX}:page-dates"
+LEASE = f"{PREFIX}:lease"
+EPOCH = f"{PREFIX}:epoch"
 
 CHANGED = "finews:feeds:changed"
 PAGE_WANTED = "finews:feeds:page-wanted"

@@ -31,7 +31,7 @@ from feeds.documents import Page, content_type, feed_documents, make_page, opml
 from feeds.metrics import FEED_BUILD_SECONDS, FEED_CACHE_HITS, FEED_CACHE_MISSES
 from feeds.model import Post, PostSource
 from feeds.posts import LoadResult, load_posts
-from feeds.store import Document, DocumentStore
+from feeds.store import Document, DocumentStore, Fenced
 from feeds.watch import PostsWatcher
 from finews.core.appkeys import CLOCK, REDIS_BYTES, SETTINGS
 from finews.core.settings import Settings
@@ -239,6 +239,10 @@ class Publisher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._redis_stale = False  # a write failed: the next build writes everything
         self.version: int | None = None  # of the last build stored in Redis
+        # The builder lease's fencing token while this process holds it (feeds/lease.py);
+        # None: unfenced writes (`feeds.role = "builder"`).
+        self.epoch: int | None = None
+        self.deposed = asyncio.Event()  # a store was refused: a newer builder took over
 
     @property
     def settings(self) -> Settings:
@@ -353,9 +357,9 @@ class Publisher:
                 len(removed),
                 seconds,
             )
-            await self._store(docs, changed, removed)
+            stored = await self._store(docs, changed, removed)
             updates = [path for path in changed if path in subscriptions]
-            if self._on_change and updates:
+            if self._on_change and updates and stored:
                 self.spawn(self._announce(site, docs, updates))
             return [site.absolute(path) for path in updates]
 
@@ -379,26 +383,35 @@ class Publisher:
 
     async def _store(
         self, docs: Mapping[str, Document], changed: Sequence[str], removed: Sequence[str]
-    ) -> None:
+    ) -> bool:
+        """Write the edition to Redis; False when it was refused (fenced) or failed."""
         if self._redis_stale:
             changed = list(docs)
         if not changed and not removed:
-            return
+            return True
         try:
-            version = await DocumentStore(self.app[REDIS_BYTES]).save(docs, changed, removed)
+            version = await DocumentStore(self.app[REDIS_BYTES]).save(
+                docs, changed, removed, epoch=self.epoch
+            )
+        except Fenced as exc:  # a newer builder stored its edition: never overwrite it
+            self.deposed.set()
+            log.warning("event=feeds_store_fenced epoch=%s reason=%s", self.epoch, exc)
+            return False
         except Exception as exc:  # memory still serves; the next build writes everything
             self._redis_stale = True
             self.version = None
             log.error("event=feeds_store_failed documents=%d error=%r", len(changed), exc)
-            return
+            return False
         self._redis_stale = False
         self.version = version
         log.info(
-            "event=feeds_stored version=%d written=%d deleted=%d",
+            "event=feeds_stored version=%d written=%d deleted=%d epoch=%s",
             version,
             len(changed),
             len(removed),
+            self.epoch,
         )
+        return True
 
     async def _announce(
         self, site: Site, docs: Mapping[str, Document], paths: Sequence[str]
@@ -418,8 +431,13 @@ class Publisher:
         task.add_done_callback(self._tasks.discard)
 
     def start(self, *, watch: bool) -> None:
-        """Restore from Redis, then build from the posts directory, in the background;
-        with `watch`, then publish each change to posts.dir as it happens.
+        """Build in the background until close(): see building()."""
+        self.spawn(self.building(watch=watch))
+
+    async def building(self, *, watch: bool) -> None:
+        """Be the builder until cancelled: restore from Redis, build from the posts directory
+        and, with `watch`, publish each change to posts.dir as it happens. Cancelled when
+        the builder lease is lost (feeds/lease.py).
 
         The watcher starts first, so that a change made while the posts load is applied
         once they are (an update of a file the load already saw changes nothing).
@@ -446,10 +464,12 @@ class Publisher:
             except Exception:  # logged with its trace; the previous edition keeps serving
                 log.exception("event=feeds_build_failed")
 
-        if watch:
-            posts_dir, debounce = Path(self.settings.posts.dir), self.settings.feeds.watch_debounce
-            self.spawn(PostsWatcher(posts_dir, debounce, apply).run())
-        self.spawn(first_build())
+        async with asyncio.TaskGroup() as group:
+            if watch:
+                posts_dir = Path(self.settings.posts.dir)
+                debounce = self.settings.feeds.watch_debounce
+                group.create_task(PostsWatcher(posts_dir, debounce, apply).run())
+            group.create_task(first_build())
 
     async def close(self) -> None:
         for task in list(self._tasks):

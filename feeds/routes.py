@@ -21,6 +21,7 @@ from aiohttp import web
 from feeds import html
 from feeds.catalog import FORMATS, Site, page_path
 from feeds.follow import Follower, PageResponder
+from feeds.lease import Election, announce
 from feeds.metrics import FEED_CACHE_HITS
 from feeds.model import PostSource
 from feeds.publish import Edition, OnChange, PageUnavailable, Publisher, ShareLinks
@@ -204,8 +205,9 @@ def setup(
     share_links: ShareLinks | None = None,
     on_change: OnChange | None = None,
 ) -> None:
-    """Register the routes; a builder (`feeds.role`) builds the feeds at start-up and
-    watches posts.dir (`feeds.watch`), a follower serves what the builder stores in Redis.
+    """Register the routes; a builder (`feeds.role`, or elected: feeds/lease.py) builds
+    the feeds and watches posts.dir (`feeds.watch`), a follower serves what the builder
+    stores in Redis.
 
     share_links(app, posts) -> {post.url: public share URL} is awaited before each build
     (for the posts that changed, on a live update).
@@ -218,9 +220,13 @@ def setup(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         publisher, settings = app[PUBLISHER], app[SETTINGS].feeds
-        if settings.role == "follower":
+        if settings.role == "auto":
+            publisher.spawn(Election(publisher, watch=settings.watch).run())
+        elif settings.role == "follower":
+            announce("follower", None, "setting")
             publisher.spawn(Follower(publisher).run())
         else:
+            announce("builder", None, "setting")
             publisher.start(watch=settings.watch)
             publisher.spawn(PageResponder(publisher).run())
         yield

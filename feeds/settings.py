@@ -25,6 +25,7 @@ def checks() -> dict[str, Check]:
         "feeds.permalink": pattern_problem,
         "feeds.summary_length": lambda v: None if v > 0 else "expected a positive integer",
         "feeds.parse_workers": lambda v: None if v >= 0 else "expected 0 (one per CPU) or more",
-        "feeds.role": one_of("builder", "follower"),
+        "feeds.role": one_of("auto", "builder", "follower"),
+        "feeds.lease_seconds": lambda v: None if v > 0 else "expected more than 0 seconds",
         "feeds.watch_debounce": at_least(1, "milliseconds"),
     }

@@ -4,7 +4,8 @@ A poll is answered from a Document in process memory: no rendering, no compressi
 Redis round trip on the hot path. Redis holds the same Documents so that a restart serves
 the previous build at once and so that processes that do not build (followers, see
 feeds/follow.py) can load them: every build writes the documents that changed, the ETags
-of the current documents and a new version number in one transaction, then publishes the
+of the current documents and a new version number in one script (fenced by the builder
+lease's epoch, feeds/lease.py), then publishes the
 version on keys.CHANGED (every name: feeds/keys.py).
 
 Last-Modified is the time a document's bytes last changed, kept with the document (here and
@@ -134,6 +135,33 @@ class Document:
         )
 
 
+# KEYS: epoch, etags, version, the changed documents, the removed documents.
+# ARGV: fence ("" for none), changed count, removed count, then the 7 field/value pairs of
+# each changed document, then path/ETag pairs of every current document (HSET in chunks:
+# Lua's unpack holds a few thousand values at most).
+SAVE_SCRIPT = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local changed, removed = tonumber(ARGV[2]), tonumber(ARGV[3])
+local arg = 4
+for i = 1, changed do
+  redis.call('HSET', KEYS[3 + i], unpack(ARGV, arg, arg + 13))
+  arg = arg + 14
+end
+for i = 1, removed do redis.call('DEL', KEYS[3 + changed + i]) end
+redis.call('DEL', KEYS[2])
+while arg <= #ARGV do
+  local last = math.min(arg + 999, #ARGV)
+  redis.call('HSET', KEYS[2], unpack(ARGV, arg, last))
+  arg = last + 1
+end
+return redis.call('INCR', KEYS[3])
+"""
+
+
+class Fenced(Exception):
+    """A builder's write refused: its lease epoch is no longer the current one."""
+
+
 class DocumentStore:
     """The Redis copy of the current documents (a bytes client: decode_responses=False)."""
 
@@ -164,20 +192,41 @@ class DocumentStore:
         }
 
     async def save(
-        self, docs: Mapping[str, Document], changed: Iterable[str], removed: Iterable[str]
+        self,
+        docs: Mapping[str, Document],
+        changed: Iterable[str],
+        removed: Iterable[str],
+        *,
+        epoch: int | None = None,
     ) -> int:
-        """Write what changed, drop what is gone, replace the ETags; returns the new version."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for path in changed:
-                pipe.hset(keys.doc(path), mapping=docs[path].to_redis())
-            for path in removed:
-                pipe.delete(keys.doc(path))
-            pipe.delete(keys.ETAGS)
-            if docs:
-                pipe.hset(keys.ETAGS, mapping={path: doc.etag for path, doc in docs.items()})
-            pipe.incr(keys.VERSION)
-            results = await pipe.execute()
-        version = int(results[-1])
+        """Write what changed, drop what is gone, replace the ETags; returns the new version.
+
+        One script, so all of it happens or none. `epoch`: the builder lease's fencing token
+        (feeds/lease.py); the write is refused with Fenced when the stored epoch differs,
+        because a newer builder took over while this one was paused. None: not fenced
+        (`feeds.role = "builder"` set by hand).
+        """
+        changed, removed = list(changed), list(removed)
+        args: list[EncodableT] = ["" if epoch is None else str(epoch), len(changed), len(removed)]
+        for path in changed:
+            for name, value in docs[path].to_redis().items():
+                args += [name, value]
+        for path, doc in docs.items():
+            args += [path, doc.etag]
+        version = int(
+            await self.redis.eval(
+                SAVE_SCRIPT,
+                3 + len(changed) + len(removed),
+                keys.EPOCH,
+                keys.ETAGS,
+                keys.VERSION,
+                *map(keys.doc, changed),
+                *map(keys.doc, removed),
+                *args,
+            )
+        )
+        if version < 0:
+            raise Fenced(f"epoch {epoch} is no longer the builder's ({keys.EPOCH})")
         await self.redis.publish(keys.CHANGED, str(version))
         return version
 

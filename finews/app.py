@@ -129,7 +129,7 @@ def create_app(
     `clock` is where every feature reads the time (the system clock unless a test gives
     a FrozenClock)."""
     app = web.Application(middlewares=[edge])
-    if worker_index > 0:  # one process builds and watches the posts; the others follow Redis
+    if worker_index > 0 and settings.feeds.role == "builder":  # worker 0 builds; auto elects
         settings = settings.replace(feeds__role="follower")
     app[SETTINGS] = settings
     app[WORKER_INDEX] = worker_index

@@ -1,8 +1,11 @@
 """Serving: one process, or N workers sharing the port (SO_REUSEPORT) under a master.
 
-A worker is a plain `finews serve` process started with FINEWS_WORKER_INDEX=0..N-1 (work
-one process should do for all, such as building feeds, belongs to worker 0) and
-FINEWS_REDIS__URL set. The master starts the embedded Redis once when redis.url is empty,
+A worker is a plain `finews serve` process started with FINEWS_WORKER_INDEX=0..N-1 and
+FINEWS_REDIS__URL set. Every worker runs `feeds.role = "auto"` like any other process on
+the same Redis, so one of them (or a process on another host) holds the builder lease
+(feeds/lease.py) and a dead builder is replaced by another worker within the lease time;
+with `feeds.role = "builder"` set by hand, worker 0 builds and the others follow.
+The master starts the embedded Redis once when redis.url is empty,
 restarts a worker that dies, and on SIGTERM or SIGINT stops the workers, each finishing
 its requests in flight, then Redis, and exits 0.
 """
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import multiprocess as prometheus_multiprocess
 
 from finews import server
 from finews.core import logs, metrics
@@ -118,6 +122,8 @@ class Master:
             if not exited.done():
                 await self._stop(index, process)
                 return
+            # Its live gauges (finews_feeds_builder) leave the scrape with it.
+            prometheus_multiprocess.mark_process_dead(process.pid)
             if time.monotonic() - started > YOUNG:
                 delay = RESTART_DELAY
             log.error(

@@ -228,7 +228,7 @@ def link_json(service: Service, link: Link) -> dict[str, Any]:
 
 async def _limit_creation(request: web.Request, service: Service, n: int) -> None:
     conf, limiter = service.settings.shortlinks, service.limiter
-    address = client_address(request, conf.trust_forwarded)
+    address = client_address(request, service.settings.server.trust_forwarded)
     for scope, ident, limit in (
         ("create-key", limiter.key_id(request[API_KEY]), conf.rate_create_per_key),
         ("create-address", await limiter.address_id(address), conf.rate_create_per_address),

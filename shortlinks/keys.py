@@ -54,6 +54,12 @@ PREFIX = "finews:shortlinks"
 CODES = f"{PREFIX}:codes"
 
 
+def replicated(tag: str) -> str:
+    """A counter bumped before WAIT on its master (shortlinks/replicas.py); `tag` picks the
+    slot, so at most one per slot (16,384) exists."""
+    return f"{PREFIX}:{{{tag}}}:replicated"
+
+
 def link(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:link"
 

@@ -95,7 +95,7 @@ class Redirector:
         self.ttl = conf.cache_ttl
         self.status = conf.redirect_status
         self.counted = REDIRECTS.labels(str(self.status))
-        self.trust_forwarded = conf.trust_forwarded
+        self.trust_forwarded = settings.server.trust_forwarded
         self.scan_limit = conf.rate_scan_per_address
         self.lang = settings.site.language
         cache_control = (

@@ -102,6 +102,7 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await service.writer.close()
+        await service.replicas.aclose()
 
 
 def setup(app: web.Application) -> None:

@@ -15,6 +15,7 @@ from shortlinks import paths, targets
 from shortlinks.counting import Keep, Salts, VisitWriter
 from shortlinks.limits import RateLimiter
 from shortlinks.redirect import Redirector
+from shortlinks.replicas import Replicas
 from shortlinks.store import LinkStore, Want
 
 
@@ -27,7 +28,10 @@ class Service:
         self.zone = settings.zone
         self.prefix = conf.prefix
         self.hosts = targets.allowed_hosts(settings.site.url, conf.allowed_hosts)
-        self.store = LinkStore(redis, self.zone, attempts=conf.claim_attempts, clock=clock)
+        self.replicas = Replicas(redis, conf.replica_wait)
+        self.store = LinkStore(
+            redis, self.zone, attempts=conf.claim_attempts, clock=clock, replicas=self.replicas
+        )
         self.salts = Salts(redis)
         # this process's, for redirects
         self.breaker = Breaker(settings.redis.breaker_interval, clock.monotonic)

@@ -41,6 +41,7 @@ def checks() -> dict[str, Check]:
                 "rate_scan_per_address",
                 "rate_window",
                 "claim_attempts",
+                "replica_wait",
                 "sources_max",
                 "hourly_days",
                 "retention_days",

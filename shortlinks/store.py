@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
 from shortlinks import codes, keys
+from shortlinks.replicas import Replicas
 
 log = logging.getLogger("finews.shortlinks")
 
@@ -162,8 +163,10 @@ class LinkStore:
         attempts: int = 8,
         digits: Callable[[], str] = codes.random_digits,
         clock: Clock = SYSTEM,
+        replicas: Replicas | None = None,
     ) -> None:
         self.redis = redis  # decodes responses (str): redis-py's types cannot tell, so cast
+        self.replicas = replicas
         self.clock = clock
         self.zone = zone
         self.attempts = attempts
@@ -189,6 +192,12 @@ class LinkStore:
         out: list[Issued | NotIssued] = []
         for start in range(0, len(wants), CHUNK):
             out.extend(await self._issue_chunk(wants[start : start + CHUNK]))
+        issued = [item.link for item in out if isinstance(item, Issued)]
+        if self.replicas is not None and issued:  # acknowledged only once a replica has it
+            written = [keys.CODES]
+            for link in issued:
+                written += [keys.link(link.code), keys.url(link.url)]
+            await self.replicas.confirm(written)
         return out
 
     async def _issue_chunk(self, wants: Sequence[Want]) -> list[Issued | NotIssued]:

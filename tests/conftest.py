@@ -82,8 +82,15 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture(scope="session")
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real three-node cluster for the tests that prove keys stay within one slot."""
+    """A real cluster (three masters, a replica each) shared by the session's cluster tests."""
     from tests.cluster import valkey_cluster
 
-    with valkey_cluster(tmp_path_factory.mktemp("cluster")) as url:
-        yield url
+    with valkey_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster.url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on a Redis Cluster carries the `cluster` marker (`pytest -m cluster`)."""
+    for item in items:
+        if {"cluster_url", "failover_cluster"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)

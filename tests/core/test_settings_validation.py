@@ -39,6 +39,7 @@ POSITIVE = [
     "shortlinks.rate_scan_per_address",
     "shortlinks.rate_window",
     "shortlinks.claim_attempts",
+    "shortlinks.replica_wait",
     "websub.max_subscriptions_per_host",
     "websub.lease_seconds",
     "websub.min_lease_seconds",
@@ -97,10 +98,11 @@ def test_each_positive_setting_refuses_zero_and_negative_and_takes_the_smallest_
         ("feeds.watch_debounce", [1, 300], [0, -1], "expected 1 or more milliseconds"),
         (
             "feeds.role",
-            ["builder", "follower"],
+            ["auto", "builder", "follower"],
             ["leader", "Builder", ""],
-            "expected builder or follower",
+            "expected auto, builder or follower",
         ),
+        ("feeds.lease_seconds", [0.1, 10.0], [0.0, -1.0], "expected more than 0 seconds"),
         (
             "log.level",
             ["DEBUG", "INFO", "WARNING", "ERROR", "debug", "Warning"],

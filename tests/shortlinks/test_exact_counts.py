@@ -71,7 +71,7 @@ def app_settings(sl_settings: Settings, server: EmbeddedRedis, **overrides: Any)
     return sl_settings.replace(
         **{
             "redis__url": server.url,
-            "shortlinks__trust_forwarded": True,
+            "server__trust_forwarded": True,
             "shortlinks__cache_ttl": 3600.0,
             "shortlinks__visit_flush_interval": 3600.0,
             **overrides,
@@ -230,7 +230,7 @@ async def test_a_replayed_batch_applies_nothing_on_a_cluster(
     await cluster.flushall()  # the cluster is shared by the session
     settings = sl_settings.replace(
         redis__url=cluster_url,
-        shortlinks__trust_forwarded=True,
+        server__trust_forwarded=True,
         shortlinks__visit_flush_interval=3600.0,
     )
     client = await aiohttp_client(create_app(settings))

@@ -58,7 +58,7 @@ async def test_people_bots_uniques_and_sources(client: TestClient) -> None:
 async def test_no_raw_address_is_stored_anywhere(
     aiohttp_client: Callable[..., Any], sl_settings: Settings, redis_url: str
 ) -> None:
-    app = create_app(sl_settings.replace(shortlinks__trust_forwarded=True))
+    app = create_app(sl_settings.replace(server__trust_forwarded=True))
     client = await aiohttp_client(app)
     code = (await create(client))["code"]
     for agent in (WECHAT_UA, CHROME_UA, "Twitterbot/1.0"):
