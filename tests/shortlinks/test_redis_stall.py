@@ -106,12 +106,14 @@ async def test_concurrent_first_clicks_on_one_code_read_redis_once(
         entered += 1
         return await handler(request)
 
-    # A long command timeout: the read waits out the stall; no visit writes meanwhile.
+    # A long command timeout: the read waits out the stall; no visit writes meanwhile; a
+    # pinned builder, so no follower polls the feed version (a GET of its own) meanwhile.
     app = create_app(
         sl_settings.replace(
             redis__url=own_redis.url,
             redis__command_timeout=60.0,
             shortlinks__visit_flush_interval=3600.0,
+            feeds__role="builder",
         )
     )
     app.middlewares.append(count)
