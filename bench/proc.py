@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -93,6 +94,22 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     proc.wait()
 
 
+def _spawn(
+    cmd: Sequence[str], out: IO[bytes], cwd: Path | None, env: Mapping[str, str] | None
+) -> subprocess.Popen[bytes]:
+    """A child in a session of its own (so its whole tree can be measured and stopped),
+    output to `out`, no stdin."""
+    return subprocess.Popen(
+        cmd,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def run_measured(
     cmd: Sequence[str],
     log: Path,
@@ -104,15 +121,7 @@ def run_measured(
     """Run to completion (or stop at `timeout`), timing it and tracking its tree's peak memory."""
     with open(log, "wb") as out:
         start = time.monotonic()
-        proc = subprocess.Popen(
-            cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        proc = _spawn(cmd, out, cwd, env)
     peak, code, maxrss = 0, None, 0
     try:
         while time.monotonic() - start < timeout:
@@ -217,15 +226,7 @@ def serving(
     """Start a server in its own process group; always stop the whole group on exit."""
     with open(log, "ab") as out:
         started = time.monotonic()
-        proc = subprocess.Popen(
-            cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        proc = _spawn(cmd, out, cwd, env)
     try:
         yield Server(f"http://127.0.0.1:{port}", proc, log, started)
     finally:
