@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from finews.core import strict_json
+from finews.core.bearer import authenticate
 from finews.core.errors import Problem
 from shortlinks import boards, codes, events, listing, targets, timeline
 from shortlinks.counting import read_stats
@@ -52,27 +52,6 @@ Handler = Callable[[web.Request, Service], Awaitable[web.Response]]
 
 def _too_many(wait: int, what: str) -> Problem:
     return Problem(429, "rate_limited", f"too many {what}; try again in {wait} s", retry_after=wait)
-
-
-def authenticate(request: web.Request, keys: list[str]) -> str:
-    """The caller's key; every configured key is compared in constant time."""
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    # header bytes that are not UTF-8 arrive as surrogate escapes; they match no key
-    token = given.strip().encode("utf-8", "surrogateescape")
-    matched = ""
-    for key in keys:
-        if hmac.compare_digest(token, key.encode()):
-            matched = key
-    if scheme.lower() != "bearer" or not token or not matched:
-        reason = (
-            "the API is disabled: no api.keys are configured"
-            if not keys
-            else "send Authorization: Bearer <key> with a valid key"
-        )
-        raise Problem(
-            401, "unauthorized", reason, headers={"WWW-Authenticate": 'Bearer realm="finews"'}
-        )
-    return matched
 
 
 def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
