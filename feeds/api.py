@@ -50,29 +50,27 @@ async def feeds_view(request: web.Request) -> web.Response:
         authenticate(request, settings.api.keys)
         hours = _hours(request)
         docs = {doc.path: doc for doc in inventory(app)}
-        polled = {feed.path: feed for feed in await report(app[REDIS], app[CLOCK].time(), hours)}
+        polls = await report(app[REDIS], app[CLOCK].time(), hours, TOP_READERS, docs)
         site = Site.from_settings(settings)
-        paths = sorted(docs.keys() | polled.keys())
+        topics = [site.absolute(feed.path) for feed in polls]
         counter = app.get(SUBSCRIBERS)
-        subscribers = await counter(app, [site.absolute(p) for p in paths]) if counter else {}
+        subscribers = await counter(app, topics) if counter else {}
     except Problem as exc:
         return exc.response()
     except RedisError as exc:
         log.error("event=api_redis_error path=%s reason=%s", request.path, exc)
         return Problem(503, "unavailable", "storage unavailable", retry_after=1).response()
     feeds = [
-        _feed(path, docs.get(path), polled.get(path), subscribers.get(site.absolute(path)))
-        for path in paths
+        _feed(feed, docs.get(feed.path), subscribers.get(site.absolute(feed.path)))
+        for feed in sorted(polls, key=lambda feed: feed.path)
     ]
     return web.json_response(
         {"hours": hours, "feeds": feeds}, headers={"Cache-Control": "no-store"}
     )
 
 
-def _feed(
-    path: str, doc: FeedDocument | None, polls: FeedPolling | None, subscribers: int | None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"path": path, "subscribers": subscribers}
+def _feed(polls: FeedPolling, doc: FeedDocument | None, subscribers: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": polls.path, "subscribers": subscribers}
     if doc is not None:
         out.update(
             format=doc.format,
@@ -83,18 +81,18 @@ def _feed(
             br_size=doc.br_size,
         )
     out.update(
-        requests=polls.requests if polls else 0,
-        not_modified=polls.not_modified if polls else 0,
-        share_not_modified=round(polls.share_not_modified, 4) if polls else 0.0,
+        requests=polls.requests,
+        not_modified=polls.not_modified,
+        share_not_modified=round(polls.share_not_modified, 4),
         hourly=[
             {
                 "t": hour.start.isoformat(),
                 "requests": hour.requests,
                 "not_modified": hour.not_modified,
             }
-            for hour in (polls.hourly if polls else ())
+            for hour in polls.hourly
         ],
-        readers=[{"name": name, "requests": n} for name, n in (polls.readers if polls else ())],
+        readers=[{"name": name, "requests": n} for name, n in polls.readers],
     )
     return out
 

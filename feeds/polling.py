@@ -22,7 +22,7 @@ import heapq
 import logging
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -206,9 +206,15 @@ class FeedPolling:
         return self.not_modified / self.requests if self.requests else 0.0
 
 
-async def report(redis: AnyRedis, now: float, hours: int = 24, top: int = 10) -> list[FeedPolling]:
+async def report(
+    redis: AnyRedis,
+    now: float,
+    hours: int = 24,
+    top: int = 10,
+    paths: Iterable[str] = (),
+) -> list[FeedPolling]:
     """Polling of every feed polled in the `hours` hours up to `now` (Unix seconds; the
-    current hour counts as one), busiest first.
+    current hour counts as one), and of each of `paths` polled or not, busiest first.
 
     `redis` is the text client (app[REDIS]). Counts reach Redis every
     `feeds.poll_stats_interval` seconds, so the last few seconds may be missing."""
@@ -223,7 +229,7 @@ async def report(redis: AnyRedis, now: float, hours: int = 24, top: int = 10) ->
         for path, hour in wanted:
             pipe.hgetall(keys.polls(hour, path))
         rows: list[dict[str, str]] = await pipe.execute() if wanted else []
-    by_path: dict[str, dict[int, dict[str, str]]] = {}
+    by_path: dict[str, dict[int, dict[str, str]]] = {path: {} for path in paths}
     for (path, hour), row in zip(wanted, rows, strict=True):
         by_path.setdefault(path, {})[hour] = row
     out = [_feed(path, hourly, span, top) for path, hourly in by_path.items()]
