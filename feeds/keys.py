@@ -2,8 +2,8 @@
 
 Every key of the documents starts `finews:feeds:{docs}:`: one hash tag for all, so on Redis
 Cluster they land in one slot and a build's one script (epoch check, documents, ETags and
-version together) works. The polling statistics (`finews:feeds:polls:`) need no common
-slot: they are only ever incremented and read, never in a script.
+version together) works. The polling statistics share `{polls}`, so each flush's one
+pipeline goes to one node.
 Channels are no keys (PUBLISH reaches every node), so they carry no hash tag.
 
 | key | type | holds |
@@ -15,8 +15,8 @@ Channels are no keys (PUBLISH reaches every node), so they carry no hash tag.
 | `finews:feeds:{docs}:lease` | string, TTL feeds.lease_seconds | the builder lease: its holder's id (feeds/lease.py) |
 | `finews:feeds:{docs}:epoch` | string (counter) | fencing token: bumped by each lease taken; a build is stored only under the current one |
 | `finews:feeds:{docs}:page:VERSION:PATH` | hash, TTL 60 s | an archive page rendered for a follower (a hand-over, not a cache) |
-| `finews:feeds:polls:HOUR:PATH` | hash, TTL feeds.poll_stats_days | requests, not_modified and reader:NAME counts of one feed document in one hour (HOUR: Unix hours; feeds/polling.py) |
-| `finews:feeds:polls:HOUR` | set, TTL feeds.poll_stats_days | the paths of the feed documents polled in that hour |
+| `finews:feeds:{polls}:HOUR:PATH` | hash, TTL feeds.poll_stats_days | requests, not_modified and reader:NAME counts of one feed document in one hour (HOUR: Unix hours; feeds/polling.py) |
+| `finews:feeds:{polls}:HOUR` | set, TTL feeds.poll_stats_days | the paths of the feed documents polled in that hour |
 
 | channel | message |
 | --- | --- |
@@ -42,7 +42,7 @@ CHANGED = "finews:feeds:changed"
 PAGE_WANTED = "finews:feeds:page-wanted"
 PAGE_READY = "finews:feeds:page-ready"
 
-POLLS = "finews:feeds:polls"
+POLLS = "finews:feeds:{polls}"
 
 # The one name of the release before that changed.
 LEGACY_ETAGS = f"{PREFIX}:index"

@@ -17,6 +17,7 @@ sending random user agents cannot grow Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import heapq
 import logging
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 
 import ua_parser
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from feeds import keys
 from finews.core.appkeys import CLOCK, REDIS, SETTINGS
@@ -112,7 +113,8 @@ class PollCounter:
         """Add the counts so far to Redis in one pipeline; returns the requests written.
 
         Each hash (and the hour's index of paths) gets a TTL of `ttl` seconds from now.
-        When Redis cannot be reached the counts stay here for the next flush."""
+        When Redis cannot be reached (or a cluster is failing over) the counts stay here
+        for the next flush."""
         pending = {where: tally.fields() for where, tally in self.tallies.items()}
         pending = {where: counts for where, counts in pending.items() if counts}
         current = int(self.clock.time()) // HOUR
@@ -134,10 +136,13 @@ class PollCounter:
                     pipe.sadd(keys.polled(hour), path)
                     pipe.expire(keys.polled(hour), ttl)
                 await pipe.execute()
-        except (*UNREACHABLE, RedisError) as exc:
+        except (*UNREACHABLE, RedisError, RedisClusterException) as exc:
             self._restore(pending)
             log.warning("event=poll_stats_flush_failed feeds=%d error=%s", len(pending), exc)
             return 0
+        except BaseException:  # cancelled while writing: the next flush writes them
+            self._restore(pending)
+            raise
         return sum(counts.get(REQUESTS, 0) for counts in pending.values())
 
     def _restore(self, pending: dict[tuple[str, int], dict[str, int]]) -> None:
@@ -163,17 +168,19 @@ def setup(app: web.Application) -> None:
     async def flushing(app: web.Application) -> AsyncIterator[None]:
         counter, conf = app[POLLS], app[SETTINGS].feeds
         ttl = conf.poll_stats_days * 86400
+        stopping = asyncio.Event()
 
         async def every_interval() -> None:
-            while True:
-                await asyncio.sleep(conf.poll_stats_interval)
+            """Flush every interval, and once more when stopping (never cut mid-write)."""
+            while not stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), conf.poll_stats_interval)
                 await counter.flush(app[REDIS], ttl)
 
         task = asyncio.create_task(every_interval())
         yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await counter.flush(app[REDIS], ttl)
+        stopping.set()
+        await task
 
     app.cleanup_ctx.append(flushing)
 

@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 
 from feeds import keys
 from feeds.inventory import inventory
-from feeds.polling import HOUR, NAME_MAX, POLLS, reader_name, report
+from feeds.polling import HOUR, NAME_MAX, POLLS, PollCounter, reader_name, report
 from feeds.routes import MEMO
 from finews.app import create_app
 from finews.core.appkeys import REDIS, SETTINGS
 from finews.core.clock import FrozenClock
+from finews.core.redis_client import connect
 from finews.core.settings import Settings
 from tests.problem_support import check_problem
 from tests.websub_support import wait_until
@@ -258,3 +259,21 @@ async def test_api_feeds_lists_inventory_polling_and_subscribers(
     untouched = by_path["/feeds/all.atom"]
     assert untouched["requests"] == 0 and untouched["readers"] == []
     assert [hour["requests"] for hour in untouched["hourly"]] == [0, 0]
+
+
+async def test_flush_and_report_on_a_cluster(cluster_url: str) -> None:
+    """The flush's one pipeline and the report work on Redis Cluster (keys share `{polls}`)."""
+    clock = before_an_hour_ends(600)
+    redis = await connect(cluster_url)
+    try:
+        counter = PollCounter(clock, readers_max=5)
+        for path, agent in ((FEED, FEEDLY), (FEED, CURL), ("/feeds/all.json", FEEDLY)):
+            counter.count(path, 304, agent)
+        assert await counter.flush(redis, 3600) == 3
+        polls = await report(redis, clock.time(), hours=1)
+        assert [(feed.path, feed.requests, feed.not_modified) for feed in polls] == [
+            (FEED, 2, 2),
+            ("/feeds/all.json", 1, 1),
+        ]
+    finally:
+        await redis.aclose()
