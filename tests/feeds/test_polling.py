@@ -22,6 +22,7 @@ from finews.core.clock import FrozenClock
 from finews.core.redis_client import connect
 from finews.core.settings import Settings
 from tests.problem_support import check_problem
+from tests.serving import free_port
 from tests.websub_support import wait_until
 
 KEY = "operator-key"
@@ -277,3 +278,22 @@ async def test_flush_and_report_on_a_cluster(cluster_url: str) -> None:
         ]
     finally:
         await redis.aclose()
+
+
+async def test_counts_a_flush_could_not_write_are_written_by_the_next(redis_url: str) -> None:
+    clock = before_an_hour_ends(600)
+    counter = PollCounter(clock, readers_max=5)
+    for _ in range(3):
+        counter.count(FEED, 304, FEEDLY)
+    down = await connect(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    up = await connect(redis_url)
+    try:
+        assert await counter.flush(down, 3600) == 0
+        counter.count(FEED, 200, CURL)
+        assert await counter.flush(up, 3600) == 4
+        [feed] = await report(up, clock.time(), hours=1)
+        assert (feed.requests, feed.not_modified) == (4, 3)
+        assert feed.readers == (("Feedly", 3), ("curl", 1))
+    finally:
+        await down.aclose()
+        await up.aclose()
