@@ -2,8 +2,9 @@
 
 Errors are RFC 9457 problem details (finews.core.errors), `type` ending in the kind:
 400 malformed request (malformed_json, malformed_request, bad_parameter, malformed_code),
-401 unauthorized, 404 unknown_code, 409 url_taken (a retarget onto a URL that has its
-own link), 410 deleted (a change to a deleted link: restore it first), 413 too_large,
+401 unauthorized, 403 forbidden (a console-made key without the scope the call needs),
+404 unknown_code, 409 url_taken (a retarget onto a URL that has its own link),
+410 deleted (a change to a deleted link: restore it first), 413 too_large,
 422 invalid_field (`errors` lists each field, rule and detail), 429 rate_limited and
 503 unavailable (both with Retry-After). Bodies are parsed by
 finews.core.strict_json, so no JSON a client sends can fail later as a 500.
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from finews.core import strict_json
+from finews.core import access, strict_json
 from finews.core.errors import Problem
 from shortlinks import boards, codes, events, listing, targets, timeline
 from shortlinks.counting import read_stats
@@ -55,7 +56,7 @@ def _too_many(wait: int, what: str) -> Problem:
 
 
 def authenticate(request: web.Request, keys: list[str]) -> str:
-    """The caller's key; every configured key is compared in constant time."""
+    """The caller's configured key ("" for none); every one is compared in constant time."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     # header bytes that are not UTF-8 arrive as surrogate escapes; they match no key
     token = given.strip().encode("utf-8", "surrogateescape")
@@ -63,16 +64,44 @@ def authenticate(request: web.Request, keys: list[str]) -> str:
     for key in keys:
         if hmac.compare_digest(token, key.encode()):
             matched = key
-    if scheme.lower() != "bearer" or not token or not matched:
+    return matched if scheme.lower() == "bearer" and token else ""
+
+
+def required_scope(request: web.Request) -> str:
+    """The scope a stored key (finews.core.access) needs for this request."""
+    if request.method not in ("GET", "HEAD"):
+        return "links:write"
+    if request.path.startswith("/api/links") and not request.path.endswith("/stats"):
+        return "links:read"
+    return "stats:read"
+
+
+async def authorize(request: web.Request, service: Service) -> str:
+    """The caller's key: one of `api.keys` (every right), or a stored key holding the
+    scope this request needs (403 naming it when it does not)."""
+    keys = service.settings.api.keys
+    matched = authenticate(request, keys)
+    if matched:
+        return matched
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    stored = (
+        await access.find(service.store.redis, given.strip())
+        if scheme.lower() == "bearer"
+        else None
+    )
+    if stored is None:
         reason = (
             "the API is disabled: no api.keys are configured"
-            if not keys
+            if not keys and not given
             else "send Authorization: Bearer <key> with a valid key"
         )
         raise Problem(
             401, "unauthorized", reason, headers={"WWW-Authenticate": 'Bearer realm="finews"'}
         )
-    return matched
+    scope = required_scope(request)
+    if scope not in stored.scopes:
+        raise Problem(403, "forbidden", f"this key lacks the scope {scope}", scope=scope)
+    return given.strip()
 
 
 def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -82,7 +111,7 @@ def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
     async def run(request: web.Request) -> web.Response:
         service = request.app[SERVICE]
         try:
-            request[API_KEY] = authenticate(request, service.settings.api.keys)
+            request[API_KEY] = await authorize(request, service)
             return await handler(request, service)
         except Problem as exc:
             return exc.response()
