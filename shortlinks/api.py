@@ -369,7 +369,7 @@ async def change(request: web.Request, service: Service) -> web.Response:
     if "forward_query" in data:
         changes["forward_query"] = _flag(data, "forward_query", True)
     try:
-        link = await service.store.update(code, **changes)
+        link = await service.change(code, **changes)
     except UrlTaken as exc:
         raise Problem(409, "url_taken", str(exc), code=exc.code) from None
     except Contended as exc:
@@ -378,7 +378,6 @@ async def change(request: web.Request, service: Service) -> web.Response:
         raise Problem(410, "deleted", str(exc)) from None
     if link is None:
         raise _unknown(code)
-    service.redirector.forget(code)
     return web.json_response(link_json(service, link))
 
 
@@ -390,24 +389,17 @@ async def remove(request: web.Request, service: Service) -> web.Response:
     purge = request.query.get("purge", "false")
     if purge not in ("true", "false") or set(request.query) - {"purge"}:
         raise Problem(400, "bad_parameter", "the only parameter is purge=true|false")
-    if purge == "true":
-        found = await service.store.purge(code)
-    else:
-        days = service.settings.shortlinks.retention_days
-        found = await service.store.delete(code, days * 86400) is not None
-    if not found:
+    if not await service.remove(code, purge=purge == "true"):
         raise _unknown(code)
-    service.redirector.forget(code)
     return web.Response(status=204)
 
 
 @endpoint
 async def restore(request: web.Request, service: Service) -> web.Response:
     code = _code(request)
-    link = await service.store.restore(code)
+    link = await service.restore(code)
     if link is None:
         raise _unknown(code)
-    service.redirector.forget(code)
     return web.json_response(link_json(service, link))
 
 
