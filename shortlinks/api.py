@@ -91,8 +91,8 @@ async def authorize(request: web.Request, service: Service) -> str:
     )
     if stored is None:
         reason = (
-            "the API is disabled: no api.keys are configured"
-            if not keys and not given
+            "no api.keys are configured, and this is no key made in the console"
+            if not keys
             else "send Authorization: Bearer <key> with a valid key"
         )
         raise Problem(
