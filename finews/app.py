@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 import feeds
 import shortlinks
 import websub
+from finews import console
 from finews.core import metrics
 from finews.core.appkeys import CLOCK, REDIS, REDIS_BYTES, SETTINGS
 from finews.core.clock import SYSTEM, Clock
@@ -141,4 +142,5 @@ def create_app(
     shortlinks.setup(app)
     websub.setup(app)
     feeds.setup(app, share_links=shortlinks.post_share_links, on_change=websub.notify)
+    console.setup(app)
     return app
