@@ -86,7 +86,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         request.config_dict[CLOCK].time(),
         conf.session_seconds,
     )
-    response = web.HTTPSeeOther(f"{PREFIX}/")
+    response = web.Response(status=303, headers={"Location": f"{PREFIX}/"})
     set_cookie(request, response, sessions.COOKIE, session.token)
     response.del_cookie(LOGIN_COOKIE, path=PREFIX + "/")
     return response
@@ -94,7 +94,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     await sessions.end(request.config_dict[REDIS], request[SESSION].token)
-    response = web.HTTPSeeOther(f"{PREFIX}/login")
+    response = web.Response(status=303, headers={"Location": f"{PREFIX}/login"})
     response.del_cookie(sessions.COOKIE, path=PREFIX + "/")
     return response
 
