@@ -87,7 +87,13 @@ def page(
 ) -> web.Response:
     """A console page: the layout's context (user, CSRF token, language) and `context`."""
     session = request.get(SESSION)
+    say = words(request.config_dict[SETTINGS].site.language).gettext
     base = {
+        "role_names": {
+            "viewer": say("Viewer"),
+            "editor": say("Editor"),
+            "admin": say("Admin"),
+        },
         "user": request.get(USER),
         "csrf": session.csrf if session else "",
         "lang": request.config_dict[SETTINGS].site.language,

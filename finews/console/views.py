@@ -48,7 +48,9 @@ async def _form(request: web.Request) -> dict[str, str]:
 # -- signing in and out
 
 
-async def login_form(request: web.Request, error: str | None = None, status: int = 200) -> Any:
+async def login_form(
+    request: web.Request, error: str | None = None, status: int = 200
+) -> web.Response:
     token = login_token()
     response = page(request, "login.html", {"csrf": token, "error": error}, status)
     set_cookie(request, response, LOGIN_COOKIE, token)
@@ -335,7 +337,9 @@ def _admin(request: web.Request) -> web.Response | None:
     return refuse(request, 403, _(request, "Only admins manage users and keys."))
 
 
-async def users_page(request: web.Request, error: str | None = None, status: int = 200) -> Any:
+async def users_page(
+    request: web.Request, error: str | None = None, status: int = 200
+) -> web.Response:
     if refused := _admin(request):
         return refused
     found = await users.all_users(request.config_dict[REDIS])
@@ -362,7 +366,7 @@ async def users_change(request: web.Request) -> web.StreamResponse:
 
 async def keys_page(
     request: web.Request, made: str | None = None, error: str | None = None, status: int = 200
-) -> Any:
+) -> web.Response:
     if refused := _admin(request):
         return refused
     found = await access.all_keys(request.config_dict[REDIS])
