@@ -9,7 +9,9 @@ from aiohttp.test_utils import TestClient
 
 from finews.console import users
 from finews.core.appkeys import REDIS
+from tests.shortlinks_support import SITE
 
+HTTP_SITE = SITE.replace("https:", "http:")  # the test client sends no Secure cookie over HTTP
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]*)"')
 

@@ -4,7 +4,6 @@ the security headers, roles, the link actions and what they do to the redirect."
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,30 +12,11 @@ from aiohttp.test_utils import TestClient
 from finews.app import create_app
 from finews.core.clock import FrozenClock
 from finews.core.settings import Settings
-from tests.console.support import PASSWORD, add_user, as_role, csrf_of, post, sign_in
-from tests.shortlinks_support import ARTICLE, AUTH, KEY, SITE, WECHAT_UA, create, service
+from tests.console.support import HTTP_SITE, PASSWORD, add_user, as_role, csrf_of, post, sign_in
+from tests.shortlinks_support import ARTICLE, AUTH, SITE, WECHAT_UA, create, service
 
-HTTP_SITE = SITE.replace("https:", "http:")
 PAGES = ("/console/", "/console/links", "/console/new", "/console/feeds")
 ADMIN_PAGES = ("/console/users", "/console/keys")
-
-
-@pytest.fixture
-def console_settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
-    (tmp_path / "no-posts").mkdir()
-    return make_settings(
-        site__url=HTTP_SITE,  # the test client sends no Secure cookie over plain HTTP
-        api__keys=[KEY],
-        posts__dir=str(tmp_path / "no-posts"),
-        console__login_per_name=3,
-    )
-
-
-@pytest.fixture
-async def web(
-    aiohttp_client: Callable[..., Any], console_settings: Settings, clock: FrozenClock
-) -> TestClient:
-    return await aiohttp_client(create_app(console_settings, clock=clock))
 
 
 async def test_sign_in_reaches_the_dashboard_and_sign_out_ends_the_session(web: TestClient) -> None:

@@ -15,7 +15,6 @@ from finews.app import create_app
 from finews.core.clock import FrozenClock
 from finews.core.settings import Settings
 from tests.console.support import PASSWORD, as_role, post, sign_in
-from tests.console.test_console import console_settings, web  # noqa: F401 (fixtures)
 from tests.envs import clean_env
 from tests.shortlinks_support import ARTICLE, create
 
@@ -64,7 +63,7 @@ async def test_a_scoped_key_does_what_its_scopes_allow_until_revoked(web: TestCl
 async def test_an_admin_adds_and_removes_users_and_an_editor_may_not(
     web: TestClient,
     aiohttp_client: Callable[..., Any],
-    console_settings: Settings,  # noqa: F811
+    console_settings: Settings,
 ) -> None:
     csrf = await as_role(web, "admin")
     added = await post(
@@ -86,7 +85,7 @@ async def test_an_admin_adds_and_removes_users_and_an_editor_may_not(
 )
 async def test_the_console_speaks_the_site_language(
     aiohttp_client: Callable[..., Any],
-    console_settings: Settings,  # noqa: F811
+    console_settings: Settings,
     language: str,
     words: tuple[str, ...],
 ) -> None:
@@ -117,7 +116,7 @@ async def test_the_users_command_adds_lists_changes_and_removes(
     tmp_path: Path,
     redis_url: str,
     aiohttp_client: Callable[..., Any],
-    console_settings: Settings,  # noqa: F811
+    console_settings: Settings,
 ) -> None:
     added = _users(
         tmp_path,
