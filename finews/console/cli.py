@@ -54,7 +54,9 @@ def cmd_users(ctx: Context, args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     top = sub.add_parser("users", help="people who sign in to the console")
-    actions = top.add_subparsers(dest="action", required=True, parser_class=type(top))
+    actions = top.add_subparsers(
+        dest="action", required=True, parser_class=type(top), help="add, list, remove or passwd"
+    )
     add = actions.add_parser("add", help="a new user (password on stdin)")
     add.add_argument("name")
     add.add_argument("--role", choices=users.ROLES, required=True)
