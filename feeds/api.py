@@ -1,6 +1,6 @@
 """GET /api/feeds: every feed with its size, items, subscribers and how it is polled.
 
-For operators (bearer key from `api.keys`, as /api/links): one JSON object per feed
+For operators (a key of `api.keys`, or a console key with `stats:read`): one JSON object per feed
 document, merging the inventory (feeds/inventory.py), the polling statistics of the last
 `hours` hours (feeds/polling.py, `?hours=` 1 up to feeds.poll_stats_days * 24, default 24)
 and, when the root wired a counter, the WebSub subscribers of each feed. A path polled
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -20,8 +21,8 @@ from redis.exceptions import RedisError
 from feeds.catalog import Site
 from feeds.inventory import FeedDocument, inventory
 from feeds.polling import FeedPolling, report
+from finews.core import access
 from finews.core.appkeys import CLOCK, REDIS, SETTINGS
-from finews.core.bearer import authenticate
 from finews.core.errors import Problem
 
 log = logging.getLogger("finews.feeds")
@@ -43,34 +44,55 @@ def _hours(request: web.Request) -> int:
     return int(given)
 
 
+@dataclass(frozen=True, slots=True)
+class FeedReport:
+    """One feed document as an operator sees it: what it is, how it is polled, who is pushed it."""
+
+    path: str
+    doc: FeedDocument | None  # None: polled, but no longer built (an archive page, a gone feed)
+    polls: FeedPolling
+    subscribers: int | None  # None: no WebSub counter wired
+
+    @property
+    def per_hour(self) -> float:
+        return self.polls.requests / max(1, len(self.polls.hourly))
+
+
+async def feed_report(app: web.Application, hours: int) -> list[FeedReport]:
+    """Every feed of the current edition, and every path polled in the last `hours`, by path:
+    the one answer /api/feeds and the console's feeds page both give."""
+    docs = {doc.path: doc for doc in inventory(app)}
+    polls = await report(app[REDIS], app[CLOCK].time(), hours, TOP_READERS, docs)
+    site = Site.from_settings(app[SETTINGS])
+    counter = app.get(SUBSCRIBERS)
+    topics = {feed.path: site.absolute(feed.path) for feed in polls}
+    subscribers = await counter(app, list(topics.values())) if counter else {}
+    return [
+        FeedReport(feed.path, docs.get(feed.path), feed, subscribers.get(topics[feed.path]))
+        for feed in sorted(polls, key=lambda feed: feed.path)
+    ]
+
+
 async def feeds_view(request: web.Request) -> web.Response:
     app = request.app
-    settings = app[SETTINGS]
     try:
-        authenticate(request, settings.api.keys)
+        await access.authorize(request, app[REDIS], app[SETTINGS].api.keys, "stats:read")
         hours = _hours(request)
-        docs = {doc.path: doc for doc in inventory(app)}
-        polls = await report(app[REDIS], app[CLOCK].time(), hours, TOP_READERS, docs)
-        site = Site.from_settings(settings)
-        topics = [site.absolute(feed.path) for feed in polls]
-        counter = app.get(SUBSCRIBERS)
-        subscribers = await counter(app, topics) if counter else {}
+        reports = await feed_report(app, hours)
     except Problem as exc:
         return exc.response()
     except RedisError as exc:
         log.error("event=api_redis_error path=%s reason=%s", request.path, exc)
         return Problem(503, "unavailable", "storage unavailable", retry_after=1).response()
-    feeds = [
-        _feed(feed, docs.get(feed.path), subscribers.get(site.absolute(feed.path)))
-        for feed in sorted(polls, key=lambda feed: feed.path)
-    ]
     return web.json_response(
-        {"hours": hours, "feeds": feeds}, headers={"Cache-Control": "no-store"}
+        {"hours": hours, "feeds": [_feed(one) for one in reports]},
+        headers={"Cache-Control": "no-store"},
     )
 
 
-def _feed(polls: FeedPolling, doc: FeedDocument | None, subscribers: int | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"path": polls.path, "subscribers": subscribers}
+def _feed(one: FeedReport) -> dict[str, Any]:
+    polls, doc = one.polls, one.doc
+    out: dict[str, Any] = {"path": one.path, "subscribers": one.subscribers}
     if doc is not None:
         out.update(
             format=doc.format,

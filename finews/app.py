@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 import feeds
 import shortlinks
 import websub
+from finews import console
 from finews.core import metrics
 from finews.core.appkeys import CLOCK, REDIS, REDIS_BYTES, SETTINGS
 from finews.core.clock import SYSTEM, Clock
@@ -146,4 +147,5 @@ def create_app(
         on_change=websub.notify,
         subscribers=websub.subscriber_counts,
     )
+    console.setup(app)
     return app

@@ -22,6 +22,7 @@ import shortlinks.cli
 from finews import workers
 from finews.app import create_app
 from finews.config import load
+from finews.console import cli as console_cli
 from finews.core import logs
 from finews.core.commands import EXIT_PROBLEMS, EXIT_USAGE, Context, Handler
 from finews.core.redis_client import AnyRedis, Limits, connect
@@ -123,6 +124,7 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(run=cmd_check)
     feeds.cli.add_commands(sub)
     shortlinks.cli.add_commands(sub)
+    console_cli.add_commands(sub)
     return top
 
 

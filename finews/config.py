@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from feeds import settings as feeds_settings
+from finews.console import settings as console_settings
 from finews.core.settings import Check, Settings
 from finews.core.settings import load as load_core
 from shortlinks import settings as shortlinks_settings
@@ -20,7 +21,12 @@ from websub import settings as websub_settings
 
 def checks() -> dict[str, Check]:
     """Every feature's checks, keyed by `section.key`."""
-    return {**feeds_settings.checks(), **shortlinks_settings.checks(), **websub_settings.checks()}
+    return {
+        **feeds_settings.checks(),
+        **shortlinks_settings.checks(),
+        **websub_settings.checks(),
+        **console_settings.checks(),
+    }
 
 
 def built_in_hub_needs_websub(data: Mapping[str, Mapping[str, Any]]) -> str | None:

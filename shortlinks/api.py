@@ -2,8 +2,9 @@
 
 Errors are RFC 9457 problem details (finews.core.errors), `type` ending in the kind:
 400 malformed request (malformed_json, malformed_request, bad_parameter, malformed_code),
-401 unauthorized, 404 unknown_code, 409 url_taken (a retarget onto a URL that has its
-own link), 410 deleted (a change to a deleted link: restore it first), 413 too_large,
+401 unauthorized, 403 forbidden (a console-made key without the scope the call needs),
+404 unknown_code, 409 url_taken (a retarget onto a URL that has its own link),
+410 deleted (a change to a deleted link: restore it first), 413 too_large,
 422 invalid_field (`errors` lists each field, rule and detail), 429 rate_limited and
 503 unavailable (both with Retry-After). Bodies are parsed by
 finews.core.strict_json, so no JSON a client sends can fail later as a 500.
@@ -24,8 +25,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from finews.core import strict_json
-from finews.core.bearer import authenticate
+from finews.core import access, strict_json
 from finews.core.errors import Problem
 from shortlinks import boards, codes, events, listing, targets, timeline
 from shortlinks.counting import read_stats
@@ -54,6 +54,15 @@ def _too_many(wait: int, what: str) -> Problem:
     return Problem(429, "rate_limited", f"too many {what}; try again in {wait} s", retry_after=wait)
 
 
+def required_scope(request: web.Request) -> str:
+    """The scope a stored key (finews.core.access) needs for this request."""
+    if request.method not in ("GET", "HEAD"):
+        return "links:write"
+    if request.path.startswith("/api/links") and not request.path.endswith("/stats"):
+        return "links:read"
+    return "stats:read"
+
+
 def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Authenticate, run, and turn every failure into problem details."""
 
@@ -61,7 +70,9 @@ def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
     async def run(request: web.Request) -> web.Response:
         service = request.app[SERVICE]
         try:
-            request[API_KEY] = authenticate(request, service.settings.api.keys)
+            request[API_KEY] = await access.authorize(
+                request, service.store.redis, service.settings.api.keys, required_scope(request)
+            )
             return await handler(request, service)
         except Problem as exc:
             return exc.response()
@@ -118,14 +129,14 @@ def _unknown_fields(data: dict[str, Any], allowed: set[str]) -> None:
         )
 
 
-def _target(service: Service, value: Any) -> str:
+def target_field(service: Service, value: Any) -> str:
     try:
         return targets.check(value, service.hosts)
     except targets.TargetError as exc:
         raise _invalid("url", exc.rule, str(exc)) from None
 
 
-def _expiry(value: Any, now: datetime) -> datetime | None:
+def expiry_field(value: Any, now: datetime) -> datetime | None:
     if value is None:
         return None
     try:
@@ -181,7 +192,7 @@ def parse_create(service: Service, data: Any) -> Want:
             day=day,
             prefix=prefix,
             title=_title(data.get("title", "")),
-            expires_at=_expiry(data.get("expires_at"), service.clock.now()),
+            expires_at=expiry_field(data.get("expires_at"), service.clock.now()),
             forward_query=_flag(data, "forward_query", True),
         )
     except targets.TargetError as exc:
@@ -205,7 +216,7 @@ def link_json(service: Service, link: Link) -> dict[str, Any]:
     }
 
 
-async def _limit_creation(request: web.Request, service: Service, n: int) -> None:
+async def limit_creation(request: web.Request, service: Service, n: int) -> None:
     conf, limiter = service.settings.shortlinks, service.limiter
     address = client_address(request, service.settings.server.trust_forwarded)
     for scope, ident, limit in (
@@ -238,7 +249,7 @@ async def _existing(service: Service, code: str) -> Link:
 @endpoint
 async def create(request: web.Request, service: Service) -> web.Response:
     data = await read_json(request, service)
-    await _limit_creation(request, service, 1)
+    await limit_creation(request, service, 1)
     want = parse_create(service, data)
     [result] = await service.store.issue([want])
     if isinstance(result, NotIssued):
@@ -274,7 +285,7 @@ async def create_batch(request: web.Request, service: Service) -> web.Response:
     items = data.get("links")
     if not isinstance(items, list) or not 1 <= len(items) <= BATCH_MAX:
         raise _invalid("links", "count", f"expected a list of 1 to {BATCH_MAX} links")
-    await _limit_creation(request, service, len(items))
+    await limit_creation(request, service, len(items))
     results: list[dict[str, Any] | None] = [None] * len(items)
     wants: list[tuple[int, Want]] = []
     for index, item in enumerate(items):
@@ -307,19 +318,19 @@ async def change(request: web.Request, service: Service) -> web.Response:
     _unknown_fields(data, PATCH_FIELDS)
     changes: dict[str, Any] = {}
     if "url" in data:
-        changes["url"] = _target(service, data["url"])
+        changes["url"] = target_field(service, data["url"])
     if "disabled" in data:
         if not isinstance(data["disabled"], bool):
             raise _invalid("disabled", "boolean", "expected true or false")
         changes["disabled"] = data["disabled"]
     if "expires_at" in data:
-        changes["expires_at"] = _expiry(data["expires_at"], service.clock.now())
+        changes["expires_at"] = expiry_field(data["expires_at"], service.clock.now())
     if "title" in data:
         changes["title"] = _title(data["title"])
     if "forward_query" in data:
         changes["forward_query"] = _flag(data, "forward_query", True)
     try:
-        link = await service.store.update(code, **changes)
+        link = await service.change(code, **changes)
     except UrlTaken as exc:
         raise Problem(409, "url_taken", str(exc), code=exc.code) from None
     except Contended as exc:
@@ -328,7 +339,6 @@ async def change(request: web.Request, service: Service) -> web.Response:
         raise Problem(410, "deleted", str(exc)) from None
     if link is None:
         raise _unknown(code)
-    service.redirector.forget(code)
     return web.json_response(link_json(service, link))
 
 
@@ -340,24 +350,17 @@ async def remove(request: web.Request, service: Service) -> web.Response:
     purge = request.query.get("purge", "false")
     if purge not in ("true", "false") or set(request.query) - {"purge"}:
         raise Problem(400, "bad_parameter", "the only parameter is purge=true|false")
-    if purge == "true":
-        found = await service.store.purge(code)
-    else:
-        days = service.settings.shortlinks.retention_days
-        found = await service.store.delete(code, days * 86400) is not None
-    if not found:
+    if not await service.remove(code, purge=purge == "true"):
         raise _unknown(code)
-    service.redirector.forget(code)
     return web.Response(status=204)
 
 
 @endpoint
 async def restore(request: web.Request, service: Service) -> web.Response:
     code = _code(request)
-    link = await service.store.restore(code)
+    link = await service.restore(code)
     if link is None:
         raise _unknown(code)
-    service.redirector.forget(code)
     return web.json_response(link_json(service, link))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from shortlinks.counting import Keep, Salts, VisitWriter
 from shortlinks.limits import RateLimiter
 from shortlinks.redirect import Redirector
 from shortlinks.replicas import Replicas
-from shortlinks.store import LinkStore, Want
+from shortlinks.store import Link, LinkStore, Want
 
 
 class Service:
@@ -112,6 +113,35 @@ class Service:
             forward_query=forward_query,
             summary=summary,
         )
+
+    # The changes every caller (the API, the console) makes the same way: the store's
+    # rules, then this process's redirect cache forgets the code.
+
+    async def change(self, code: str, **changes: Any) -> Link | None:
+        """Change url, title, disabled, expires_at or forward_query; None for no such
+        link. Raises store.UrlTaken, store.Contended and store.Deleted."""
+        link = await self.store.update(code, **changes)
+        if link is not None:
+            self.redirector.forget(code)
+        return link
+
+    async def remove(self, code: str, *, purge: bool = False) -> bool:
+        """Soft delete (410, statistics kept for shortlinks.retention_days), or erase
+        everything with `purge`; whether there was such a link."""
+        if purge:
+            found = await self.store.purge(code)
+        else:
+            days = self.settings.shortlinks.retention_days
+            found = await self.store.delete(code, days * 86400) is not None
+        if found:
+            self.redirector.forget(code)
+        return found
+
+    async def restore(self, code: str) -> Link | None:
+        link = await self.store.restore(code)
+        if link is not None:
+            self.redirector.forget(code)
+        return link
 
 
 SERVICE = web.AppKey("shortlinks", Service)

@@ -87,5 +87,7 @@ def test_the_rules_catch_a_wrong_edge() -> None:
     assert not allowed("finews.core.settings", "feeds.permalink")
     assert not allowed("shortlinks.api", "feeds.dates")
     assert not allowed("feeds.publish", "finews.app")
+    assert not allowed("shortlinks.api", "finews.console.users")  # the console is root
+    assert allowed("shortlinks.api", "finews.core.access")
     assert allowed("feeds.publish", "finews.core.metrics")
     assert resolve("feeds.dates.parse_date") == "feeds.dates"

@@ -15,7 +15,7 @@ import pytest
 from finews.cli import parser
 from tests.envs import clean_env
 
-COMMANDS = ("serve", "check", "build", "shorten", "export", "import", "visits", "links")
+COMMANDS = ("serve", "check", "build", "shorten", "export", "import", "visits", "links", "users")
 
 
 def finews(*args: str) -> subprocess.CompletedProcess[str]:
