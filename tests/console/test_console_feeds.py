@@ -11,10 +11,12 @@ from aiohttp.test_utils import TestClient
 
 from feeds.polling import POLLS
 from finews.app import create_app
+from finews.core import access
 from finews.core.appkeys import REDIS, SETTINGS
 from finews.core.clock import FrozenClock
 from finews.core.settings import Settings
 from tests.console.support import HTTP_SITE, as_role
+from tests.problem_support import check_problem
 from tests.shortlinks_support import KEY
 
 FEED = "/feeds/all.rss"
@@ -54,3 +56,18 @@ async def test_the_feeds_page_shows_each_feed_and_how_it_is_polled(
     assert size[0] == str(body.count(b"<item>"))  # the items the document holds
     row_of(html, "/feeds/all.atom")  # a feed nobody polled is listed too
     assert "Feedly" not in row_of(html, "/feeds/all.atom")
+
+
+async def test_a_console_key_reads_api_feeds_only_with_stats_read(
+    aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings], clock: FrozenClock
+) -> None:
+    web: TestClient = await aiohttp_client(create_app(make_settings(api__keys=[KEY]), clock=clock))
+    redis = web.app[REDIS]
+    stats, _ = await access.create(redis, "dashboards", {"stats:read"}, clock.now())
+    links, _ = await access.create(redis, "cms", {"links:read", "links:write"}, clock.now())
+    allowed = await web.get("/api/feeds", headers={"Authorization": f"Bearer {stats}"})
+    assert allowed.status == 200 and "feeds" in await allowed.json()
+    refused = await web.get("/api/feeds", headers={"Authorization": f"Bearer {links}"})
+    problem = check_problem(refused.status, refused.headers, await refused.read())
+    assert refused.status == 403 and problem["type"].endswith("/forbidden")
+    assert problem["scope"] == "stats:read"
