@@ -140,13 +140,14 @@ def guard_routes(app: web.Application) -> None:
     once, after every feature added its routes.
 
     aiohttp has no public way to wrap a registered route (only middlewares, see above),
-    so this sets the route's handler attribute; were it renamed, the assertion fails at
-    start rather than requests silently going uncounted."""
+    so this sets the route's handler attribute; were it renamed, the app fails at start
+    rather than requests silently going uncounted."""
     catch_all = app.router.add_route("*", UNMATCHED, unmatched).resource
     for resource in app.router.resources():
         name = "unmatched" if resource is catch_all else resource.canonical
         for route in resource:
-            assert hasattr(route, "_handler"), "aiohttp's ResourceRoute changed"
+            if not hasattr(route, "_handler"):
+                raise RuntimeError("aiohttp's ResourceRoute changed: cannot wrap its handler")
             route._handler = guarded(route.handler, name)
 
 
