@@ -135,9 +135,10 @@ async def unmatched(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNotFound()
 
 
-def guard_routes(app: web.Application) -> None:
-    """Add the catch-all `unmatched` route, then wrap every route's handler in `guarded`,
-    once, after every feature added its routes.
+async def guard_routes(app: web.Application) -> None:
+    """Add the catch-all `unmatched` route, then wrap every route's handler in `guarded`:
+    once, at startup (the router is frozen just after), so that a route added to the app
+    after create_app is guarded too.
 
     aiohttp has no public way to wrap a registered route (only middlewares, see above),
     so this sets the route's handler attribute; were it renamed, the app fails at start
@@ -188,5 +189,5 @@ def create_app(
     shortlinks.setup(app)
     websub.setup(app)
     feeds.setup(app, share_links=shortlinks.post_share_links, on_change=websub.notify)
-    guard_routes(app)
+    app.on_startup.append(guard_routes)
     return app
