@@ -27,50 +27,68 @@ log = logging.getLogger("finews.server")
 
 
 class HeaderTimeoutHandler(RequestHandler):
-    """One connection: aiohttp's protocol with a timer over each request head.
+    """One connection: aiohttp's protocol with a deadline over each request head.
 
-    The timer starts at connection_made, and in data_received when bytes come while the
+    A head starts at connection_made, and in data_received when bytes come while the
     connection waits for a request (start() is parked on its waiter: no head pending and
-    no request being handled, so these bytes begin a head, never a body). It stops as
-    soon as the parser yields a complete head. Bytes of a pipelined head that come while
-    an earlier request is handled start no timer: aiohttp's keep-alive timer, started
+    no request being handled, so these bytes begin a head, never a body). It ends as soon
+    as the parser yields a complete head. Bytes of a pipelined head that come while an
+    earlier request is handled start no deadline: aiohttp's keep-alive timer, started
     after the response, bounds them.
+
+    The timer is lazy, as aiohttp's keep-alive timer is: a head's start and end only set
+    `_head_since`, and the one timer of the connection, when it fires, closes the
+    connection if a head is still pending past its deadline, or sets itself again for the
+    head pending now. Arming and cancelling a timer for every request cost a redirect a
+    few percent of its time; now a busy keep-alive connection arms one per
+    `header_timeout` at most.
     """
 
-    __slots__ = ("_header_timeout", "_header_timer")
+    __slots__ = ("_head_since", "_header_timeout", "_header_timer")
 
     def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
         self._header_timer: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # loop time the pending head began
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._start_header_timer()
+        self._head_started()
 
     def data_received(self, data: bytes) -> None:
         waiting = self._waiter is not None and not self._waiter.done()
-        if waiting and data and self._header_timer is None:
-            self._start_header_timer()
+        if waiting and data and self._head_since is None:
+            self._head_started()
         heads = self._request_count
         super().data_received(data)
         if self._request_count != heads:
-            self._stop_header_timer()
+            self._head_since = None
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._stop_header_timer()
-        super().connection_lost(exc)
-
-    def _start_header_timer(self) -> None:
-        self._header_timer = self._loop.call_later(self._header_timeout, self._header_late)
-
-    def _stop_header_timer(self) -> None:
+        self._head_since = None
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+        super().connection_lost(exc)
 
-    def _header_late(self) -> None:
+    def _head_started(self) -> None:
+        self._head_since = self._loop.time()
+        if self._header_timer is None:
+            self._arm(self._head_since + self._header_timeout)
+
+    def _arm(self, when: float) -> None:
+        self._header_timer = self._loop.call_at(when, self._header_check)
+
+    def _header_check(self) -> None:
         self._header_timer = None
+        since = self._head_since
+        if since is None:
+            return  # no head pending: the next one arms the timer again
+        deadline = since + self._header_timeout
+        if self._loop.time() < deadline:
+            self._arm(deadline)  # a later head than the one the timer was set for
+            return
         if self.transport is not None:
             peer = self.transport.get_extra_info("peername")
             log.info(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -123,9 +124,10 @@ return 1
 # KEYS: the writer's last applied batch, the event stream, then per hour its leaderboard,
 # its sources, its count of host-named sources and its `other` leaderboard, then the
 # per-source leaderboards. ARGV: batch number, its marker's TTL, leaderboard TTL, sources
-# cap, events_max, events_days in seconds, then JSON {hours: [{k: index of the hour's
-# first key, top: {code: n}, src: [[name, code, n, key index, capped 0|1]]}], events:
-# [[field, value, ...]]}.
+# cap, events_max, events_days in seconds, JSON {hours: [{k: index of the hour's first
+# key, top: {code: n}, src: [[name, code, n, key index, capped 0|1]]}]}, then per event
+# its 8 values (t, code, source, campaign, device, browser, os, bot), flat: no JSON to
+# decode per event, which was most of a batch's time in Redis.
 APPLY_SITE = """
 if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -150,10 +152,12 @@ for _, hour in ipairs(batch.hours) do
     redis.call('EXPIRE', board, ttl)
   end
 end
-for _, event in ipairs(batch.events) do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', unpack(event))
+for i = 8, #ARGV, 8 do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 't', ARGV[i], 'code', ARGV[i + 1],
+    'source', ARGV[i + 2], 'campaign', ARGV[i + 3], 'device', ARGV[i + 4],
+    'browser', ARGV[i + 5], 'os', ARGV[i + 6], 'bot', ARGV[i + 7])
 end
-if #batch.events > 0 then
+if #ARGV >= 8 then
   local now = redis.call('TIME')
   local oldest = string.format('%d', (tonumber(now[1]) - tonumber(ARGV[6])) * 1000)
   redis.call('XTRIM', KEYS[2], 'MINID', '~', oldest)
@@ -263,11 +267,11 @@ class Site:
 
     top: dict[str, Counter[str]] = field(default_factory=dict)
     sources: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
-    events: list[list[str]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)  # 8 values per visit (APPLY_SITE)
 
-    def add(self, hour: str, code: str, name: str) -> None:
-        self.top.setdefault(hour, Counter())[code] += 1
-        self.sources.setdefault(hour, Counter())[name, code] += 1
+    def add(self, hour: str, code: str, name: str, n: int = 1) -> None:
+        self.top.setdefault(hour, Counter())[code] += n
+        self.sources.setdefault(hour, Counter())[name, code] += n
 
     def call(self, writer: str, number: int, conf: Keep) -> tuple[list[str], list[Any]]:
         """The keys and arguments of APPLY_SITE."""
@@ -289,7 +293,7 @@ class Site:
                     boards[name] = len(names)
                 capped = int(name not in KNOWN_SOURCES)
                 hours[-1]["src"].append([name, code, n, boards[name], capped])
-        payload = {"hours": hours, "events": self.events}
+        payload = {"hours": hours}
         return names, [
             number,
             REPLAY_TTL,
@@ -298,7 +302,17 @@ class Site:
             conf.events_max,
             conf.events_days * 86400,
             json.dumps(payload, separators=(",", ":")),
+            *self.events,
         ]
+
+
+@functools.lru_cache(maxsize=4096)
+def event_fields(kind: Kind) -> tuple[str, ...]:
+    """A visit event's values after its time and code (source, campaign, device,
+    browser, os, bot): no address, no user agent."""
+    agent = kind.agent
+    bot = "1" if kind.bot is not None else "0"
+    return (kind.source, kind.campaign, agent.device, agent.browser, agent.os, bot)
 
 
 class VisitWriter:
@@ -405,68 +419,68 @@ class VisitWriter:
             return answered
 
     async def _shares(self, batch: list[Visit]) -> tuple[dict[str, Share], Site]:
-        """Split a batch by link, classified and counted; and its site-wide part."""
+        """Split a batch by link, classified and counted; and its site-wide part.
+
+        Visitors are hashed and first seen in the batch's order; the counters are added
+        once per group of visits alike (link, day, hour, classification), since a batch
+        from one popular link is mostly the same few groups."""
         shares: dict[str, Share] = {}
         site = Site()
         hours: dict[int, str] = {}  # UTC hour number -> its key
         days: dict[int, str] = {}  # minute -> day in the site's zone
+        stamps: dict[int, str] = {}  # second -> the event's time
         salts: dict[str, str] = {}
+        groups: Counter[tuple[str, str, str, Kind]] = Counter()
         for visit in batch:
             share = shares.get(visit.code) or shares.setdefault(visit.code, Share())
-            minute = int(visit.at) // 60
+            second = int(visit.at)
+            minute = second // 60
             day = days.get(minute)
             if day is None:
                 day = days[minute] = datetime.fromtimestamp(visit.at, self.zone).strftime("%Y%m%d")
             hour = hours.get(minute // 60)
             if hour is None:
                 hour = hours[minute // 60] = hour_key(minute * 60)
+            stamp = stamps.get(second)
+            if stamp is None:
+                stamp = stamps[second] = self._stamp(second)
             kind = classify(visit, self.site_host)
-            people, counts = share.hours.setdefault(hour, (set(), Counter()))
-            today = share.days.get(day) or share.days.setdefault(day, Day())
-            today.agents.update(
-                (f"dev:{kind.agent.device}", f"br:{kind.agent.browser}", f"os:{kind.agent.os}")
-            )
-            site.events.append(self._event(visit, kind))
+            groups[visit.code, day, hour, kind] += 1
+            site.events += (stamp, visit.code, *event_fields(kind))
             if kind.bot is not None:
-                share.counts.update(("b", f"{day}:b", f"{day}:bot:{kind.bot}"))
-                counts["b"] += 1
                 continue
             if day not in salts:
                 salts[day] = await self.salts.get(day)
             who = visitor(salts[day], visit.address, visit.agent)
             share.seen.setdefault(who, day)
-            today.people.add(who)
-            people.add(who)
-            share.counts.update(("h", f"{day}:h"))
-            counts["h"] += 1
+            share.days.setdefault(day, Day()).people.add(who)
+            share.hours.setdefault(hour, (set(), Counter()))[0].add(who)
+        for (code, day, hour, kind), n in groups.items():
+            share = shares[code]
+            counts = share.hours.setdefault(hour, (set(), Counter()))[1]
+            today = share.days.get(day) or share.days.setdefault(day, Day())
+            agent = kind.agent
+            for name in (f"dev:{agent.device}", f"br:{agent.browser}", f"os:{agent.os}"):
+                today.agents[name] += n
+            if kind.bot is not None:
+                for name in ("b", f"{day}:b", f"{day}:bot:{kind.bot}"):
+                    share.counts[name] += n
+                counts["b"] += n
+                continue
+            for name in ("h", f"{day}:h"):
+                share.counts[name] += n
+            counts["h"] += n
             if kind.source in KNOWN_SOURCES:
-                share.counts[f"{day}:src:{kind.source}"] += 1
-                counts[f"src:{kind.source}"] += 1
+                share.counts[f"{day}:src:{kind.source}"] += n
+                counts[f"src:{kind.source}"] += n
             else:
-                today.named[kind.source, hour] += 1
-            site.add(hour, visit.code, kind.source)
+                today.named[kind.source, hour] += n
+            site.add(hour, code, kind.source, n)
         return shares, site
 
-    def _event(self, visit: Visit, kind: Kind) -> list[str]:
-        """A visit event's fields: no address, no user agent."""
-        return [
-            "t",
-            datetime.fromtimestamp(visit.at, self.zone).isoformat(timespec="seconds"),
-            "code",
-            visit.code,
-            "source",
-            kind.source,
-            "campaign",
-            kind.campaign,
-            "device",
-            kind.agent.device,
-            "browser",
-            kind.agent.browser,
-            "os",
-            kind.agent.os,
-            "bot",
-            "1" if kind.bot is not None else "0",
-        ]
+    def _stamp(self, second: int) -> str:
+        """An event's time: the site's zone, to the second."""
+        return datetime.fromtimestamp(second, self.zone).isoformat(timespec="seconds")
 
     async def _write(self, number: int, batch: list[Visit]) -> None:
         """Batch `number` as one APPLY_VISITS call per link and one APPLY_SITE call,

@@ -230,8 +230,13 @@ def source(visit: Visit, site_host: str) -> tuple[str, str]:
 
 def classify(visit: Visit, site_host: str) -> Kind:
     """Everything counted about one visit."""
-    name, campaign = source(visit, site_host)
-    return Kind(name, campaign, agent(visit.agent), bot_name(visit.agent))
+    return _classify(visit.query, visit.qr, visit.agent, visit.referrer, site_host)
+
+
+@functools.lru_cache(maxsize=4096)  # most clicks repeat a few agents, referrers and queries
+def _classify(query: str, qr: bool, agent_: str, referrer: str, site_host: str) -> Kind:
+    name, campaign = source(Visit("", 0.0, "", agent_, referrer, query, qr), site_host)
+    return Kind(name, campaign, agent(agent_), bot_name(agent_))
 
 
 def prefetch(headers: Mapping[str, str]) -> bool:

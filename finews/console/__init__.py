@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from finews.console import charts, views
-from finews.console.frame import HERE, PREFIX, ROOT, environment, gate, headers
+from finews.console.frame import HERE, PREFIX, ROOT, environment, gated, headers
 from finews.core.appkeys import SETTINGS
 
 
@@ -20,26 +20,31 @@ async def charts_css(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     """Mount the console under /console/ (a sub-application: its headers and sign-in gate
     touch nothing else)."""
-    console = web.Application(middlewares=[headers, gate])
+    console = web.Application()
     console[ROOT] = app
+    console.on_response_prepare.append(headers)
     environment(console, app[SETTINGS].site.language)
-    route = console.router
-    route.add_get("/login", views.login_page)
-    route.add_post("/login", views.login)
-    route.add_post("/logout", views.logout)
-    route.add_get("/", views.dashboard)
-    route.add_get("/links", views.links)
-    route.add_get("/new", views.new_page)
-    route.add_post("/new", views.create)
-    route.add_get("/links/{code}", views.link_page)
-    route.add_post(
-        "/links/{code}/{action:retarget|disable|enable|expire|delete|restore}", views.act
+    console.router.add_routes(
+        [
+            web.get("/login", gated(views.login_page)),
+            web.post("/login", gated(views.login)),
+            web.post("/logout", gated(views.logout)),
+            web.get("/", gated(views.dashboard)),
+            web.get("/links", gated(views.links)),
+            web.get("/new", gated(views.new_page)),
+            web.post("/new", gated(views.create)),
+            web.get("/links/{code}", gated(views.link_page)),
+            web.post(
+                "/links/{code}/{action:retarget|disable|enable|expire|delete|restore}",
+                gated(views.act),
+            ),
+            web.get("/feeds", gated(views.feeds_page)),
+            web.get("/users", gated(views.users_page)),
+            web.post("/users", gated(views.users_change)),
+            web.get("/keys", gated(views.keys_page)),
+            web.post("/keys", gated(views.keys_change)),
+            web.get("/static/charts.css", charts_css),
+            web.static("/static", HERE / "static"),
+        ]
     )
-    route.add_get("/feeds", views.feeds_page)
-    route.add_get("/users", views.users_page)
-    route.add_post("/users", views.users_change)
-    route.add_get("/keys", views.keys_page)
-    route.add_post("/keys", views.keys_change)
-    route.add_get("/static/charts.css", charts_css)
-    route.add_static("/static", HERE / "static")
     app.add_subapp(PREFIX, console)

@@ -8,6 +8,7 @@ referrer supplied can run even if it slipped past the templates' escaping.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from datetime import datetime
@@ -112,16 +113,10 @@ def address(request: web.Request) -> str:
     return client_address(request, request.config_dict[SETTINGS].server.trust_forwarded)
 
 
-@web.middleware
-async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The security headers on every answer, errors included."""
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers.update(SECURITY)
-        raise
+async def headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The security headers on every answer under /console/, errors and files included
+    (an on_response_prepare signal of the console's sub-application)."""
     response.headers.update(SECURITY)
-    return response
 
 
 async def _csrf_ok(request: web.Request, expected: str) -> bool:
@@ -130,7 +125,18 @@ async def _csrf_ok(request: web.Request, expected: str) -> bool:
     return isinstance(given, str) and bool(expected) and hmac.compare_digest(given, expected)
 
 
-@web.middleware
+def gated(handler: Handler) -> Handler:
+    """`handler` behind the gate: a wrapper per route, not a middleware, since a middleware
+    on this sub-application would make aiohttp run its middleware chain on every request
+    of the whole site, redirects included (see finews/app.py, guarded)."""
+
+    @functools.wraps(handler)
+    async def run(request: web.Request) -> web.StreamResponse:
+        return await gate(request, handler)
+
+    return run
+
+
 async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Pages need a live session; every POST a matching CSRF token, and at least an editor
     (the users and keys pages check for an admin themselves)."""
