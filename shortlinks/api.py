@@ -356,13 +356,23 @@ async def change(request: web.Request, service: Service) -> web.Response:
 @endpoint
 async def remove(request: web.Request, service: Service) -> web.Response:
     """Soft delete (410, statistics kept for shortlinks.retention_days), or with
-    `?purge=true` erase the link, its URL binding and all its statistics."""
+    `?purge=true` erase the link, its URL binding, all its statistics, its place in the
+    leaderboards and its visit events."""
     code = _code(request)
     purge = request.query.get("purge", "false")
     if purge not in ("true", "false") or set(request.query) - {"purge"}:
         raise Problem(400, "bad_parameter", "the only parameter is purge=true|false")
     if purge == "true":
         found = await service.store.purge(code)
+        if found:
+            boards_held = await boards.forget(service.store.redis, code)
+            events_deleted = await events.forget(service.store.redis, code)
+            log.info(
+                "event=link_purged_site code=%s boards=%d events=%d",
+                code,
+                boards_held,
+                events_deleted,
+            )
     else:
         days = service.settings.shortlinks.retention_days
         found = await service.store.delete(code, days * 86400) is not None

@@ -72,3 +72,13 @@ async def top(
 async def sources(redis: Any, hours: list[str]) -> dict[str, int]:
     """Site-wide clicks per source over these hours, most first."""
     return dict(await _union(redis, [keys.site_sources(hour) for hour in hours], 0))
+
+
+async def forget(redis: Any, code: str) -> int:
+    """Take a purged code out of every hourly leaderboard (the per-source totals hold no
+    code and stay); returns how many boards held it."""
+    boards = [name async for name in redis.scan_iter(match=keys.top("*"), count=1000)]
+    pipe = redis.pipeline(transaction=False)
+    for name in boards:
+        pipe.zrem(name, code)
+    return sum(await pipe.execute()) if boards else 0
