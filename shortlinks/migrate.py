@@ -20,7 +20,7 @@ import logging
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from finews.core.clock import SYSTEM
 from finews.core.redis_client import AnyRedis
@@ -111,7 +111,7 @@ async def _split(redis: AnyRedis, found: list[str], latest: dict[str, int]) -> i
                 end = datetime.strptime(day, "%Y%m%d").replace(tzinfo=UTC) + timedelta(days=1)
                 when = int(end.timestamp()) + DEFAULT_RETENTION
             if when > now:
-                pipe.hset(keys.day(code, day), mapping=fields)
+                pipe.hset(keys.day(code, day), mapping=cast(dict[Any, Any], fields))
                 pipe.expireat(keys.day(code, day), when)
                 pipe.zadd(keys.buckets(code), {f"d:{day}": when})
                 latest[code] = max(latest.get(code, 0), when)
@@ -126,7 +126,7 @@ async def fill_indexes(redis: AnyRedis) -> int:
     listed, after = 0, None
     while found := [
         _text(code)
-        for code in await redis.zrange(
+        for code in await cast(Any, redis).zrange(
             keys.CODES, f"({after}" if after else "-", "+", bylex=True, offset=0, num=PAGE
         )
     ]:
