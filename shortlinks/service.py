@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from finews.core.breaker import Breaker
 from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
 from finews.core.settings import Settings
-from shortlinks import paths, targets
+from shortlinks import boards, paths, targets
 from shortlinks.counting import Keep, Salts, VisitWriter
 from shortlinks.limits import RateLimiter
 from shortlinks.redirect import Redirector
@@ -112,6 +113,12 @@ class Service:
             forward_query=forward_query,
             summary=summary,
         )
+
+    async def top(self, window: str, source: str | None, limit: int) -> list[dict[str, Any]]:
+        """The most clicked links of a window (one of boards.WINDOWS) ending now: what
+        `GET /api/top` and `finews links top` answer."""
+        hours = boards.window_hours(self.clock.time(), window)
+        return await boards.top(self.store.redis, self.store, hours, source, limit)
 
 
 SERVICE = web.AppKey("shortlinks", Service)
