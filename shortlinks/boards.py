@@ -69,6 +69,11 @@ async def top(
     ]
 
 
+async def clicked(redis: Any, hours: list[str]) -> list[str]:
+    """Every code with clicks in these hours."""
+    return [code for code, _ in await _union(redis, [keys.top(hour) for hour in hours], 0)]
+
+
 async def sources(redis: Any, hours: list[str]) -> dict[str, int]:
     """Site-wide clicks per source over these hours, most first."""
     return dict(await _union(redis, [keys.site_sources(hour) for hour in hours], 0))

@@ -8,7 +8,10 @@ MATCH` over the search index; only the records it matches are read (at most
 `shortlinks.list_scan_max` of them, in code order; past that the answer says
 `truncated`), checked, sorted in memory and paged with the same keyset cursor, so a page
 never repeats or skips an item that did not change. `sort=clicks_24h` without a search
-reads the listed links in code order, up to `list_scan_max` (the one sort left that does).
+takes the links clicked since yesterday's midnight from the hourly leaderboards
+(shortlinks.boards; their exact values from their day hashes), then every other listed
+link, at 0, in code order from the codes index: cost per page, the links clicked in the
+last two days, not all links.
 
 `clicks_24h` comes from the day hashes: clicks today and yesterday in the site's
 timezone, so it covers the last 24 to 48 hours.
@@ -21,10 +24,11 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
-from shortlinks import indexes, keys
+from shortlinks import boards, indexes, keys
+from shortlinks.counting import hour_key
 from shortlinks.store import Link, LinkStore
 
 SORTS = ("code", "created", "clicks", "clicks_24h")
@@ -145,6 +149,63 @@ async def _by_index(store: LinkStore, query: Query, today: date) -> Result:
     return Result(items, after)
 
 
+async def _unclicked(
+    store: LinkStore, after: str | None, desc: bool, skip: set[str], need: int
+) -> list[str]:
+    """Up to `need` listed codes after `after` in code order (or reverse), less `skip`."""
+    out: list[str] = []
+    size = need + len(skip)
+    while len(out) < need:
+        edge = f"({after}" if after else ("+" if desc else "-")
+        chunk = cast(
+            list[str],  # the decoding client: str replies
+            await store.redis.zrange(
+                keys.CODES, edge, "-" if desc else "+", desc=desc, bylex=True, offset=0, num=size
+            ),
+        )
+        out += [code for code in chunk if code not in skip]
+        if len(chunk) < size:
+            break
+        after = chunk[-1]
+    return out[:need]
+
+
+async def _recent(store: LinkStore, query: Query, today: date) -> Result:
+    """A page in clicks_24h order (see the module docstring): clicked links, then the
+    rest at 0 by code; descending, the clicked come first."""
+    start = decode_cursor(query.cursor) if query.cursor else None
+    if start is not None and not isinstance(start[0], int):
+        raise BadCursor(query.cursor or "")
+    desc, want = query.order == "desc", query.limit + 1
+    midnight = datetime.combine(today - timedelta(days=1), time(), store.zone)
+    first = int(midnight.timestamp()) // 3600
+    hours = [hour_key(n * 3600) for n in range(first, first + 50)]  # to tomorrow's midnight
+    links = [
+        link
+        for link in await store.get_many(await boards.clicked(store.redis, hours))
+        if link is not None and link.deleted_at is None
+    ]
+    numbers = await counts(store.redis, [link.code for link in links], today)
+    hot = [Listed(link, n) for link, n in zip(links, numbers, strict=True) if n.clicks_24h]
+    hot.sort(key=lambda item: _key(item, "clicks_24h"), reverse=desc)
+    skip = {item.link.code for item in hot}
+    if start is not None:
+        hot = [item for item in hot if _after(_key(item, "clicks_24h"), start, desc)]
+    in_zero = start is not None and start[0] == 0
+    cold_after = start[1] if in_zero and start is not None else None
+    page = hot[:want] if desc else []  # a cursor in the zero tier left no clicked after it
+    if desc or in_zero or start is None:
+        codes = await _unclicked(store, cold_after, desc, skip, want - len(page))
+        cold_links = [link for link in await store.get_many(codes) if link is not None]
+        cold = await counts(store.redis, [link.code for link in cold_links], today)
+        page += [Listed(*pair) for pair in zip(cold_links, cold, strict=True)]
+    if not desc:
+        page += hot[: want - len(page)]
+    last = page[query.limit - 1] if len(page) > query.limit else None
+    after = encode_cursor(_value(last, "clicks_24h"), last.link.code) if last else None
+    return Result(page[: query.limit], after)
+
+
 async def _codes(store: LinkStore, scan_max: int, needle: str) -> tuple[list[str], bool]:
     """Up to scan_max candidate codes in code order: the search's matches, or with no
     search every listed code; and whether there were more."""
@@ -181,6 +242,8 @@ async def listing(store: LinkStore, query: Query, *, scan_max: int, today: date)
         return await _by_code(store, query, today)
     if not query.q and query.sort in INDEXED:
         return await _by_index(store, query, today)
+    if not query.q and query.sort == "clicks_24h":
+        return await _recent(store, query, today)
     start = decode_cursor(query.cursor) if query.cursor else None
     found, truncated = await _read(store, scan_max, today, query.q.casefold())
     desc = query.order == "desc"

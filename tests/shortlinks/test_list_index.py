@@ -109,6 +109,9 @@ async def test_search_follows_creates_edits_deletes_restores_and_purges(
 async def test_sorting_by_clicks_and_created_pages_from_the_indexes(
     client: TestClient, clock
 ) -> None:
+    old = (await create(client, f"{SITE}/old.html"))["code"]
+    await clicks(client, old, 4)  # three days ago: in `clicks`, not in `clicks_24h`
+    clock.advance(3 * 86400)
     made = []
     for n in range(5):
         made.append((await create(client, f"{SITE}/{n}.html"))["code"])
@@ -119,23 +122,31 @@ async def test_sorting_by_clicks_and_created_pages_from_the_indexes(
 
     async def pages(query: str) -> list[tuple[str, int]]:
         seen, cursor = [], ""
-        for _ in range(len(made) + 1):  # bounded: a cursor that does not move fails
+        for _ in range(len(made) + 2):  # bounded: a cursor that does not move fails
             body = await get(client, f"/api/links?{query}&limit=2{cursor}")
-            seen += [(link["code"], link["clicks"]) for link in body["links"]]
+            value = "clicks_24h" if "clicks_24h" in query else "clicks"
+            seen += [(link["code"], link[value]) for link in body["links"]]
             if not body["next_cursor"]:
                 return seen
             cursor = f"&cursor={body['next_cursor']}"
         raise AssertionError(f"paging {query} did not end: {seen}")
 
+    recent = sorted([*expected, (old, 0)], key=lambda p: (p[1], p[0]))
+    assert await pages("sort=clicks_24h") == recent[::-1]
+    assert await pages("sort=clicks_24h&order=asc") == recent
+    # the same as the search path, which reads every record ("nw" is in every code)
+    assert await pages("sort=clicks_24h&q=nw") == recent[::-1]
+    assert await pages("sort=clicks_24h&order=asc&q=nw") == recent
+    expected = sorted([*expected, (old, 4)], key=lambda p: (p[1], p[0]))
     assert await pages("sort=clicks") == expected[::-1]
     assert await pages("sort=clicks&order=asc") == expected
-    assert [code for code, _ in await pages("sort=created&order=desc")] == made[::-1]
+    assert [code for code, _ in await pages("sort=created&order=desc")] == [*made[::-1], old]
     assert (await client.delete(f"/api/links/{made[2]}", headers=AUTH)).status == 204
     assert [code for code, _ in await pages("sort=clicks")] == [
         code for code, _ in expected[::-1] if code != made[2]
     ]
     assert (await client.post(f"/api/links/{made[2]}/restore", headers=AUTH)).ok
-    assert (await pages("sort=clicks"))[0] == (made[2], 3)  # back with its clicks
+    assert (await pages("sort=clicks"))[:2] == [(old, 4), (made[2], 3)]  # back with its clicks
 
 
 async def test_purge_leaves_no_leaderboard_entry_index_entry_or_event(
