@@ -121,7 +121,7 @@ def cmd_links_list(ctx: Context, args: argparse.Namespace) -> int:
         print(f"{link.code}\t{counts.clicks}\t{counts.clicks_24h}\t{link.title}\t{link.url}")
     if result.truncated:
         print(
-            f"finews: only the first {ctx.settings.shortlinks.list_scan_max} links were read "
+            f"finews: only the first {ctx.settings.shortlinks.list_scan_max} matches were read "
             "(shortlinks.list_scan_max)",
             file=sys.stderr,
         )

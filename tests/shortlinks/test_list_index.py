@@ -4,6 +4,7 @@ paging, and a purge that leaves nothing behind, on a real Redis over real HTTP."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -11,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from finews.app import create_app
+from finews.core.settings import Settings
 from shortlinks import indexes, keys
 from tests.shortlinks.real_agents import UAS
 from tests.shortlinks_support import AUTH, SITE, create, service
@@ -177,3 +180,14 @@ async def test_purge_leaves_no_leaderboard_entry_index_entry_or_event(
         assert await redis.zscore(index, gone) is None
     assert [m async for m in redis.zscan_iter(keys.SEARCH, match=f"{gone}*")] == []
     assert [k async for k in redis.scan_iter(match=f"*{gone}*")] == []
+
+
+async def test_a_search_past_list_scan_max_says_truncated(
+    aiohttp_client: Callable[..., Any], sl_settings: Settings
+) -> None:
+    client = await aiohttp_client(create_app(sl_settings.replace(shortlinks__list_scan_max=2)))
+    made = sorted([(await create(client, f"{SITE}/{n}.html", title="港口"))["code"] for n in "abc"])
+    body = await get(client, "/api/links?q=港口")
+    assert [link["code"] for link in body["links"]] == made[:2] and body["truncated"] is True
+    body = await get(client, f"/api/links?q={made[2][-10:]}")
+    assert [link["code"] for link in body["links"]] == made[2:] and body["truncated"] is False
