@@ -95,16 +95,24 @@ def add(pipe: Any, link: Link, clicks: int | None = None) -> None:
         pipe.zadd(keys.CLICKS, {link.code: clicks})
 
 
+def _forget_entries(pipe: Any, code: str) -> None:
+    """Remove every search entry of `code`: all scores are 0, so its entries are the range
+    of members starting `CODE\\0`, including any left by edits that raced (see changed)."""
+    pipe.zremrangebylex(keys.SEARCH, f"[{code}{SEP}", f"({code}\x01")
+
+
 def remove(pipe: Any, link: Link) -> None:
     """Take `link` off the list (its statistics stay where they are)."""
     pipe.zrem(keys.CODES, link.code)
     pipe.zrem(keys.CREATED, link.code)
-    pipe.zrem(keys.SEARCH, search_entry(link))
+    _forget_entries(pipe, link.code)
     pipe.zrem(keys.CLICKS, link.code)
 
 
 def changed(pipe: Any, old: Link, new: Link) -> None:
-    """Swap the search entry of a link whose URL or title changed."""
+    """Swap the search entry of a link whose URL or title changed. Two edits racing can
+    leave the older one's entry beside the newer (never the newer missing): a search
+    checks each match against its record, and a delete or purge removes them all."""
     if search_entry(old) != search_entry(new):
         pipe.zrem(keys.SEARCH, search_entry(old))
         pipe.zadd(keys.SEARCH, {search_entry(new): 0})

@@ -167,6 +167,9 @@ async def test_purge_leaves_no_leaderboard_entry_index_entry_or_event(
     redis = service(client).store.redis
     boards = [name async for name in redis.scan_iter(match=keys.top("*"))]
     assert len(boards) >= 3  # all, wechat, weibo, direct
+    stale = f"{gone}\0{gone.casefold()}\0{SITE}/gone.html\0an old title"  # two edits raced
+    await redis.zadd(keys.SEARCH, {stale: 0})
+    assert await found(client, "old title") == []  # every match is checked against its record
     assert (await client.delete(f"/api/links/{gone}?purge=true", headers=AUTH)).status == 204
 
     for name in boards:
