@@ -128,15 +128,23 @@ async def _by_code(store: LinkStore, query: Query, today: date) -> Result:
     return Result([Listed(*pair) for pair in zip(links, numbers, strict=True)], after)
 
 
+def _counted_cursor(query: Query) -> tuple[int, str] | None:
+    """The cursor of a page sorted by a count or time: a whole number a sorted set's score
+    can hold exactly, and a code."""
+    if not query.cursor:
+        return None
+    value, code = decode_cursor(query.cursor)
+    if type(value) is not int or abs(value) > 2**53:
+        raise BadCursor(query.cursor)
+    return value, code
+
+
 async def _by_index(store: LinkStore, query: Query, today: date) -> Result:
     """A page in `created` or `clicks` order, from that index."""
-    start = decode_cursor(query.cursor) if query.cursor else None
-    if start is not None and not isinstance(start[0], int):
-        raise BadCursor(query.cursor or "")
     ranked = await indexes.page(
         store.redis,
         INDEXED[query.sort],
-        cast(tuple[int, str] | None, start),  # an int value: checked just above
+        _counted_cursor(query),
         query.limit + 1,
         desc=query.order == "desc",
     )
@@ -173,9 +181,7 @@ async def _unclicked(
 async def _recent(store: LinkStore, query: Query, today: date) -> Result:
     """A page in clicks_24h order (see the module docstring): clicked links, then the
     rest at 0 by code; descending, the clicked come first."""
-    start = decode_cursor(query.cursor) if query.cursor else None
-    if start is not None and not isinstance(start[0], int):
-        raise BadCursor(query.cursor or "")
+    start = _counted_cursor(query)
     desc, want = query.order == "desc", query.limit + 1
     midnight = datetime.combine(today - timedelta(days=1), time(), store.zone)
     first = int(midnight.timestamp()) // 3600

@@ -4,6 +4,8 @@ paging, and a purge that leaves nothing behind, on a real Redis over real HTTP."
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -194,3 +196,13 @@ async def test_a_search_past_list_scan_max_says_truncated(
     assert [link["code"] for link in body["links"]] == made[:2] and body["truncated"] is True
     body = await get(client, f"/api/links?q={made[2][-10:]}")
     assert [link["code"] for link in body["links"]] == made[2:] and body["truncated"] is False
+
+
+async def test_a_forged_cursor_is_a_400_on_every_indexed_sort(client: TestClient) -> None:
+    await create(client)
+    forged = [json.dumps(value).encode() for value in ([True, "NW"], [10**400, "NW"], ["x", "NW"])]
+    for sort in ("clicks", "created", "clicks_24h"):
+        for raw in forged:
+            cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            response = await client.get(f"/api/links?sort={sort}&cursor={cursor}", headers=AUTH)
+            assert (sort, response.status) == (sort, 400)
