@@ -6,7 +6,8 @@ its counts, device/browser/OS counts and visitor sketch, per hour its counts and
 sketch (sketches as base64 of the HyperLogLog's own bytes, so unique-visitor counts
 survive exactly). `expire_at` gives each bucket key's expiry (epoch seconds; a key's
 remaining TTL as a time, so exporting twice writes the same bytes), and import sets it
-again. Export then import gives back the same lines; importing twice changes nothing; a
+again, and puts each hour's clicks back in the site's hourly leaderboards. Export then
+import gives back the same lines; importing twice changes nothing; a
 bad line is reported by number and skipped (lines are parsed by finews.core.strict_json:
 no line can stop the import half-way). Lines of the release before (per-day fields in
 `stats`, `visitors` per day) are read too: their days expire `retention_days` after the
@@ -28,7 +29,7 @@ from typing import IO, Any
 from finews.core import strict_json
 from finews.core.clock import SYSTEM
 from shortlinks import codes, indexes, keys, targets
-from shortlinks.counting import Keep
+from shortlinks.counting import BOARD_TTL, Keep
 from shortlinks.store import Link
 
 PAGE = 500
@@ -346,6 +347,26 @@ def _write_buckets(pipe: Any, code: str, found: Buckets, now: int) -> None:
         pipe.zadd(keys.buckets(code), index)
     if any(index.values()):
         pipe.expireat(keys.buckets(code), max(index.values()))
+    _write_boards(pipe, code, found, now)
+
+
+def _write_boards(pipe: Any, code: str, found: Buckets, now: int) -> None:
+    """Put the link's clicks of each hour bucket back in the site's hourly leaderboards
+    (overall and per source) for the hours they still cover, as the visit writer would
+    have: `GET /api/top` and `sort=clicks_24h` rank a moved link as before. Set, not
+    added, so importing twice changes nothing; the per-source totals (`{site}:src:*`), a
+    sum over links, are not rebuilt."""
+    for hour, bucket in found.hours.items():
+        start = datetime.strptime(hour, "%Y%m%d%H").replace(tzinfo=UTC).timestamp()
+        until = int(start) + BOARD_TTL
+        counts = bucket["counts"]
+        if until <= now or not counts.get("h"):
+            continue
+        boards = {keys.top(hour): counts["h"]}
+        boards |= {keys.top(hour, k[4:]): n for k, n in counts.items() if k.startswith("src:")}
+        for board, n in boards.items():
+            pipe.zadd(board, {code: n})
+            pipe.expireat(board, until, nx=True)
 
 
 async def _write(

@@ -201,3 +201,35 @@ async def test_links_top_prints_what_the_api_answers(
     assert weibo[1:] == [f"{b['code']}\t1\t1\t标题b"]
     refused = await asyncio.to_thread(run, "--limit", "0")
     assert refused.returncode == 2 and "--limit" in refused.stderr
+
+
+async def test_a_moved_link_ranks_as_before(
+    aiohttp_client: Callable[..., Any], sl_settings: Settings, redis_url: str
+) -> None:
+    """Import puts each hour's clicks back in the leaderboards (the real clock: the boards
+    of the frozen clock's hours expired long ago)."""
+    client = await aiohttp_client(create_app(sl_settings))
+    a, b = [(await create(client, f"{SITE}/{n}.html"))["code"] for n in "ab"]
+    for _ in range(2):
+        await click(client, f"/s/{a}", UAS["chrome"], "https://weibo.com/1")
+    await click(client, f"/s/{b}", UAS["wechat_ios"])
+    await service(client).writer.flush()
+    queries = ["/api/top?window=24h", "/api/top?source=weibo", "/api/links?sort=clicks_24h"]
+    before = [await get(client, query) for query in queries]
+    raw = Redis.from_url(redis_url, decode_responses=False)
+    try:
+        out = io.StringIO()
+        await transfer.export_links(raw, out, lambda n: None)
+        await raw.flushdb()
+        for _ in range(2):  # twice: the boards are set, not added to
+            await transfer.import_links(
+                raw,
+                out.getvalue().splitlines(),
+                frozenset({"news.example.cn"}),
+                print,
+                lambda n: None,
+            )
+    finally:
+        await raw.aclose()
+    assert [await get(client, query) for query in queries] == before
+    assert [link["code"] for link in before[0]["links"]] == [a, b]
