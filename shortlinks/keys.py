@@ -44,8 +44,9 @@ Memory per link, measured on the embedded Valkey 8 (100,000 links, 51-byte URLs,
 20-character Chinese title): about 540 bytes in all (`INFO memory` delta / links; 510
 with the release before's shorter `sl:` names: record, URL binding and code alone went
 from 450 to 480): the record about 300 (`MEMORY USAGE`), the URL binding about 100, the
-entry in the codes about 100 (the list indexes, `created`, `search` and `clicks`, add
-about as much again per index). Counters add about 130 bytes per day with visits (a day
+entry in the codes about 100. The list indexes add about 340 (`MEMORY USAGE` / links at
+20,000 links, 45-byte URLs, 9-character Chinese titles: `created` and `clicks` 85 each,
+`search` 167, its entry growing with URL and title; `codes` itself measured 85 there). Counters add about 130 bytes per day with visits (a day
 hash of a few fields: 30 days = 3.8 KB, gone after `retention_days`); a day's visitor sketch is about 200 bytes for 20 visitors
 (sparse) and at most 12 KB (dense). The visit writer's batch record is about 90 bytes per
 link and finews process that counted a visit to it in the last day.
