@@ -51,36 +51,46 @@ def _text(value: str | bytes) -> str:
 
 
 async def split_days(redis: AnyRedis) -> int:
-    """Step 2 over every stats hash and hour bucket (one SCAN); returns the days moved."""
+    """Step 2 over every stats hash and hour bucket, a page at a time as one SCAN finds
+    them; returns the days moved."""
     stats: list[str] = []
     hours: list[tuple[str, str]] = []
+    latest: dict[str, int] = {}  # code -> when its last bucket expires: the index's TTL
+    days = 0
     async for name in redis.scan_iter(match=f"{keys.PREFIX}:{{*}}:*", count=1000):
         found = _COUNTER.fullmatch(_text(name))
         if found and found.group(3):
             hours.append((found.group(1), found.group(3)))
         elif found:
             stats.append(found.group(1))
-    days = 0
-    latest: dict[str, int] = {}  # code -> when its last bucket expires: the index's TTL
-    for start in range(0, len(stats), PAGE):
-        days += await _split(redis, stats[start : start + PAGE], latest)
-    for start in range(0, len(hours), PAGE):
-        chunk = hours[start : start + PAGE]
-        pipe = redis.pipeline(transaction=False)
-        for code, hour in chunk:
-            pipe.expiretime(keys.hour(code, hour))
-        expiry = await pipe.execute()
-        pipe = redis.pipeline(transaction=False)
-        for (code, hour), when in zip(chunk, expiry, strict=True):
-            if when > 0:
-                pipe.zadd(keys.buckets(code), {f"h:{hour}": when})
-                latest[code] = max(latest.get(code, 0), when)
-        await pipe.execute()
+        if len(stats) >= PAGE:
+            days += await _split(redis, stats, latest)
+            stats = []
+        if len(hours) >= PAGE:
+            await _index_hours(redis, hours, latest)
+            hours = []
+    days += await _split(redis, stats, latest)
+    await _index_hours(redis, hours, latest)
     pipe = redis.pipeline(transaction=False)
     for code, when in latest.items():
         pipe.expireat(keys.buckets(code), when)
     await pipe.execute()
     return days
+
+
+async def _index_hours(
+    redis: AnyRedis, hours: list[tuple[str, str]], latest: dict[str, int]
+) -> None:
+    pipe = redis.pipeline(transaction=False)
+    for code, hour in hours:
+        pipe.expiretime(keys.hour(code, hour))
+    expiry = await pipe.execute()
+    pipe = redis.pipeline(transaction=False)
+    for (code, hour), when in zip(hours, expiry, strict=True):
+        if when > 0:
+            pipe.zadd(keys.buckets(code), {f"h:{hour}": when})
+            latest[code] = max(latest.get(code, 0), when)
+    await pipe.execute()
 
 
 async def _split(redis: AnyRedis, found: list[str], latest: dict[str, int]) -> int:

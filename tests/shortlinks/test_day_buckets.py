@@ -109,6 +109,9 @@ async def test_the_old_layout_moves_into_day_hashes_with_exact_counts(
     assert set(await redis.hkeys(keys.stats(code))) == {"h", "u", "b"}
     sketch = await redis.expiretime(keys.visitors(code, DAY))
     assert await redis.expiretime(keys.day(code, DAY)) == sketch  # the day's own expiry
+    indexed = await redis.zrange(keys.buckets(code), 0, -1, withscores=True)
+    hour = await redis.expiretime(keys.hour(code, "2024052412"))
+    assert sorted(indexed) == sorted([(f"d:{DAY}", sketch), ("h:2024052412", hour)])
     listed = await get(client, "/api/links?sort=clicks")
     assert [(link["code"], link["clicks"]) for link in listed["links"]] == [(code, 4)]
     assert [link["code"] for link in (await get(client, "/api/links?q=厦门"))["links"]] == [code]
