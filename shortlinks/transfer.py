@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
@@ -87,13 +88,14 @@ def _ints(raw: dict[bytes, bytes]) -> dict[str, int]:
     return {k.decode(): int(v) for k, v in raw.items()}
 
 
-async def _buckets(redis: Any, code: str, members: list[bytes]) -> Buckets:
-    """Every bucket of one link the buckets index names, with expiry times."""
+def _read_buckets(pipe: Any, code: str, members: list[bytes]) -> Callable[[Iterator[Any]], Buckets]:
+    """Queue the reads of every bucket of one link the buckets index names, with expiry
+    times, on `pipe`; returns what turns their replies (taken from the iterator) into
+    Buckets."""
     days = sorted(m.decode()[2:] for m in members if m.startswith(b"d:"))
     hours = sorted(m.decode()[2:] for m in members if m.startswith(b"h:"))
     names = [f"{kind}:{d}" for d in days for kind in ("day", "agents", "uv")]
     names += [f"{kind}:{h}" for h in hours for kind in ("hour", "uvh")]
-    pipe = redis.pipeline(transaction=False)
     for d in days:
         pipe.hgetall(keys.day(code, d))
         pipe.hgetall(keys.agents(code, d))
@@ -103,7 +105,13 @@ async def _buckets(redis: Any, code: str, members: list[bytes]) -> Buckets:
     pipe.eval(READ_SKETCHES, len(sketches), *sketches)
     for name in names:
         pipe.expiretime(_key(code, name))
-    replies = await pipe.execute()
+    return functools.partial(_parse_buckets_read, days, hours, names)
+
+
+def _parse_buckets_read(
+    days: list[str], hours: list[str], names: list[str], stream: Iterator[Any]
+) -> Buckets:
+    replies = [next(stream) for _ in range(2 * len(days) + len(hours) + 1 + len(names))]
     found = Buckets()
     raw = iter(replies[len(days) * 2 + len(hours)])
     for n, d in enumerate(days):
@@ -145,11 +153,14 @@ async def export_links(redis: Any, out: IO[str], progress: Callable[[int], None]
             link = Link.loads(code, replies[3 * n].decode())
             rows.append((link, _ints(replies[3 * n + 1]), replies[3 * n + 2]))
         pipe = redis.pipeline(transaction=False)
-        for link, _, _ in rows:
+        readers = []
+        for link, _, members in rows:
             pipe.get(keys.url(link.url))
-        primaries = await pipe.execute()
-        for (link, stats, members), primary in zip(rows, primaries, strict=True):
-            buckets = await _buckets(redis, link.code, members)
+            readers.append(_read_buckets(pipe, link.code, members))
+        replies = iter(await pipe.execute())
+        for (link, stats, _), read in zip(rows, readers, strict=True):
+            primary = next(replies)
+            buckets = read(replies)
             line = {
                 "code": link.code,
                 "url": link.url,
