@@ -25,7 +25,7 @@ from finews.core.redis_client import AnyRedis
 
 log = logging.getLogger("finews.redis")
 
-SCHEMA = 2  # 1: `sl:...`, `{websub}:...` (no SCHEMA_KEY)
+SCHEMA = 3  # 1: `sl:...`, `{websub}:...` (no SCHEMA_KEY); 2: per-day counts in stats hashes
 SCHEMA_KEY = "finews:schema"  # string: the schema the data is in
 LOCK_KEY = "finews:schema:lock"  # string, TTL LOCK_SECONDS: a migration runs
 LOCK_SECONDS = 30

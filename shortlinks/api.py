@@ -345,7 +345,8 @@ async def change(request: web.Request, service: Service) -> web.Response:
 @endpoint
 async def remove(request: web.Request, service: Service) -> web.Response:
     """Soft delete (410, statistics kept for shortlinks.retention_days), or with
-    `?purge=true` erase the link, its URL binding and all its statistics."""
+    `?purge=true` erase the link, its URL binding, all its statistics, its place in the
+    leaderboards and its visit events."""
     code = _code(request)
     purge = request.query.get("purge", "false")
     if purge not in ("true", "false") or set(request.query) - {"purge"}:
@@ -503,29 +504,27 @@ async def stats(request: web.Request, service: Service) -> web.Response:
     return web.json_response(await timeline.daily(redis, body, service.zone))
 
 
-def _window(request: web.Request) -> list[str]:
+def _window(request: web.Request) -> str:
     window = request.query.get("window", "24h")
     if window not in boards.WINDOWS:
         raise Problem(400, "bad_parameter", f"window must be one of {', '.join(boards.WINDOWS)}")
-    return boards.window_hours(request.app[SERVICE].clock.time(), window)
+    return window
 
 
 @endpoint
 async def top(request: web.Request, service: Service) -> web.Response:
-    hours = _window(request)
+    window = _window(request)
     limit = _query_int(request, "limit", 10, 1, PAGE_MAX)
     source = request.query.get("source") or None
     if source is not None and not SOURCE_RE.fullmatch(source):
         raise Problem(400, "bad_parameter", "source must be a source name, e.g. wechat or weibo")
-    links = await boards.top(service.store.redis, service.store, hours, source, limit)
-    return web.json_response({"links": links})
+    return web.json_response({"links": await service.top(window, source, limit)})
 
 
 @endpoint
 async def sources(request: web.Request, service: Service) -> web.Response:
-    return web.json_response(
-        {"sources": await boards.sources(service.store.redis, _window(request))}
-    )
+    hours = boards.window_hours(service.clock.time(), _window(request))
+    return web.json_response({"sources": await boards.sources(service.store.redis, hours)})
 
 
 @endpoint

@@ -69,6 +69,21 @@ async def top(
     ]
 
 
+async def clicked(redis: Any, hours: list[str]) -> list[str]:
+    """Every code with clicks in these hours."""
+    return [code for code, _ in await _union(redis, [keys.top(hour) for hour in hours], 0)]
+
+
 async def sources(redis: Any, hours: list[str]) -> dict[str, int]:
     """Site-wide clicks per source over these hours, most first."""
     return dict(await _union(redis, [keys.site_sources(hour) for hour in hours], 0))
+
+
+async def forget(redis: Any, code: str) -> int:
+    """Take a purged code out of every hourly leaderboard (the per-source totals hold no
+    code and stay); returns how many boards held it."""
+    boards = [name async for name in redis.scan_iter(match=keys.top("*"), count=1000)]
+    pipe = redis.pipeline(transaction=False)
+    for name in boards:
+        pipe.zrem(name, code)
+    return sum(await pipe.execute()) if boards else 0

@@ -1,5 +1,5 @@
-"""`finews shorten`, `export`, `import`, `visits export` and `links list`: share links from
-the command line.
+"""`finews shorten`, `export`, `import`, `visits export`, `links list` and `links top`:
+share links from the command line.
 
 They run beside or without the server; the root command hands each handler the settings
 and a Redis client (see finews/core/commands.py).
@@ -14,14 +14,14 @@ import logging
 import sys
 import time
 from datetime import UTC, date, datetime
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
 
 from finews.core.commands import EXIT_PROBLEMS, Context, Subparsers
-from shortlinks import codes, events, keys, listing, targets, transfer
-from shortlinks.api import ignored
+from shortlinks import boards, codes, events, keys, listing, targets, transfer
+from shortlinks.api import PAGE_MAX, SOURCE_RE, ignored
 from shortlinks.service import Service
 from shortlinks.store import NotIssued
 
@@ -121,10 +121,24 @@ def cmd_links_list(ctx: Context, args: argparse.Namespace) -> int:
         print(f"{link.code}\t{counts.clicks}\t{counts.clicks_24h}\t{link.title}\t{link.url}")
     if result.truncated:
         print(
-            f"finews: only the first {ctx.settings.shortlinks.list_scan_max} links were read "
+            f"finews: only the first {ctx.settings.shortlinks.list_scan_max} matches were read "
             "(shortlinks.list_scan_max)",
             file=sys.stderr,
         )
+    return 0
+
+
+def cmd_links_top(ctx: Context, args: argparse.Namespace) -> int:
+    """The most clicked links of a window, one tab-separated line each: code, clicks,
+    visitors, title (what GET /api/top answers)."""
+
+    async def run() -> list[dict[str, Any]]:
+        async with ctx.redis() as redis:
+            return await Service(redis, ctx.settings).top(args.window, args.source, args.limit)
+
+    print("code\tclicks\tvisitors\ttitle")
+    for link in asyncio.run(run()):
+        print(f"{link['code']}\t{link['clicks']}\t{link['visitors']}\t{link['title']}")
     return 0
 
 
@@ -157,6 +171,7 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
                     hosts,
                     lambda problem: print(problem, file=sys.stderr),
                     progress,
+                    keep=Service(redis, settings).writer.keep,
                     max_depth=settings.api.json_max_depth,
                     max_number_length=settings.api.json_max_number_length,
                 )
@@ -199,6 +214,18 @@ def _cursor(text: str) -> str:
     if problem:
         raise argparse.ArgumentTypeError(problem)
     return text
+
+
+def _source(text: str) -> str:
+    if not SOURCE_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError("expected a source name, e.g. wechat or weibo")
+    return text
+
+
+def _limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= PAGE_MAX:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {PAGE_MAX}")
+    return int(text)
 
 
 def _prefix(text: str) -> str:
@@ -264,3 +291,10 @@ def add_commands(sub: Subparsers) -> None:
     lister.add_argument("--order", choices=listing.ORDERS, default="desc")
     lister.add_argument("--limit", type=int, default=20, help="most links printed")
     lister.set_defaults(run=cmd_links_list)
+    top = links_sub.add_parser(
+        "top", help="the most clicked links of a window, tab-separated (like GET /api/top)"
+    )
+    top.add_argument("--window", choices=tuple(boards.WINDOWS), default="24h")
+    top.add_argument("--source", type=_source, help="clicks from this source only, e.g. wechat")
+    top.add_argument("--limit", type=_limit, default=10, help="most links printed (1 to 100)")
+    top.set_defaults(run=cmd_links_top)

@@ -18,7 +18,10 @@ in memory is lost if that process dies (logged on shutdown).
 Each batch also updates the site-wide keys (hourly leaderboards per code and source, and the
 visit event stream) with one more script, APPLY_SITE, in the `{site}` hash tag, guarded the
 same way by `finews:shortlinks:{site}:done:W`: a replay adds no event and no click twice.
-Hourly buckets and per-day sketches expire by TTL (`hourly_days`, `retention_days`).
+Hourly buckets, day hashes and per-day sketches expire by TTL (`hourly_days`,
+`retention_days`); only the all-time totals (`h`, `u`, `b` in the stats hash) are kept for
+good. The site script also bumps each listed code's all-time clicks in the `clicks` index
+that `GET /api/links?sort=clicks` pages.
 
 The queue is bounded: past `visit_queue_max` the oldest waiting visits are dropped and
 counted in a log line, rather than memory growing without end.
@@ -65,17 +68,20 @@ out[#KEYS + 1] = redis.call('PFCOUNT', unpack(KEYS))
 return out
 """
 # One link's share of batch ARGV[1], applied at most once. KEYS: the writer's last applied
-# batch, the stats hash, per day the visitor sketch, the count of host-named sources and
-# the agents hash, per hour its hash and visitor sketch, then one repeat-window marker per
-# visitor. ARGV: batch number, its marker's TTL, repeat window, sources cap, the source
-# counter's TTL, the day keys' TTL, the hour keys' TTL, then JSON {counts: {field: n},
-# days: [{day, uv: [visitor], agents: {field: n}, named: [[name, n, hour index]]}],
-# hours: [{uv: [visitor], counts: {field: n}}], seen: [index into days, per marker]}.
+# batch, the stats hash, the buckets index, per day the visitor sketch, the count of
+# host-named sources, the agents hash and the day hash, per hour its hash and visitor
+# sketch, then one repeat-window marker per visitor. ARGV: batch number, its marker's TTL,
+# repeat window, sources cap, the source counter's TTL, the day keys' TTL, the hour keys'
+# TTL, then JSON {counts: {field: n}, days: [{day, uv: [visitor], counts: {field: n},
+# agents: {field: n}, named: [[name, n, hour index]]}], hours: [{hour, uv: [visitor],
+# counts: {field: n}}], seen: [index into days, per marker]}. The buckets index records
+# when each day and hour bucket expires (and forgets the expired), so export finds them.
 APPLY_VISITS = """
 if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-local stats, cap, batch = KEYS[2], tonumber(ARGV[4]), cjson.decode(ARGV[8])
-local hours = 2 + 3 * #batch.days
+local stats, buckets, cap, batch = KEYS[2], KEYS[3], tonumber(ARGV[4]), cjson.decode(ARGV[8])
+local now = tonumber(redis.call('TIME')[1])
+local hours = 3 + 4 * #batch.days
 local function pfadd(key, people, ttl)
   for j = 1, #people, 1000 do
     redis.call('PFADD', key, unpack(people, j, math.min(j + 999, #people)))
@@ -87,16 +93,19 @@ for i, hour in ipairs(batch.hours) do
   local counts = KEYS[hours + 2 * i - 1]
   for name, n in pairs(hour.counts) do redis.call('HINCRBY', counts, name, n) end
   redis.call('EXPIRE', counts, ARGV[7])
+  redis.call('ZADD', buckets, now + tonumber(ARGV[7]), 'h:' .. hour.hour)
   pfadd(KEYS[hours + 2 * i], hour.uv, ARGV[7])
 end
 for i, day in ipairs(batch.days) do
-  local named, agents = KEYS[1 + 3 * i], KEYS[2 + 3 * i]
-  pfadd(KEYS[3 * i], day.uv, ARGV[6])
+  local k = 4 * i
+  local named, agents, counts = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  pfadd(KEYS[k], day.uv, ARGV[6])
   for name, n in pairs(day.agents) do redis.call('HINCRBY', agents, name, n) end
   redis.call('EXPIRE', agents, ARGV[6])
+  for name, n in pairs(day.counts) do redis.call('HINCRBY', counts, name, n) end
   for _, entry in ipairs(day.named) do
     local name = entry[1]
-    if redis.call('HEXISTS', stats, day.day .. ':src:' .. name) == 0 then
+    if redis.call('HEXISTS', counts, 'src:' .. name) == 0 then
       if tonumber(redis.call('GET', named) or '0') < cap then
         redis.call('INCR', named)
         redis.call('EXPIRE', named, ARGV[5])
@@ -104,10 +113,14 @@ for i, day in ipairs(batch.days) do
         name = 'other'
       end
     end
-    redis.call('HINCRBY', stats, day.day .. ':src:' .. name, entry[2])
+    redis.call('HINCRBY', counts, 'src:' .. name, entry[2])
     redis.call('HINCRBY', KEYS[hours + 2 * entry[3] - 1], 'src:' .. name, entry[2])
   end
+  redis.call('EXPIRE', counts, ARGV[6])
+  redis.call('ZADD', buckets, now + tonumber(ARGV[6]), 'd:' .. day.day)
 end
+redis.call('ZREMRANGEBYSCORE', buckets, '-inf', now)
+redis.call('EXPIRE', buckets, math.max(tonumber(ARGV[6]), tonumber(ARGV[7])))
 local first, unique = hours + 2 * #batch.hours, {}
 for i, d in ipairs(batch.seen) do
   if redis.call('SET', KEYS[first + i], 1, 'NX', 'EX', ARGV[3]) then
@@ -116,12 +129,13 @@ for i, d in ipairs(batch.seen) do
 end
 for d, n in pairs(unique) do
   redis.call('HINCRBY', stats, 'u', n)
-  redis.call('HINCRBY', stats, batch.days[d].day .. ':u', n)
+  redis.call('HINCRBY', KEYS[4 * d + 3], 'u', n)
 end
 return 1
 """
 # The site-wide share of batch ARGV[1], applied at most once, in the site's hash tag.
-# KEYS: the writer's last applied batch, the event stream, then per hour its leaderboard,
+# KEYS: the writer's last applied batch, the event stream, the all-time clicks index (only
+# codes already in it, i.e. listed, are bumped), then per hour its leaderboard,
 # its sources, its count of host-named sources and its `other` leaderboard, then the
 # per-source leaderboards. ARGV: batch number, its marker's TTL, leaderboard TTL, sources
 # cap, events_max, events_days in seconds, JSON {hours: [{k: index of the hour's first
@@ -134,7 +148,10 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 local ttl, cap, batch = ARGV[3], tonumber(ARGV[4]), cjson.decode(ARGV[7])
 for _, hour in ipairs(batch.hours) do
   local top, sources, named = KEYS[hour.k], KEYS[hour.k + 1], KEYS[hour.k + 2]
-  for code, n in pairs(hour.top) do redis.call('ZINCRBY', top, n, code) end
+  for code, n in pairs(hour.top) do
+    redis.call('ZINCRBY', top, n, code)
+    redis.call('ZADD', KEYS[3], 'XX', 'INCR', n, code)
+  end
   redis.call('EXPIRE', top, ttl)
   for _, e in ipairs(hour.src) do
     local name, board = e[1], KEYS[e[4]]
@@ -204,13 +221,14 @@ class Day:
     """One link's visits of one day in a batch."""
 
     people: set[str] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)  # the day hash's fields
     agents: Counter[str] = field(default_factory=Counter)
     named: Counter[tuple[str, str]] = field(default_factory=Counter)  # (name, hour) -> n
 
 
 @dataclass
 class Share:
-    """One link's part of a batch: plain counters, per day and per hour, first day per
+    """One link's part of a batch: all-time counters, per day and per hour, first day per
     visitor."""
 
     counts: Counter[str] = field(default_factory=Counter)
@@ -222,12 +240,13 @@ class Share:
         """The keys and arguments of APPLY_VISITS for this share."""
         index = {day: i for i, day in enumerate(self.days, 1)}
         hour_index = {hour: i for i, hour in enumerate(self.hours, 1)}
-        names = [keys.done(code, writer), keys.stats(code)]
+        names = [keys.done(code, writer), keys.stats(code), keys.buckets(code)]
         for day in self.days:
             names += [
                 keys.visitors(code, day),
                 keys.source_count(code, day),
                 keys.agents(code, day),
+                keys.day(code, day),
             ]
         for hour in self.hours:
             names += [keys.hour(code, hour), keys.hour_visitors(code, hour)]
@@ -238,13 +257,15 @@ class Share:
                 {
                     "day": day,
                     "uv": sorted(d.people),
+                    "counts": d.counts,
                     "agents": d.agents,
                     "named": [[name, n, hour_index[hour]] for (name, hour), n in d.named.items()],
                 }
                 for day, d in self.days.items()
             ],
             "hours": [
-                {"uv": sorted(people), "counts": counts} for people, counts in self.hours.values()
+                {"hour": hour, "uv": sorted(people), "counts": counts}
+                for hour, (people, counts) in self.hours.items()
             ],
             "seen": [index[day] for day in self.seen.values()],
         }
@@ -275,7 +296,7 @@ class Site:
 
     def call(self, writer: str, number: int, conf: Keep) -> tuple[list[str], list[Any]]:
         """The keys and arguments of APPLY_SITE."""
-        names = [keys.site_done(writer), keys.EVENTS]
+        names = [keys.site_done(writer), keys.EVENTS, keys.CLICKS]
         hours: list[dict[str, Any]] = []
         for hour in self.top.keys() | self.sources.keys():
             first = len(names) + 1
@@ -463,15 +484,15 @@ class VisitWriter:
             for name in (f"dev:{agent.device}", f"br:{agent.browser}", f"os:{agent.os}"):
                 today.agents[name] += n
             if kind.bot is not None:
-                for name in ("b", f"{day}:b", f"{day}:bot:{kind.bot}"):
-                    share.counts[name] += n
+                share.counts["b"] += n
+                today.counts.update({"b": n, f"bot:{kind.bot}": n})
                 counts["b"] += n
                 continue
-            for name in ("h", f"{day}:h"):
-                share.counts[name] += n
+            share.counts["h"] += n
+            today.counts["h"] += n
             counts["h"] += n
             if kind.source in KNOWN_SOURCES:
-                share.counts[f"{day}:src:{kind.source}"] += n
+                today.counts[f"src:{kind.source}"] += n
                 counts[f"src:{kind.source}"] += n
             else:
                 today.named[kind.source, hour] += n
@@ -529,32 +550,34 @@ def _days(first: date, last: date) -> list[date]:
 async def read_stats(redis: AnyRedis, code: str, first: date, last: date) -> dict[str, Any]:
     """Per-day and range totals for people (clicks, unique clicks, visitors, sources)
     and, apart, for bots by name; plus all-time totals."""
-    stored = cast(dict[str, str], await redis.hgetall(keys.stats(code)))  # a decoding client
-    fields = {k: int(v) for k, v in stored.items()}
     days = _days(first, last)
-    active = [d for d in days if f"{d:%Y%m%d}:h" in fields]
+    pipe = redis.pipeline(transaction=False)
+    pipe.hmget(keys.stats(code), ["h", "u", "b"])
+    for d in days:
+        pipe.hgetall(keys.day(code, f"{d:%Y%m%d}"))
+    replies = await pipe.execute()
+    all_time = [int(v or 0) for v in replies[0]]
+    per_day = [{k: int(v) for k, v in fields.items()} for fields in replies[1:]]
+    active = [d for d, fields in zip(days, per_day, strict=True) if "h" in fields]
     sketches = [keys.visitors(code, f"{d:%Y%m%d}") for d in active]
     counted = await redis.eval(COUNT_VISITORS, len(sketches), *sketches) if active else [0]
     per_visitors = dict(zip(active, counted, strict=False))
     rows: list[dict[str, Any]] = []
     sources: Counter[str] = Counter()
     bots: Counter[str] = Counter()
-    for d in days:
-        tag = f"{d:%Y%m%d}:"
-        day_sources = {
-            k[len(tag) + 4 :]: v for k, v in fields.items() if k.startswith(tag + "src:")
-        }
-        day_bots = {k[len(tag) + 4 :]: v for k, v in fields.items() if k.startswith(tag + "bot:")}
+    for d, fields in zip(days, per_day, strict=True):
+        day_sources = {k[4:]: v for k, v in fields.items() if k.startswith("src:")}
+        day_bots = {k[4:]: v for k, v in fields.items() if k.startswith("bot:")}
         sources.update(day_sources)
         bots.update(day_bots)
         rows.append(
             {
                 "date": d.isoformat(),
-                "clicks": fields.get(tag + "h", 0),
-                "unique_clicks": fields.get(tag + "u", 0),
+                "clicks": fields.get("h", 0),
+                "unique_clicks": fields.get("u", 0),
                 "visitors": per_visitors.get(d, 0),
                 "sources": day_sources,
-                "bots": fields.get(tag + "b", 0),
+                "bots": fields.get("b", 0),
                 "bot_names": day_bots,
             }
         )
@@ -570,10 +593,6 @@ async def read_stats(redis: AnyRedis, code: str, first: date, last: date) -> dic
             "bots": sum(r["bots"] for r in rows),
             "bot_names": dict(bots),
         },
-        "all_time": {
-            "clicks": fields.get("h", 0),
-            "unique_clicks": fields.get("u", 0),
-            "bots": fields.get("b", 0),
-        },
+        "all_time": dict(zip(("clicks", "unique_clicks", "bots"), all_time, strict=True)),
         "days": rows,
     }

@@ -15,6 +15,7 @@ from typing import Any
 from shortlinks import keys
 
 CURSOR_RE = re.compile(r"\d{1,20}-\d{1,20}")
+FORGET_PAGE = 1000
 
 
 def cursor_problem(text: str) -> str | None:
@@ -30,3 +31,15 @@ async def read(redis: Any, since: str, limit: int) -> tuple[list[dict[str, Any]]
     entries = await redis.xrange(keys.EVENTS, min=start, max="+", count=limit)
     visits = [{**fields, "id": ident, "bot": fields.get("bot") == "1"} for ident, fields in entries]
     return visits, (entries[-1][0] if entries else since or "0")
+
+
+async def forget(redis: Any, code: str) -> int:
+    """Delete every event naming `code` (a purge): one pass over the stream, which
+    `events_max` bounds, a page at a time (a decoding client); returns how many."""
+    deleted, start = 0, "-"
+    while entries := await redis.xrange(keys.EVENTS, min=start, max="+", count=FORGET_PAGE):
+        named = [ident for ident, fields in entries if fields.get("code") == code]
+        if named:
+            deleted += await redis.xdel(keys.EVENTS, *named)
+        start = f"({entries[-1][0]}"
+    return deleted

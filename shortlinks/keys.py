@@ -8,7 +8,9 @@ legal, and links spread evenly over the slots.
 | key | type | holds |
 | --- | --- | --- |
 | `finews:shortlinks:{CODE}:link` | string | the link as compact JSON: url, created_at, title, disabled, expires_at, origin |
-| `finews:shortlinks:{CODE}:stats` | hash | counters: `h` people's clicks, `u` unique clicks, `b` bot hits; per day `YYYYMMDD:h`, `:u`, `:b`, `:src:NAME`, `:bot:NAME` |
+| `finews:shortlinks:{CODE}:stats` | hash | all-time counters: `h` people's clicks, `u` unique clicks, `b` bot hits |
+| `finews:shortlinks:{CODE}:day:YYYYMMDD` | hash, TTL `retention_days` | one day (site's zone): `h`, `u`, `b`, `src:NAME`, `bot:NAME` |
+| `finews:shortlinks:{CODE}:buckets` | sorted set, TTL `retention_days` | the link's expiring day and hour buckets (`d:YYYYMMDD`, `h:YYYYMMDDHH`), score: when they expire (epoch seconds); read by export |
 | `finews:shortlinks:{CODE}:uv:YYYYMMDD` | HyperLogLog, TTL `retention_days` | distinct visitors that day (salted daily hashes, never addresses) |
 | `finews:shortlinks:{CODE}:seen:V` | string, TTL | visitor V clicked within the repeat window: a repeat is no new unique click |
 | `finews:shortlinks:{CODE}:done:W` | string, TTL 1 day | the last visit batch of writer W applied to this link: a replay at or below it applies nothing |
@@ -21,9 +23,12 @@ legal, and links spread evenly over the slots.
 | `finews:shortlinks:{site}:src:YYYYMMDDHH` | sorted set, TTL 7 days | site-wide clicks per source in one UTC hour |
 | `finews:shortlinks:{site}:srcn:YYYYMMDDHH` | string, TTL 7 days | host-named sources that hour has its own member (at most `sources_max`) |
 | `finews:shortlinks:{site}:done:W` | string, TTL 1 day | the last visit batch of writer W applied to the site-wide keys |
+| `finews:shortlinks:{site}:clicks` | sorted set | every listed (not deleted) code -> its all-time clicks `h`: `GET /api/links?sort=clicks` pages it |
 | `finews:shortlinks:{site}:visits` | stream | visit events (`events_max`, `events_days`): time, code, source, campaign, device, browser, OS, bot flag |
 | `finews:shortlinks:url:{H}` | string | the code issued for a canonical URL (`H` = first 32 hex of its SHA-256): idempotency |
 | `finews:shortlinks:codes` | sorted set | every code, score 0, read in code order (`ZRANGE BYLEX`) for cursor paging and export |
+| `finews:shortlinks:created` | sorted set | every listed code -> its creation time (epoch seconds): `sort=created` pages it |
+| `finews:shortlinks:search` | sorted set | every listed code as `CODE\0code\0url\0title` (casefolded after the first field), score 0: `q` is a `ZSCAN MATCH` over it |
 | `finews:shortlinks:salt:YYYYMMDD` | string, TTL 2 days | that day's random salt; once it expires a day's hashes cannot be linked to anyone |
 | `finews:shortlinks:rl:SCOPE:ID:WINDOW` | string, TTL | rate-limit counter of one client (hashed address or hashed key) in one window |
 
@@ -39,8 +44,10 @@ Memory per link, measured on the embedded Valkey 8 (100,000 links, 51-byte URLs,
 20-character Chinese title): about 540 bytes in all (`INFO memory` delta / links; 510
 with the release before's shorter `sl:` names: record, URL binding and code alone went
 from 450 to 480): the record about 300 (`MEMORY USAGE`), the URL binding about 100, the
-entry in the codes about 100. Counters add about 130 bytes per day with visits (six
-fields: 30 days = 3.8 KB); a day's visitor sketch is about 200 bytes for 20 visitors
+entry in the codes about 100. The list indexes add about 340 (`MEMORY USAGE` / links at
+20,000 links, 45-byte URLs, 9-character Chinese titles: `created` and `clicks` 85 each,
+`search` 167, its entry growing with URL and title; `codes` itself measured 85 there). Counters add about 130 bytes per day with visits (a day
+hash of a few fields: 30 days = 3.8 KB, gone after `retention_days`); a day's visitor sketch is about 200 bytes for 20 visitors
 (sparse) and at most 12 KB (dense). The visit writer's batch record is about 90 bytes per
 link and finews process that counted a visit to it in the last day.
 """
@@ -96,7 +103,12 @@ def hour_visitors(code: str, hour: str) -> str:
     return f"{PREFIX}:{{{code}}}:uvh:{hour}"
 
 
-COUNTER_KINDS = frozenset({"stats", "uv", "agents", "hour", "uvh"})
+def day(code: str, day: str) -> str:
+    return f"{PREFIX}:{{{code}}}:day:{day}"
+
+
+def buckets(code: str) -> str:
+    return f"{PREFIX}:{{{code}}}:buckets"
 
 
 def of_link(code: str) -> str:
@@ -104,15 +116,13 @@ def of_link(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:*"
 
 
-def is_counter(name: str) -> bool:
-    """A key of a link's statistics (not its record, nor an expiring marker)."""
-    return name.split("}:", 1)[-1].split(":", 1)[0] in COUNTER_KINDS
-
-
 # Site-wide keys share one hash tag: on a cluster they live in one slot, so the scripts
 # that update and union them stay legal.
 SITE = f"{PREFIX}:{{site}}"
 EVENTS = f"{SITE}:visits"
+CLICKS = f"{SITE}:clicks"  # in the site's tag: the visit writer's APPLY_SITE bumps it
+CREATED = f"{PREFIX}:created"
+SEARCH = f"{PREFIX}:search"
 
 
 def top(hour: str, source: str | None = None) -> str:

@@ -1,13 +1,19 @@
 """Listing links with their counts: search (`q`), sort and order, paged by cursor.
 
-Two paths. In code order without a search, one `ZRANGE BYLEX` page of the codes is read
-(cost per page: the page). A search or any other sort reads the links themselves, up to
-`shortlinks.list_scan_max` of them in code order (1,000 records and counters per pipelined
-round), filters and sorts them in memory, and pages with a keyset cursor (the last item's
-sort value and code), so a page never repeats or skips an item that did not change. Cost
-per page: the whole scan, O(links); past the bound the answer says `truncated`.
+No page reads every link (see shortlinks.indexes). In code order without a search, one
+`ZRANGE BYLEX` page of the codes; by `created` or `clicks` without a search, one script
+call over that index's sorted set finds the cursor's place and returns the page (ties in
+code order, so the cursor is the last item's sort value and code). A search is one `ZSCAN
+MATCH` over the search index; only the records it matches are read (at most
+`shortlinks.list_scan_max` of them, in code order; past that the answer says
+`truncated`), checked, sorted in memory and paged with the same keyset cursor, so a page
+never repeats or skips an item that did not change. `sort=clicks_24h` without a search
+takes the links clicked since yesterday's midnight from the hourly leaderboards
+(shortlinks.boards; their exact values from their day hashes), then every other listed
+link, at 0, in code order from the codes index: cost per page, the links clicked in the
+last two days, not all links.
 
-`clicks_24h` comes from the daily counters: clicks today and yesterday in the site's
+`clicks_24h` comes from the day hashes: clicks today and yesterday in the site's
 timezone, so it covers the last 24 to 48 hours.
 """
 
@@ -18,13 +24,15 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
-from shortlinks import keys
+from shortlinks import boards, indexes, keys
+from shortlinks.counting import hour_key
 from shortlinks.store import Link, LinkStore
 
 SORTS = ("code", "created", "clicks", "clicks_24h")
+INDEXED = {"created": keys.CREATED, "clicks": keys.CLICKS}
 ORDERS = ("asc", "desc")
 CHUNK = 1000
 
@@ -64,14 +72,17 @@ class Result:
 
 async def counts(redis: Any, found: Sequence[str], today: date) -> list[Counts]:
     """Each code's all-time clicks and unique clicks, and today's plus yesterday's clicks."""
-    days = (f"{today:%Y%m%d}:h", f"{today - timedelta(days=1):%Y%m%d}:h")
+    days = (f"{today:%Y%m%d}", f"{today - timedelta(days=1):%Y%m%d}")
     pipe = redis.pipeline(transaction=False)
     for code in found:
-        pipe.hmget(keys.stats(code), ["h", "u", *days])
+        pipe.hmget(keys.stats(code), ["h", "u"])
+        for day in days:
+            pipe.hget(keys.day(code, day), "h")
+    replies = await pipe.execute()
     out = []
-    for values in await pipe.execute():
-        h, u, d0, d1 = (int(v or 0) for v in values)
-        out.append(Counts(h, u, d0 + d1))
+    for n in range(len(found)):
+        (h, u), d0, d1 = replies[3 * n], replies[3 * n + 1], replies[3 * n + 2]
+        out.append(Counts(int(h or 0), int(u or 0), int(d0 or 0) + int(d1 or 0)))
     return out
 
 
@@ -117,45 +128,130 @@ async def _by_code(store: LinkStore, query: Query, today: date) -> Result:
     return Result([Listed(*pair) for pair in zip(links, numbers, strict=True)], after)
 
 
-async def _scan(
-    store: LinkStore, scan_max: int, today: date, needle: str
-) -> tuple[list[Listed], bool]:
-    """Up to scan_max links in code order, those matching the search, with counts."""
-    found: list[Listed] = []
-    after, read = None, 0
-    while read < scan_max:
+def _counted_cursor(query: Query) -> tuple[int, str] | None:
+    """The cursor of a page sorted by a count or time: a whole number a sorted set's score
+    can hold exactly, and a code."""
+    if not query.cursor:
+        return None
+    value, code = decode_cursor(query.cursor)
+    if type(value) is not int or abs(value) > 2**53:
+        raise BadCursor(query.cursor)
+    return value, code
+
+
+async def _by_index(store: LinkStore, query: Query, today: date) -> Result:
+    """A page in `created` or `clicks` order, from that index."""
+    ranked = await indexes.page(
+        store.redis,
+        INDEXED[query.sort],
+        _counted_cursor(query),
+        query.limit + 1,
+        desc=query.order == "desc",
+    )
+    page = ranked[: query.limit]
+    links = await store.get_many([code for code, _ in page])
+    kept = [(link, score) for link, (_, score) in zip(links, page, strict=True) if link]
+    numbers = await counts(store.redis, [link.code for link, _ in kept], today)
+    items = [Listed(link, n) for (link, _), n in zip(kept, numbers, strict=True)]
+    after = encode_cursor(page[-1][1], page[-1][0]) if len(ranked) > query.limit else None
+    return Result(items, after)
+
+
+async def _unclicked(
+    store: LinkStore, after: str | None, desc: bool, skip: set[str], need: int
+) -> list[str]:
+    """Up to `need` listed codes after `after` in code order (or reverse), less `skip`."""
+    out: list[str] = []
+    size = need + len(skip)
+    while len(out) < need:
+        edge = f"({after}" if after else ("+" if desc else "-")
         chunk = cast(
             list[str],  # the decoding client: str replies
             await store.redis.zrange(
-                keys.CODES,
-                f"({after}" if after else "-",
-                "+",
-                bylex=True,
-                offset=0,
-                num=min(CHUNK, scan_max - read),
+                keys.CODES, edge, "-" if desc else "+", desc=desc, bylex=True, offset=0, num=size
             ),
         )
-        if not chunk:
-            return found, False
-        read += len(chunk)
+        out += [code for code in chunk if code not in skip]
+        if len(chunk) < size:
+            break
         after = chunk[-1]
+    return out[:need]
+
+
+async def _recent(store: LinkStore, query: Query, today: date) -> Result:
+    """A page in clicks_24h order (see the module docstring): clicked links, then the
+    rest at 0 by code; descending, the clicked come first."""
+    start = _counted_cursor(query)
+    desc, want = query.order == "desc", query.limit + 1
+    midnight = datetime.combine(today - timedelta(days=1), time(), store.zone)
+    first = int(midnight.timestamp()) // 3600
+    hours = [hour_key(n * 3600) for n in range(first, first + 50)]  # to tomorrow's midnight
+    links = [
+        link
+        for link in await store.get_many(await boards.clicked(store.redis, hours))
+        if link is not None and link.deleted_at is None
+    ]
+    numbers = await counts(store.redis, [link.code for link in links], today)
+    hot = [Listed(link, n) for link, n in zip(links, numbers, strict=True) if n.clicks_24h]
+    hot.sort(key=lambda item: _key(item, "clicks_24h"), reverse=desc)
+    skip = {item.link.code for item in hot}
+    if start is not None:
+        hot = [item for item in hot if _after(_key(item, "clicks_24h"), start, desc)]
+    in_zero = start is not None and start[0] == 0
+    cold_after = start[1] if in_zero and start is not None else None
+    page = hot[:want] if desc else []  # a cursor in the zero tier left no clicked after it
+    if desc or in_zero or start is None:
+        codes = await _unclicked(store, cold_after, desc, skip, want - len(page))
+        cold_links = [link for link in await store.get_many(codes) if link is not None]
+        cold = await counts(store.redis, [link.code for link in cold_links], today)
+        page += [Listed(*pair) for pair in zip(cold_links, cold, strict=True)]
+    if not desc:
+        page += hot[: want - len(page)]
+    last = page[query.limit - 1] if len(page) > query.limit else None
+    after = encode_cursor(_value(last, "clicks_24h"), last.link.code) if last else None
+    return Result(page[: query.limit], after)
+
+
+async def _codes(store: LinkStore, scan_max: int, needle: str) -> tuple[list[str], bool]:
+    """Up to scan_max candidate codes in code order: the search's matches, or with no
+    search every listed code; and whether there were more."""
+    if needle:
+        found = await indexes.search(store.redis, needle)
+        return found[:scan_max], len(found) > scan_max
+    found = cast(
+        list[str],  # the decoding client: str replies
+        await store.redis.zrange(keys.CODES, "-", "+", bylex=True, offset=0, num=scan_max + 1),
+    )
+    return found[:scan_max], len(found) > scan_max
+
+
+async def _read(
+    store: LinkStore, scan_max: int, today: date, needle: str
+) -> tuple[list[Listed], bool]:
+    """The candidates' links that match the search (and are listed), with counts."""
+    found, truncated = await _codes(store, scan_max, needle)
+    listed: list[Listed] = []
+    for start in range(0, len(found), CHUNK):
         links = [
             link
-            for link in await store.get_many(chunk)
-            if link is not None and _matches(link, needle)
+            for link in await store.get_many(found[start : start + CHUNK])
+            if link is not None and link.deleted_at is None and _matches(link, needle)
         ]
         numbers = await counts(store.redis, [link.code for link in links], today)
-        found += [Listed(*pair) for pair in zip(links, numbers, strict=True)]
-    more = await store.redis.zrange(keys.CODES, f"({after}", "+", bylex=True, offset=0, num=1)
-    return found, bool(more)
+        listed += [Listed(*pair) for pair in zip(links, numbers, strict=True)]
+    return listed, truncated
 
 
 async def listing(store: LinkStore, query: Query, *, scan_max: int, today: date) -> Result:
     """One page of links with counts. Raises BadCursor."""
     if not query.q and query.sort == "code":
         return await _by_code(store, query, today)
+    if not query.q and query.sort in INDEXED:
+        return await _by_index(store, query, today)
+    if not query.q and query.sort == "clicks_24h":
+        return await _recent(store, query, today)
     start = decode_cursor(query.cursor) if query.cursor else None
-    found, truncated = await _scan(store, scan_max, today, query.q.casefold())
+    found, truncated = await _read(store, scan_max, today, query.q.casefold())
     desc = query.order == "desc"
     found.sort(key=lambda item: _key(item, query.sort), reverse=desc)
     if start is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,12 +13,14 @@ from finews.core.breaker import Breaker
 from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
 from finews.core.settings import Settings
-from shortlinks import paths, targets
+from shortlinks import boards, events, paths, targets
 from shortlinks.counting import Keep, Salts, VisitWriter
 from shortlinks.limits import RateLimiter
 from shortlinks.redirect import Redirector
 from shortlinks.replicas import Replicas
 from shortlinks.store import Link, LinkStore, Want
+
+log = logging.getLogger("finews.shortlinks")
 
 
 class Service:
@@ -130,6 +133,10 @@ class Service:
         everything with `purge`; whether there was such a link."""
         if purge:
             found = await self.store.purge(code)
+            if found:
+                held = await boards.forget(self.store.redis, code)
+                deleted = await events.forget(self.store.redis, code)
+                log.info("event=link_purged_site code=%s boards=%d events=%d", code, held, deleted)
         else:
             days = self.settings.shortlinks.retention_days
             found = await self.store.delete(code, days * 86400) is not None
@@ -142,6 +149,12 @@ class Service:
         if link is not None:
             self.redirector.forget(code)
         return link
+
+    async def top(self, window: str, source: str | None, limit: int) -> list[dict[str, Any]]:
+        """The most clicked links of a window (one of boards.WINDOWS) ending now: what
+        `GET /api/top` and `finews links top` answer."""
+        hours = boards.window_hours(self.clock.time(), window)
+        return await boards.top(self.store.redis, self.store, hours, source, limit)
 
 
 SERVICE = web.AppKey("shortlinks", Service)

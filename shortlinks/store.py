@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
-from shortlinks import codes, keys
+from shortlinks import codes, indexes, keys
 from shortlinks.replicas import Replicas
 
 log = logging.getLogger("finews.shortlinks")
@@ -261,7 +261,6 @@ class LinkStore:
             pipe.get(keys.link(code))
         replies = await pipe.execute()
         conflicts: dict[int, str] = {}
-        kept: dict[str, int] = {}
         pipe = self.redis.pipeline(transaction=False)
         for n, (i, code) in enumerate(todo.items()):
             want, claimed, text = wants[i], replies[2 * n], replies[2 * n + 1]
@@ -273,9 +272,7 @@ class LinkStore:
                 continue
             results[i] = Issued(held, created=bool(claimed))
             pipe.set(keys.url(want.url), code)
-            kept[code] = 0
-        if kept:
-            pipe.zadd(keys.CODES, kept)
+            indexes.add(pipe, held)
         await pipe.execute()
         return conflicts
 
@@ -315,17 +312,14 @@ class LinkStore:
             bound = await pipe.execute()
             pipe = self.redis.pipeline(transaction=False)
             lost: list[tuple[int, str]] = []
-            kept: dict[str, int] = {}
             for i, holder in zip(claimed, bound, strict=False):
                 if holder is None:
                     pipe.persist(keys.link(links[i].code))
-                    kept[links[i].code] = 0
+                    indexes.add(pipe, links[i])
                     results[i] = Issued(links[i], created=True, conflict=conflicts.get(i))
                 else:
                     pipe.delete(keys.link(links[i].code))
                     lost.append((i, holder))
-            if kept:
-                pipe.zadd(keys.CODES, kept)
             await pipe.execute()
             for (i, holder), link in zip(
                 lost, await self.get_many([h for _, h in lost]), strict=False
@@ -364,30 +358,26 @@ class LinkStore:
                         raise UrlTaken(holder)
                     await self.redis.set(keys.url(new.url), code)
             if await self.redis.eval(CAS_SET, 1, keys.link(code), text, new.dumps()):
+                pipe = self.redis.pipeline(transaction=False)
                 if new.url != old.url:
-                    await self.redis.eval(CAS_DEL, 1, keys.url(old.url), code)
+                    pipe.eval(CAS_DEL, 1, keys.url(old.url), code)
+                indexes.changed(pipe, old, new)
+                await pipe.execute()
                 return new
         raise Contended(code)
 
-    async def _statistics(self, code: str) -> list[str]:
-        """The keys of a link's lasting statistics: its counters, per-day visitor sketches,
-        hourly buckets and device counts (found by the code's tag; the short-lived markers
-        expire by themselves)."""
-        found = self.redis.scan_iter(match=keys.of_link(code), count=1000)
-        return [key async for key in found if keys.is_counter(key)]
-
     async def delete(self, code: str, keep_seconds: int) -> Link | None:
-        """Soft delete: the link answers 410 and leaves the list, its statistics expire
-        after `keep_seconds` unless it is restored, and its record and URL binding stay
-        (a tombstone: issuing for its URL, as a post rebuild does, finds it deleted)."""
+        """Soft delete: the link answers 410 and leaves the list, its all-time totals
+        expire after `keep_seconds` unless it is restored (its day and hour buckets expire
+        by their own TTLs, never later than that), and its record and URL binding stay (a
+        tombstone: issuing for its URL, as a post rebuild does, finds it deleted)."""
         now = self.clock.now(self.zone).replace(microsecond=0)
         link = await self._set_deleted(code, now)
         if link is None:
             return None
         pipe = self.redis.pipeline(transaction=False)
-        for key in await self._statistics(code):
-            pipe.expire(key, keep_seconds)
-        pipe.zrem(keys.CODES, code)
+        pipe.expire(keys.stats(code), keep_seconds)
+        indexes.remove(pipe, link)
         await pipe.execute()
         log.info("event=link_deleted code=%s keep_seconds=%d", code, keep_seconds)
         return link
@@ -398,9 +388,11 @@ class LinkStore:
         if link is None:
             return None
         pipe = self.redis.pipeline(transaction=False)
-        for key in await self._statistics(code):
-            pipe.persist(key)
-        pipe.zadd(keys.CODES, {code: 0})
+        pipe.persist(keys.stats(code))
+        pipe.hget(keys.stats(code), "h")
+        clicks = (await pipe.execute())[1]
+        pipe = self.redis.pipeline(transaction=False)
+        indexes.add(pipe, link, int(clicks or 0))
         await pipe.execute()
         log.info("event=link_restored code=%s", code)
         return link
@@ -419,15 +411,17 @@ class LinkStore:
         raise Contended(code)
 
     async def purge(self, code: str) -> bool:
-        """Erase the link for good (privacy requests): its record, URL binding, entry in the
-        codes and every key carrying its hash tag, found by SCAN (on every Cluster node)."""
+        """Erase the link for good (privacy requests): its record, URL binding, entries in
+        the list indexes and every key carrying its hash tag, found by SCAN (on every
+        Cluster node). The site-wide leaderboards and events: shortlinks.boards.forget and
+        shortlinks.events.forget."""
         link = await self.get(code)
         if link is None:
             return False
-        found = [k async for k in self.redis.scan_iter(match=f"{keys.PREFIX}:{{{code}}}:*")]
+        found = [k async for k in self.redis.scan_iter(match=keys.of_link(code))]
         pipe = self.redis.pipeline(transaction=False)
         pipe.eval(CAS_DEL, 1, keys.url(link.url), code)
-        pipe.zrem(keys.CODES, code)
+        indexes.remove(pipe, link)
         for key in {keys.link(code), *found}:
             pipe.delete(key)
         await pipe.execute()

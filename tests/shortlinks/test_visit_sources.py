@@ -59,8 +59,10 @@ async def test_a_thousand_junk_referrers_fold_into_other(client: TestClient) -> 
     assert sources["other"] == 1000 - cap
     assert all(sources[f"junk{n}.example"] == 1 for n in range(cap))  # first come, kept
     assert sum(body["totals"]["sources"].values()) == body["totals"]["clicks"] == 1002
-    fields = await service(client).store.redis.hlen(keys.stats(code))
-    assert fields <= cap + 1 + 2 + 4  # sources, the two fixed ones, h u and the day's h u
+    [day] = [row["date"].replace("-", "") for row in body["days"] if row["clicks"]]
+    redis = service(client).store.redis
+    assert await redis.hlen(keys.stats(code)) == 2  # all-time h and u; the day apart:
+    assert await redis.hlen(keys.day(code, day)) <= cap + 1 + 2 + 2  # sources, fixed two, h u
 
 
 @settings(derandomize=True, max_examples=25, deadline=None)
@@ -78,7 +80,9 @@ def test_the_first_sources_of_a_day_keep_their_field(
     async def scenario() -> dict[str, str]:
         redis = Redis.from_url(redis_url, decode_responses=True)
         try:
-            await redis.delete(keys.stats(CODE), keys.source_count(CODE, "20220524"))
+            await redis.delete(
+                keys.stats(CODE), keys.day(CODE, "20220524"), keys.source_count(CODE, "20220524")
+            )
             writer = VisitWriter(
                 redis,
                 Salts(redis),
@@ -96,12 +100,12 @@ def test_the_first_sources_of_a_day_keep_their_field(
                     Visit(CODE, at, "10.0.0.1", CHROME_UA, f"https://{host}.cn/", "", False)
                 )
             await writer.flush()
-            return await redis.hgetall(keys.stats(CODE))
+            return await redis.hgetall(keys.day(CODE, "20220524"))
         finally:
             await redis.aclose()
 
     fields = asyncio.run(scenario())
-    counted = {k.split(":src:")[1]: int(v) for k, v in fields.items() if ":src:" in k}
+    counted = {k.removeprefix("src:"): int(v) for k, v in fields.items() if k.startswith("src:")}
     seen = Counter(f"{h}.cn" for h in hosts)
     kept = list(dict.fromkeys(f"{h}.cn" for h in hosts))[:cap]
     expected = {name: seen[name] for name in kept}
