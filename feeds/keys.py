@@ -1,8 +1,9 @@
 """The Redis data model of the feeds: every key and pub/sub channel name is built here.
 
-Every key starts `finews:feeds:{docs}:`: one hash tag for all, so on Redis Cluster they
-land in one slot and a build's one script (epoch check, documents, ETags and version
-together) works.
+Every key of the documents starts `finews:feeds:{docs}:`: one hash tag for all, so on Redis
+Cluster they land in one slot and a build's one script (epoch check, documents, ETags and
+version together) works. The polling statistics share `{polls}`, so each flush's one
+pipeline goes to one node.
 Channels are no keys (PUBLISH reaches every node), so they carry no hash tag.
 
 | key | type | holds |
@@ -14,6 +15,8 @@ Channels are no keys (PUBLISH reaches every node), so they carry no hash tag.
 | `finews:feeds:{docs}:lease` | string, TTL feeds.lease_seconds | the builder lease: its holder's id (feeds/lease.py) |
 | `finews:feeds:{docs}:epoch` | string (counter) | fencing token: bumped by each lease taken; a build is stored only under the current one |
 | `finews:feeds:{docs}:page:VERSION:PATH` | hash, TTL 60 s | an archive page rendered for a follower (a hand-over, not a cache) |
+| `finews:feeds:{polls}:HOUR:PATH` | hash, TTL feeds.poll_stats_days | requests, not_modified and reader:NAME counts of one feed document in one hour (HOUR: Unix hours; feeds/polling.py) |
+| `finews:feeds:{polls}:HOUR` | set, TTL feeds.poll_stats_days | the paths of the feed documents polled in that hour |
 
 | channel | message |
 | --- | --- |
@@ -39,6 +42,8 @@ CHANGED = "finews:feeds:changed"
 PAGE_WANTED = "finews:feeds:page-wanted"
 PAGE_READY = "finews:feeds:page-ready"
 
+POLLS = "finews:feeds:{polls}"
+
 # The one name of the release before that changed.
 LEGACY_ETAGS = f"{PREFIX}:index"
 
@@ -49,6 +54,16 @@ def doc(path: str) -> str:
 
 def page(version: int, path: str) -> str:
     return f"{PREFIX}:page:{version}:{path}"
+
+
+def polls(hour: int, path: str) -> str:
+    """The poll counts of the feed document at `path` in Unix hour `hour`."""
+    return f"{POLLS}:{hour}:{path}"
+
+
+def polled(hour: int) -> str:
+    """The paths polled in Unix hour `hour`."""
+    return f"{POLLS}:{hour}"
 
 
 def renamed(old: str) -> str:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from feeds import html
+from feeds import html, polling
 from feeds.catalog import FORMATS, Site, page_path
 from feeds.follow import Follower, PageResponder
 from feeds.lease import Election, announce
 from feeds.metrics import FEED_CACHE_HITS
 from feeds.model import PostSource
+from feeds.polling import POLLS
 from feeds.publish import Edition, OnChange, PageUnavailable, Publisher, ShareLinks
 from feeds.serve import Prepared, prepare, respond, wants_html
 from feeds.store import Document
@@ -139,7 +140,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
     answer = memo.get(request.app[PUBLISHER].edition, key)
     if answer is not None:
         FEED_CACHE_HITS.inc()
-        return answer.response()
+        return _counted(request, answer)
     target = _target(request)
     if isinstance(target, str):
         return _not_found(request, target)
@@ -158,7 +159,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
             request, doc, max_age=settings.feeds.max_age, vary="Accept, Accept-Encoding"
         )
         memo.put(edition, key, answer)
-        return answer.response()
+        return _counted(request, answer)
     if target.number > 1:
         try:
             doc = await _archive_document(edition, target, view)
@@ -166,7 +167,14 @@ async def feed(request: web.Request) -> web.StreamResponse:
             return _unavailable(f"{exc}; retry")
     if doc is None:
         return _not_found(request, _missing(edition, target))
-    return respond(request, doc, max_age=settings.feeds.max_age, vary="Accept, Accept-Encoding")
+    answer = prepare(request, doc, max_age=settings.feeds.max_age, vary="Accept, Accept-Encoding")
+    return _counted(request, answer)
+
+
+def _counted(request: web.Request, answer: Prepared) -> web.Response:
+    """The answer to a feed request, counted in the feed's polling statistics."""
+    request.app[POLLS].count(request.path, answer.status, request.headers.get("User-Agent"))
+    return answer.response()
 
 
 async def _archive_document(edition: Edition, target: Target, view: str) -> Document | None:
@@ -217,6 +225,7 @@ def setup(
     """
     app[PUBLISHER] = Publisher(app, share_links=share_links, on_change=on_change)
     app[MEMO] = Memo()
+    polling.setup(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         publisher, settings = app[PUBLISHER], app[SETTINGS].feeds

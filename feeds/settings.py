@@ -28,4 +28,7 @@ def checks() -> dict[str, Check]:
         "feeds.role": one_of("auto", "builder", "follower"),
         "feeds.lease_seconds": lambda v: None if v > 0 else "expected more than 0 seconds",
         "feeds.watch_debounce": at_least(1, "milliseconds"),
+        "feeds.poll_stats_interval": lambda v: None if v > 0 else "expected more than 0 seconds",
+        "feeds.poll_stats_days": at_least(1, "days"),
+        "feeds.poll_stats_readers": at_least(1, "names"),
     }

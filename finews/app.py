@@ -141,6 +141,11 @@ def create_app(
     metrics.setup(app)
     shortlinks.setup(app)
     websub.setup(app)
-    feeds.setup(app, share_links=shortlinks.post_share_links, on_change=websub.notify)
+    feeds.setup(
+        app,
+        share_links=shortlinks.post_share_links,
+        on_change=websub.notify,
+        subscribers=websub.subscriber_counts,
+    )
     console.setup(app)
     return app

@@ -78,8 +78,8 @@ def request(
 class Serve:
     """One `finews serve` subprocess on a free port; stopped by stop()."""
 
-    def __init__(self, tmp: Path, name: str, **settings: str) -> None:
-        self.port = free_port()
+    def __init__(self, tmp: Path, name: str, port: int | None = None, **settings: str) -> None:
+        self.port = port or free_port()
         self.log = tmp / f"{name}.log"
         env = clean_env(
             FINEWS_DATA__DIR=str(tmp / f"{name}-data"),

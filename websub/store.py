@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import cast
 
@@ -162,3 +162,13 @@ class SubscriptionStore:
             pipe.zrangebyscore(key, f"({now}", "+inf")
             _, callbacks = await pipe.execute()
         return cast(list[str], callbacks)
+
+    async def counts(self, topics: Iterable[str]) -> dict[str, int]:
+        """Verified subscribers of each topic whose lease still runs (one pipeline)."""
+        topics = list(topics)
+        after = f"({self.clock.time()}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for topic in topics:
+                pipe.zcount(_topic_key(topic), after, "+inf")
+            counts = await pipe.execute() if topics else []
+        return dict(zip(topics, map(int, counts), strict=True))

@@ -138,6 +138,7 @@ async def browse(url: str, *flags: str) -> str:
     return out.decode()
 
 
+@pytest.mark.browser
 @needs_chromium
 async def test_chromium_renders_the_chinese_preview_and_410_pages_with_the_stylesheet(
     aiohttp_client: Callable[..., Any], served: Callable[..., Any]
