@@ -27,10 +27,10 @@ from tests.serving import ROOT, Serve, free_port, request, until, write_post
 from tests.shortlinks_support import WECHAT_UA
 
 pytest.importorskip("selenium", reason="no selenium")
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
-from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 PASSWORD = "correct horse battery staple"
 ROLES = {"li": "editor", "wang": "viewer", "zhao": "admin"}
@@ -43,6 +43,7 @@ HOSTILE = f"{SCRIPT} 标题里的脚本"
 POSTS = {1: LIBRARY, 2: METRO, 3: HOSTILE.replace("<", "&lt;").replace(">", "&gt;")}
 CHANGES = "#disable, #enable, #delete, #restore, #retarget, #expire, #create, button.pick"
 SESSION_COOKIE = "finews_console"
+FINEWS = (sys.executable, "-m", "finews")
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         )
         adding = [
             subprocess.Popen(
-                [sys.executable, "-m", "finews", "users", "add", name, "--role", role]
-                + ["--password-stdin"],
+                [*FINEWS, "users", "add", name, "--role", role, "--password-stdin"],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.PIPE,
@@ -275,7 +275,7 @@ def test_a_viewer_sees_no_change_forms_and_a_change_with_a_valid_token_is_refuse
 ) -> None:
     code = make_link(server, "viewer-reads", "只读用户看的稿件")
     sign_in(driver, server, "wang")
-    for path in ("/console/", "/console/links", f"/console/links/{code}"):
+    for path in ("/console/", "/console/links", "/console/new", f"/console/links/{code}"):
         driver.get(server.url + path)
         assert driver.find_element(By.TAG_NAME, "h1").is_displayed()
         assert driver.find_elements(By.CSS_SELECTOR, CHANGES) == [], path
