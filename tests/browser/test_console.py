@@ -151,7 +151,8 @@ def follow(server: LiveServer, share_url: str, user_agent: str = WECHAT_UA) -> A
     """One click on a share URL (plain HTTP, redirects not followed)."""
     parts = urllib.parse.urlsplit(share_url)
     assert f"{parts.scheme}://{parts.netloc}" == server.url, share_url
-    return request(server.port, f"{parts.path}?{parts.query}", {"User-Agent": user_agent})
+    path = urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
+    return request(server.port, path, {"User-Agent": user_agent})
 
 
 def open_link(driver: Any, server: LiveServer, code: str) -> None:
@@ -201,6 +202,16 @@ def test_an_editor_signs_in_and_makes_a_link_from_a_post_found_by_title(
     driver.get(f"{server.url}/console/links?q=图书馆")
     assert driver.find_elements(By.CSS_SELECTOR, f'tr[data-code="{code}"]')
     screenshot("console-links-search")
+
+    pasted = f"{server.url}/2024/01/10/pasted.html"  # a URL no post has: a new link
+    driver.get(f"{server.url}/console/new")
+    driver.find_element(By.NAME, "url").send_keys(pasted)
+    submit(driver, driver.find_element(By.ID, "create"))
+    new_code = driver.current_url.rsplit("/", 1)[1].split("?")[0]
+    assert driver.current_url == f"{server.url}/console/links/{new_code}?done=created"
+    assert new_code != code and driver.find_element(By.ID, "target").text == pasted
+    hop = follow(server, driver.find_element(By.ID, "share-url").text)
+    assert hop.status == 302 and hop.headers["Location"] == pasted
 
 
 def test_three_wechat_clicks_show_in_the_total_and_the_wechat_row(
