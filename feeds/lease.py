@@ -82,6 +82,17 @@ class Lease:
         await self.redis.eval(RELEASE, 1, keys.LEASE, self.holder)
 
 
+def stop_if_cancelled() -> None:
+    """Raise CancelledError when this task was asked to stop but is still looping.
+
+    A cancel can be swallowed below us (seen under load: a Redis call whose own timeout
+    ended in the same moment), and the election loops forever, so a shutdown that waits
+    for it (Publisher.close) would hang. Checked once per turn of each loop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def announce(role: str, epoch: int | None, source: str) -> None:
     """Log and export this process's role."""
     FEEDS_BUILDER.set(1 if role == "builder" else 0)
@@ -102,6 +113,7 @@ class Election:
         try:
             epoch = await self._acquire()  # before following: a lone process builds at once
             while True:
+                stop_if_cancelled()
                 if epoch is None:
                     # Nothing to serve and Redis away: build for this process alone (epoch
                     # 0 is never current: nothing is stored) until the lease can be had.
@@ -138,6 +150,7 @@ class Election:
     async def _campaign(self) -> int:
         """Try for the lease every third of its time; the epoch once taken."""
         while True:
+            stop_if_cancelled()
             await asyncio.sleep(self.seconds / 3)
             epoch = await self._acquire()
             if epoch is not None:
@@ -153,6 +166,7 @@ class Election:
         reason = "expired"
         try:
             while time.monotonic() - renewed < self.seconds:
+                stop_if_cancelled()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.seconds / 3):
                         await publisher.deposed.wait()

@@ -7,6 +7,8 @@ time, and the new builder publishes what changed on disk meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import signal
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ import pytest
 import redis
 
 from feeds import keys
-from feeds.lease import Lease
+from feeds.lease import Lease, stop_if_cancelled
 from feeds.store import Document, DocumentStore, Fenced
 from finews.core.redis_client import connect
 from tests.conftest import SAMPLE_POSTS
@@ -127,3 +129,25 @@ async def test_a_store_under_an_old_epoch_is_refused_and_changes_nothing(redis_u
         assert not await old.renew() and await new.renew()
     finally:
         await client.aclose()
+
+
+async def test_a_cancel_swallowed_below_the_election_still_stops_its_loop() -> None:
+    """A library that eats our CancelledError (as a Redis call racing its own timeout can)
+    must not keep the election looping: the shutdown waits for it."""
+    turns = 0
+
+    async def loop_like_the_election() -> None:
+        nonlocal turns
+        while True:
+            stop_if_cancelled()
+            turns += 1
+            with contextlib.suppress(asyncio.CancelledError):  # as a careless library would
+                await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(loop_like_the_election())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert turns >= 1
