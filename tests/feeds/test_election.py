@@ -138,7 +138,7 @@ async def test_a_cancel_swallowed_below_the_election_still_stops_its_loop() -> N
 
     async def loop_like_the_election() -> None:
         nonlocal turns
-        while True:
+        while turns < 100:  # bounded: without the check the test ends, failing, not hangs
             stop_if_cancelled()
             turns += 1
             with contextlib.suppress(asyncio.CancelledError):  # as a careless library would
@@ -147,7 +147,6 @@ async def test_a_cancel_swallowed_below_the_election_still_stops_its_loop() -> N
     task = asyncio.create_task(loop_like_the_election())
     await asyncio.sleep(0.05)
     task.cancel()
-    async with asyncio.timeout(5):
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert turns >= 1
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert turns < 100
