@@ -277,11 +277,12 @@ def pick(result: object, field: str) -> Value:
 
 
 def settled(server: Server, timeout: float = 60.0) -> None:
-    """Wait (bounded) until the server's log says its own build is stored: a server that
-    answers from the edition it restored from Redis is still rendering on its thread, and a
-    wrk round then would measure the build too."""
+    """Wait (bounded) until the server's log says its own first build is done: a server
+    that answers from the edition it restored from Redis is still rendering on its thread,
+    and a wrk round then would measure the build too. (A build that changed nothing stores
+    nothing, so `feeds_built` is the line every build logs.)"""
     deadline = time.monotonic() + timeout
-    while "event=feeds_stored" not in server.log.read_text(errors="replace"):
+    while "event=feeds_built" not in server.log.read_text(errors="replace"):
         if time.monotonic() > deadline:
             return
         time.sleep(0.2)
