@@ -276,6 +276,18 @@ def pick(result: object, field: str) -> Value:
 # ---------------------------------------------------------------- b. restart
 
 
+def settled(server: Server, timeout: float = 60.0) -> None:
+    """Wait (bounded) until the server's log says its own first build is done: a server
+    that answers from the edition it restored from Redis is still rendering on its thread,
+    and a wrk round then would measure the build too. (A build that changed nothing stores
+    nothing, so `feeds_built` is the line every build logs.)"""
+    deadline = time.monotonic() + timeout
+    while "event=feeds_built" not in server.log.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
+
+
 def first_feed(env: Mapping[str, str], log: Path, settle: bool = False) -> float:
     """Seconds from `finews serve` start to the first 200 with items on /feeds/all.rss.
 
@@ -448,6 +460,7 @@ def redirect(cfg: Config) -> list[Row]:
                     log = work / f"finews-{access}-{workers}.log"
                     server = inner.enter_context(finews_serving(env, log, workers))
                     server.wait_for("/feeds/all.json", START_TIMEOUT, has_items)
+                    settled(server)
                     if isinstance(code, str):
                         code = share_code(server, env)
                     return f"{server.base}/s/{code[0]}"
@@ -528,6 +541,7 @@ def feed(cfg: Config) -> list[Row]:
                 )
                 server = stack.enter_context(finews_serving(env, work / f"finews-{access}.log"))
                 server.wait_for("/feeds/all.json", START_TIMEOUT, has_items)
+                settled(server)
                 return probe_feed(server, path)
 
             probe = attempt(start_ours)

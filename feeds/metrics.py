@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-FEED_CACHE_HITS = Counter("finews_feed_cache_hits_total", "Feed requests answered from cache.")
+from finews.core.metrics import PlainCounter
+
+# On the path of every cached feed request: a plain counter (finews/core/metrics.py).
+FEED_CACHE_HITS = PlainCounter("finews_feed_cache_hits_total", "Feed requests answered from cache.")
 FEED_CACHE_MISSES = Counter(
     "finews_feed_cache_misses_total", "Feed requests that found no cached document."
 )

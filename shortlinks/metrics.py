@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from finews.core.metrics import PlainCounter
 
-REDIRECTS = Counter("finews_redirects_total", "Share-link redirects sent, by status.", ["status"])
+# On the path of every redirect: a plain counter (finews/core/metrics.py).
+REDIRECTS = PlainCounter(
+    "finews_redirects_total", "Share-link redirects sent, by status.", ("status",)
+)

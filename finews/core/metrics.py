@@ -13,6 +13,10 @@ noticeable share of a redirect. `HttpCollector` turns the dicts into samples at 
 time. Under workers each process also mirrors its figures into its own files in the
 multiprocess directory (the same format prometheus_client writes), so any worker's
 scrape sums every worker's requests, exactly and at once.
+
+Counters on other hot paths (a feed answered from cache, a redirect) are `PlainCounter`s
+for the same reason: an int added without prometheus_client's lock, exported by
+`PlainCollector` at scrape time and mirrored the same way under workers.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import asyncio
 import bisect
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -72,11 +76,12 @@ class Mirror:
         self.latency = MmapedDict(os.path.join(directory, f"histogram_http_{pid}.db"))
         self.keys: dict[tuple[str, ...], str] = {}
 
-    def key(self, name: str, labels: tuple[str, ...], values: tuple[str, ...], help_: str) -> str:
+    def key(
+        self, metric: str, name: str, labels: tuple[str, ...], values: tuple[str, ...], help_: str
+    ) -> str:
         cache_key = (name, *values)
         key = self.keys.get(cache_key)
         if key is None:
-            metric = REQUESTS_NAME if name.startswith(REQUESTS_NAME) else LATENCY_NAME
             key = mmap_key(metric, name, list(labels), list(values), help_)
             self.keys[cache_key] = key
         return key
@@ -85,7 +90,7 @@ class Mirror:
         self, route: str, method: str, status: int, count: int, bucket: int, hist: list[float]
     ) -> None:
         counter = self.key(
-            REQUESTS_NAME + "_total", ("route", "method", "status"),
+            REQUESTS_NAME, REQUESTS_NAME + "_total", ("route", "method", "status"),
             (route, method, str(status)), REQUESTS_HELP,
         )  # fmt: skip
         self.counts.write_value(counter, count, 0.0)
@@ -93,9 +98,13 @@ class Mirror:
         le = LE[bucket]
         name = LATENCY_NAME + "_bucket"
         self.latency.write_value(
-            self.key(name, labels, (route, method, le), LATENCY_HELP), hist[bucket], 0.0
+            self.key(LATENCY_NAME, name, labels, (route, method, le), LATENCY_HELP),
+            hist[bucket],
+            0.0,
         )
-        total = self.key(LATENCY_NAME + "_sum", labels[:2], (route, method), LATENCY_HELP)
+        total = self.key(
+            LATENCY_NAME, LATENCY_NAME + "_sum", labels[:2], (route, method), LATENCY_HELP
+        )
         self.latency.write_value(total, hist[-1], 0.0)
 
 
@@ -120,9 +129,14 @@ class HttpStats:
         hist[bucket] += 1
         hist[-1] += seconds
         if self.directory is not None:
-            if self.mirror is None:
-                self.mirror = Mirror(self.directory)
-            self.mirror.write(route, method, status, count, bucket, hist)
+            self.mirrored().write(route, method, status, count, bucket, hist)
+
+    def mirrored(self) -> Mirror:
+        """This worker's mirror files, opened on first use (under workers only)."""
+        if self.mirror is None:
+            assert self.directory is not None
+            self.mirror = Mirror(self.directory)
+        return self.mirror
 
 
 class HttpCollector(Collector):
@@ -157,6 +171,67 @@ class HttpCollector(Collector):
 
 HTTP = HttpStats()
 REGISTRY.register(HttpCollector(HTTP))
+
+
+class PlainCounter:
+    """A counter for a hot path, counted in plain numbers and exported at scrape time.
+
+    `labels(*values)` resolves a child once (keep it); a counter without labels has `inc`
+    itself. Only the event loop's thread may count (no lock, as in HttpStats)."""
+
+    def __init__(self, name: str, help_: str, labels: tuple[str, ...] = ()) -> None:
+        self.name = name.removesuffix("_total")  # as prometheus_client names a counter
+        self.help, self.labelnames = help_, labels
+        self.children: dict[tuple[str, ...], PlainChild] = {}
+        PLAIN_COUNTERS.append(self)
+        if not labels:
+            self.inc: Callable[[], None] = self.labels().inc
+
+    def labels(self, *values: str) -> PlainChild:
+        child = self.children.get(values)
+        if child is None:
+            key = None
+            if HTTP.directory is not None:  # the series shows at 0 from now, as in one process
+                mirror = HTTP.mirrored()
+                key = mirror.key(
+                    self.name, self.name + "_total", self.labelnames, values, self.help
+                )
+                mirror.counts.write_value(key, 0.0, 0.0)
+            child = self.children[values] = PlainChild(key)
+        return child
+
+
+class PlainChild:
+    """One series of a PlainCounter; under workers each count is written to the mirror."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.value = 0.0
+
+    def inc(self) -> None:
+        self.value += 1
+        if self.key is not None:
+            HTTP.mirrored().counts.write_value(self.key, self.value, 0.0)
+
+
+class PlainCollector(Collector):
+    """Exports every PlainCounter at scrape time (the single-process registry)."""
+
+    def describe(self) -> list[Metric]:
+        return [CounterMetricFamily(c.name, c.help, labels=c.labelnames) for c in PLAIN_COUNTERS]
+
+    def collect(self) -> Iterator[Metric]:
+        for counter in PLAIN_COUNTERS:
+            family = CounterMetricFamily(counter.name, counter.help, labels=counter.labelnames)
+            for values, child in list(counter.children.items()):
+                family.add_metric(values, child.value)
+            yield family
+
+
+PLAIN_COUNTERS: list[PlainCounter] = []
+REGISTRY.register(PlainCollector())
 
 
 def method(request: web.Request) -> str:

@@ -7,6 +7,7 @@ import io
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Callable
 
@@ -88,14 +89,30 @@ async def test_the_client_address_is_kept_as_log_access_remote_says(
 def test_a_stalled_stream_drops_lines_past_the_buffer_instead_of_growing() -> None:
     sink = AccessSink(io.StringIO(), capacity=3)
     for n in range(5):
-        sink.info(f"n={n}")
-    assert len(sink.lines) == 3 and sink.dropped == 2
+        sink.add(("GET", f"/n{n}", 200, 2, 0.001, "127.0.0.1", "full", f"ua/{n}", time.time()))
+    assert len(sink.records) == 3 and sink.dropped == 2
     sink.close()
     assert [line.rsplit(" ", 1)[1] for line in sink.stream.getvalue().splitlines()] == [
-        "n=0",
-        "n=1",
-        "n=2",
+        'ua="ua/0"',
+        'ua="ua/1"',
+        'ua="ua/2"',
     ]
+
+
+def test_a_line_is_stamped_when_its_request_was_answered_not_when_written() -> None:
+    sink = AccessSink(io.StringIO(), interval=3600)
+    answered = 1_000_000_000.0  # 2001-09-09
+    sink.add(("GET", '/a"b?q=1', 304, None, 0.00042, "::1", "full", None, answered))
+    sink.add(("HEAD", "/c", 200, 5, 1.25, None, "truncated", "x", answered + 1))
+    sink.close()
+    first, second = sink.stream.getvalue().splitlines()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(answered))
+    assert first == (
+        f"{stamp} INFO finews.access "
+        'method=GET path="/a%22b?q=1" status=304 bytes=None ms=0.4 remote=::1 ua="-"'
+    )
+    assert second.startswith(time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(answered + 1)))
+    assert second.endswith('method=HEAD path="/c" status=200 bytes=5 ms=1250.0 remote=- ua="x"')
 
 
 @pytest.mark.parametrize(

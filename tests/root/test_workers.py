@@ -91,8 +91,13 @@ def test_workers_share_the_port_are_restarted_and_stop_cleanly(tmp_path: Path) -
         assert sorted(workers.values()) == [0, 1]
         assert master.pid not in workers
 
+        feeds_served = 0  # each 200 is a feed answered from cache, in either worker
+
         def same_feed_everywhere() -> bool:  # 10 requests reach both workers
-            answers = {get(port, "/feeds/all.json") for _ in range(10)}
+            nonlocal feeds_served
+            replies = [get(port, "/feeds/all.json") for _ in range(10)]
+            feeds_served += sum(1 for reply in replies if reply and reply[0] == 200)
+            answers = set(replies)
             return len(answers) == 1 and (answers.pop() or (0,))[0] == 200
 
         until(same_feed_everywhere, "both workers serve the same feed", tries=100)
@@ -107,6 +112,13 @@ def test_workers_share_the_port_are_restarted_and_stop_cleanly(tmp_path: Path) -
             if sample.name == "finews_http_requests_total" and sample.labels["route"] == "/healthz"
         )
         assert counted == answered
+        hits = [
+            sample.value
+            for family in text_string_to_metric_families(text.decode())
+            for sample in family.samples
+            if sample.name == "finews_feed_cache_hits_total"
+        ]
+        assert sum(hits) == feeds_served  # both workers' counts, summed by the scrape
 
         valkey = int((tmp_path / "data" / "valkey.pid").read_text())
         assert alive(valkey)
