@@ -414,12 +414,7 @@ async def listing_handler(request: web.Request, service: Service) -> web.Respons
         except codes.MalformedCode:
             raise Problem(400, "bad_parameter", "cursor must be a next_cursor value") from None
     try:
-        result = await listing.listing(
-            service.store,
-            query,
-            scan_max=service.settings.shortlinks.list_scan_max,
-            today=service.clock.now(service.zone).date(),
-        )
+        result = await service.listing(query)
     except listing.BadCursor:
         raise Problem(400, "bad_parameter", "cursor must be a next_cursor value") from None
     items = [

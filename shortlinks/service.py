@@ -13,7 +13,7 @@ from finews.core.breaker import Breaker
 from finews.core.clock import SYSTEM, Clock
 from finews.core.redis_client import AnyRedis
 from finews.core.settings import Settings
-from shortlinks import boards, events, paths, targets
+from shortlinks import boards, events, listing, paths, targets
 from shortlinks.counting import Keep, Salts, VisitWriter
 from shortlinks.limits import RateLimiter
 from shortlinks.redirect import Redirector
@@ -149,6 +149,16 @@ class Service:
         if link is not None:
             self.redirector.forget(code)
         return link
+
+    async def listing(self, query: listing.Query) -> listing.Result:
+        """A page of links with their counts (GET /api/links, the console's list). Raises
+        listing.BadCursor."""
+        return await listing.listing(
+            self.store,
+            query,
+            scan_max=self.settings.shortlinks.list_scan_max,
+            today=self.clock.now(self.zone).date(),
+        )
 
     async def top(self, window: str, source: str | None, limit: int) -> list[dict[str, Any]]:
         """The most clicked links of a window (one of boards.WINDOWS) ending now: what

@@ -151,12 +151,7 @@ async def links(request: web.Request) -> web.StreamResponse:
         limit=request.config_dict[SETTINGS].console.page_size,
     )
     try:
-        result = await listing.listing(
-            service.store,
-            query,
-            scan_max=service.settings.shortlinks.list_scan_max,
-            today=service.clock.now(service.zone).date(),
-        )
+        result = await service.listing(query)
     except listing.BadCursor:
         return refuse(request, 400, _(request, "This page of the list no longer exists."))
     return page(request, "links.html", {"result": result, "q": q, "sort": sort, "sorts": SORTS})
