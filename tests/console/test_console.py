@@ -52,6 +52,18 @@ async def test_sign_in_attempts_are_limited_per_name(web: TestClient) -> None:
     assert limited.status == 429 and int(limited.headers["Retry-After"]) > 0
 
 
+async def test_sign_in_attempts_are_limited_per_address_across_names(
+    aiohttp_client: Callable[..., Any], console_settings: Settings, clock: FrozenClock
+) -> None:
+    settings = console_settings.replace(console__login_per_address=4)
+    web = await aiohttp_client(create_app(settings, clock=clock))
+    for n in range(4):  # a different name each time: only the address ties them together
+        assert (await sign_in(web, f"guess{n}", "guess")).status == 401
+    await add_user(web, "li", "editor")
+    limited = await sign_in(web, "li", PASSWORD)
+    assert limited.status == 429 and int(limited.headers["Retry-After"]) > 0
+
+
 async def test_a_session_ends_when_it_expires(web: TestClient, clock: FrozenClock) -> None:
     await as_role(web, "viewer")
     assert (await web.get("/console/links")).status == 200
