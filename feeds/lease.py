@@ -85,9 +85,10 @@ class Lease:
 def stop_if_cancelled() -> None:
     """Raise CancelledError when this task was asked to stop but is still looping.
 
-    A cancel can be swallowed below us (seen under load: a Redis call whose own timeout
-    ended in the same moment), and the election loops forever, so a shutdown that waits
-    for it (Publisher.close) would hang. Checked once per turn of each loop."""
+    A cancel can be swallowed below us (seen under load: the task showed "cancelling"
+    while still renewing its lease; which call ate it, likely a Redis call racing its own
+    timeout, is not pinned down), and the election then loops forever, so a shutdown that
+    waits for it (Publisher.close) would hang. Checked once per turn of each loop."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
