@@ -13,7 +13,7 @@ type) gets the feed's HTML view at the same URL; hence `Vary: Accept, Accept-Enc
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -28,6 +28,7 @@ from feeds.polling import POLLS
 from feeds.publish import Edition, OnChange, PageUnavailable, Publisher, ShareLinks
 from feeds.serve import Prepared, prepare, respond, wants_html
 from feeds.store import Document
+from finews.core import hot
 from finews.core.appkeys import SETTINGS
 from finews.core.errors import problem
 
@@ -40,29 +41,49 @@ MEMO_HEADERS = ("Accept", "Accept-Encoding", "If-None-Match", "If-Modified-Since
 
 class Memo:
     """Answers of the current edition by request, so that a reader polling the same feed
-    with the same headers and validator gets its 304 (or 200) without parsing the URL,
-    choosing a coding or comparing validators again. A new edition empties it."""
+    with the same headers and validator gets its 304 (or 200) without routing, parsing the
+    URL, choosing a coding or comparing validators again (a hot route: finews/core/hot.py).
+    A new edition empties it. Each answer is kept with the name of the route it came from,
+    which the request metrics count it under."""
 
     def __init__(self) -> None:
         self.edition: Edition | None = None
-        self.answers: dict[tuple[str | None, ...], Prepared] = {}
+        self.answers: dict[tuple[str | None, ...], tuple[Prepared, str]] = {}
 
     @staticmethod
     def key(request: web.Request) -> tuple[str | None, ...]:
         headers = request.headers
         return (request.method, request.path, *(headers.get(name) for name in MEMO_HEADERS))
 
-    def get(self, edition: Edition | None, key: tuple[str | None, ...]) -> Prepared | None:
+    def get(
+        self, edition: Edition | None, key: tuple[str | None, ...]
+    ) -> tuple[Prepared, str] | None:
         if edition is not self.edition:
             self.edition, self.answers = edition, {}
             return None
         return self.answers.get(key)
 
-    def put(self, edition: Edition, key: tuple[str | None, ...], answer: Prepared) -> None:
+    def put(
+        self, edition: Edition, key: tuple[str | None, ...], answer: Prepared, route: str
+    ) -> None:
         if edition is self.edition:
             if len(self.answers) >= MEMO_SIZE:
                 self.answers = {}
-            self.answers[key] = answer
+            self.answers[key] = (answer, route)
+
+    def hot(
+        self, publisher: Publisher, polls: polling.PollCounter
+    ) -> Callable[[web.Request], tuple[web.StreamResponse, str] | None]:
+        """The hot route of /feeds/: a remembered answer, counted as its route would."""
+
+        def answer(request: web.Request) -> tuple[web.StreamResponse, str] | None:
+            got = self.get(publisher.edition, self.key(request))
+            if got is None:
+                return None
+            FEED_CACHE_HITS.inc()
+            return _counted(polls, request, got[0]), got[1]
+
+        return answer
 
 
 MEMO = web.AppKey("feeds_memo", Memo)
@@ -136,11 +157,7 @@ def _parse_target(kind: str, name: str | None, term: str, page: str | None) -> T
 
 
 async def feed(request: web.Request) -> web.StreamResponse:
-    memo, key = request.app[MEMO], Memo.key(request)
-    answer = memo.get(request.app[PUBLISHER].edition, key)
-    if answer is not None:
-        FEED_CACHE_HITS.inc()
-        return _counted(request, answer)
+    """A feed or archive page; a repeat request is answered by Memo.hot before routing."""
     target = _target(request)
     if isinstance(target, str):
         return _not_found(request, target)
@@ -158,8 +175,11 @@ async def feed(request: web.Request) -> web.StreamResponse:
         answer = prepare(
             request, doc, max_age=settings.feeds.max_age, vary="Accept, Accept-Encoding"
         )
-        memo.put(edition, key, answer)
-        return _counted(request, answer)
+        route = request.match_info.route.resource
+        request.app[MEMO].put(
+            edition, Memo.key(request), answer, route.canonical if route else request.path
+        )
+        return _counted(request.app[POLLS], request, answer)
     if target.number > 1:
         try:
             doc = await _archive_document(edition, target, view)
@@ -168,12 +188,12 @@ async def feed(request: web.Request) -> web.StreamResponse:
     if doc is None:
         return _not_found(request, _missing(edition, target))
     answer = prepare(request, doc, max_age=settings.feeds.max_age, vary="Accept, Accept-Encoding")
-    return _counted(request, answer)
+    return _counted(request.app[POLLS], request, answer)
 
 
-def _counted(request: web.Request, answer: Prepared) -> web.Response:
+def _counted(polls: polling.PollCounter, request: web.Request, answer: Prepared) -> web.Response:
     """The answer to a feed request, counted in the feed's polling statistics."""
-    request.app[POLLS].count(request.path, answer.status, request.headers.get("User-Agent"))
+    polls.count(request.path, answer.status, request.headers.get("User-Agent"))
     return answer.response()
 
 
@@ -226,6 +246,7 @@ def setup(
     app[PUBLISHER] = Publisher(app, share_links=share_links, on_change=on_change)
     app[MEMO] = Memo()
     polling.setup(app)
+    hot.routes(app).add("/feeds/", app[MEMO].hot(app[PUBLISHER], app[POLLS]))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         publisher, settings = app[PUBLISHER], app[SETTINGS].feeds

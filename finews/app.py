@@ -19,7 +19,7 @@ import feeds
 import shortlinks
 import websub
 from finews import console
-from finews.core import metrics
+from finews.core import hot, metrics
 from finews.core.appkeys import CLOCK, REDIS, REDIS_BYTES, SETTINGS
 from finews.core.clock import SYSTEM, Clock
 from finews.core.errors import problem
@@ -137,13 +137,15 @@ async def unmatched(request: web.Request) -> web.StreamResponse:
 
 
 async def guard_routes(app: web.Application) -> None:
-    """Add the catch-all `unmatched` route, then wrap every route's handler in `guarded`:
-    once, at startup (the router is frozen just after), so that a route added to the app
-    after create_app is guarded too.
+    """Add the catch-all `unmatched` route, wrap every route's handler in `guarded`, and
+    put the hot routes (finews/core/hot.py) in front of the router: once, at startup (the
+    router is frozen and the request handler read just after), so that a route added to
+    the app after create_app is guarded too.
 
-    aiohttp has no public way to wrap a registered route (only middlewares, see above),
-    so this sets the route's handler attribute; were it renamed, the app fails at start
-    rather than requests silently going uncounted."""
+    aiohttp has no public way to wrap a registered route or the router (only middlewares,
+    see above), so this sets the route's handler attribute and the application's request
+    handler; were either renamed, the app fails at start rather than requests silently
+    going uncounted or the hot routes unused."""
     catch_all = app.router.add_route("*", UNMATCHED, unmatched).resource
     for resource in app.router.resources():
         name = "unmatched" if resource is catch_all else resource.canonical
@@ -151,6 +153,10 @@ async def guard_routes(app: web.Application) -> None:
             if not hasattr(route, "_handler"):
                 raise RuntimeError("aiohttp's ResourceRoute changed: cannot wrap its handler")
             route._handler = guarded(route.handler, name)
+    if not callable(getattr(app, "_handle", None)):
+        raise RuntimeError("aiohttp's Application changed: cannot put the hot routes first")
+    # read by the runner right after startup (Application._make_handler)
+    app._handle = hot.routes(app).dispatch(app._handle)  # type: ignore[method-assign,assignment]
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from cachetools import LRUCache
+from multidict import CIMultiDict
 from redis.exceptions import RedisError
 
 from finews.core.breaker import BreakerOpen
@@ -103,12 +104,15 @@ class Redirector:
             if self.status in PERMANENT
             else conf.cache_control_temporary
         )
-        self.headers = {
-            "Cache-Control": cache_control,
-            "Referrer-Policy": conf.referrer_policy,
-            "X-Robots-Tag": "noindex",
-            "X-Content-Type-Options": "nosniff",
-        }
+        # a CIMultiDict: aiohttp copies it into each response faster than it builds one
+        self.headers = CIMultiDict(
+            {
+                "Cache-Control": cache_control,
+                "Referrer-Policy": conf.referrer_policy,
+                "X-Robots-Tag": "noindex",
+                "X-Content-Type-Options": "nosniff",
+            }
+        )
         self.blocked: dict[str, float] = {}  # address -> monotonic time it may come back
         self.breaker = breaker
         self.reading: dict[str, asyncio.Task[Entry | None]] = {}  # raw code -> its one read
@@ -210,6 +214,16 @@ class Redirector:
             return await self.miss(request, 400, "malformed_code", str(exc))
         if entry is None:
             return await self.miss(request, 404, "unknown_code", codes.unknown_message(raw))
+        return self.answer(request, raw, entry, qr)
+
+    def hot(self, request: web.Request, raw: str, qr: bool) -> web.Response | None:
+        """The answer for a code whose link is fresh in the cache, or None (finews/core/hot.py):
+        with no coroutine, no routing and no Redis."""
+        entry = self.fresh(raw)
+        return None if entry is None else self.answer(request, raw, entry, qr)
+
+    def answer(self, request: web.Request, raw: str, entry: Entry, qr: bool) -> web.Response:
+        """The redirect (or 410) for a known link; a GET is counted."""
         if entry.disabled or entry.location is None:
             return self.error(request, 410, "gone", f"share link {raw} is disabled")
         now = self.clock.time()
@@ -231,8 +245,11 @@ class Redirector:
                 )
             )
         self.counted.inc()
-        location = forward(entry.location, query) if entry.forward_query else entry.location
-        return web.Response(status=self.status, headers={**self.headers, "Location": location})
+        response = web.Response(status=self.status, headers=self.headers)
+        response.headers["Location"] = (
+            forward(entry.location, query) if entry.forward_query else entry.location
+        )
+        return response
 
     async def miss(
         self, request: web.Request, status: int, kind: str, message: str

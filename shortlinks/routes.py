@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from finews.core import hot
 from finews.core.appkeys import CLOCK, REDIS, SETTINGS
+from finews.core.hot import HotRoutes
 from shortlinks import api, pages, paths, preview, qr
+from shortlinks.redirect import Redirector
 from shortlinks.service import SERVICE, Service
 
 log = logging.getLogger("finews.shortlinks")
@@ -93,10 +96,36 @@ async def qr_code(request: web.Request) -> web.Response:
     return await qr.handle(request, request.app[SERVICE])
 
 
+def hot_routes(answers: HotRoutes, redirector: Redirector) -> None:
+    """A code whose link is fresh in this process's cache redirects without routing
+    (finews/core/hot.py); any other request for these paths takes its route below."""
+    short_route, scanned_route = paths.SHORT + "{code}", paths.SCANNED + "{code}"
+
+    def short(request: web.Request) -> tuple[web.StreamResponse, str] | None:
+        answer = redirector.hot(request, request.path[len(paths.SHORT) :], qr=False)
+        return None if answer is None else (answer, short_route)
+
+    def scanned(request: web.Request) -> tuple[web.StreamResponse, str] | None:
+        answer = redirector.hot(request, request.path[len(paths.SCANNED) :], qr=True)
+        return None if answer is None else (answer, scanned_route)
+
+    def legacy(request: web.Request) -> tuple[web.StreamResponse, str] | None:
+        if request.path != paths.LEGACY:
+            return None
+        raw = request.query.get(paths.LEGACY_PARAMETER, "")
+        answer = redirector.hot(request, raw, qr=False)
+        return None if answer is None else (answer, paths.LEGACY)
+
+    answers.add(paths.SHORT, short)
+    answers.add(paths.SCANNED, scanned)
+    answers.add(paths.LEGACY[: paths.LEGACY.index("/", 1) + 1], legacy)
+
+
 async def service_context(app: web.Application) -> AsyncIterator[None]:
     """Build the service once Redis is up; run the visit writer; flush it on shutdown."""
     service = Service(app[REDIS], app[SETTINGS], app[CLOCK])
     app[SERVICE] = service
+    hot_routes(hot.routes(app), service.redirector)
     service.writer.start()
     try:
         yield
