@@ -20,11 +20,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger("finews.redis")
@@ -55,6 +58,47 @@ class Limits:
         }
 
 
+class HiredisPacking:
+    """Commands packed by hiredis, in C, rather than by redis-py's asyncio connection,
+    which packs each argument in Python (about 1.3 µs an argument, and a visit event sent
+    to Redis has eight). hiredis is installed already for parsing replies, and redis-py's
+    synchronous client packs with it the same way; the bytes sent are the same.
+
+    A mixin in front of the pool's connection class (`packing`), so that every URL's
+    connection kind (TCP, TLS, unix socket) keeps its own behaviour otherwise."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        head = args[0]
+        if isinstance(head, str):  # a name such as "SCRIPT LOAD" is sent as two arguments
+            args = (*head.encode().split(), *args[1:])
+        elif b" " in head:
+            args = (*head.split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:  # bytearray and memoryview, which hiredis does not take
+            pass
+        plain: tuple[Any, ...] = tuple(
+            bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args
+        )
+        try:
+            return [hiredis.pack_command(plain)]
+        except TypeError as exc:  # None, bool, or another type Redis has no form for
+            raise DataError(str(exc)) from None
+
+
+PACKING: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def packing(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
+    """`connection_class` with its commands packed by hiredis (one class per kind)."""
+    made = PACKING.get(connection_class)
+    if made is None:
+        made = PACKING[connection_class] = type(
+            connection_class.__name__, (HiredisPacking, connection_class), {}
+        )
+    return made
+
+
 async def connect(
     url: str, limits: Limits = Limits(), *, decode_responses: bool = True
 ) -> AnyRedis:
@@ -66,6 +110,7 @@ async def connect(
         decode_responses=decode_responses,
         **limits.connection_kwargs(),
     )
+    pool.connection_class = packing(pool.connection_class)
     client = Redis.from_pool(pool)
     try:
         info = await client.info("cluster")
