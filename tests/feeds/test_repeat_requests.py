@@ -13,10 +13,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import feeds
+from feeds.polling import POLLS
 from feeds.posts import load_posts
 from feeds.routes import MEMO
 from finews.app import create_app
 from finews.core.settings import Settings
+from tests.core.test_metrics import scrape, value
 from tests.feed_helpers import Source
 from tests.metric_samples import sample
 
@@ -81,3 +83,18 @@ async def test_a_new_edition_is_never_answered_from_the_old_memo(
     )
     assert status == 200 and after["etag"] != before["etag"]
     assert "（更新）".encode() in body
+
+
+async def test_remembered_answers_are_counted_under_their_route(client: TestClient) -> None:
+    """Answered before routing (finews/core/hot.py), still counted as the route's requests
+    and in the feed's polling statistics."""
+    before = await scrape(client)
+    for _ in range(3):
+        assert (await client.get(PATH)).status == 200
+    assert (await client.get("/feeds/category/no-such-category.rss")).status == 404
+    after = await scrape(client)
+    labels = {"route": "/feeds/{name}", "method": "GET", "status": "200"}
+    requests = "finews_http_requests_total"
+    assert value(after, requests, **labels) - value(before, requests, **labels) == 3
+    tallies = client.app[POLLS].tallies
+    assert sum(t.requests for (path, _), t in tallies.items() if path == PATH) == 3

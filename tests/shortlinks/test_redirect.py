@@ -14,7 +14,8 @@ from finews.core.clock import FrozenClock
 from finews.core.errors import CONTENT_TYPE, problem_type
 from finews.core.settings import Settings
 from shortlinks import keys
-from tests.shortlinks_support import ARTICLE, AUTH, SITE, create, service
+from tests.core.test_metrics import scrape, value
+from tests.shortlinks_support import ARTICLE, AUTH, CHROME_UA, SITE, create, service
 
 UNKNOWN = "NW202205240000000001"
 
@@ -240,3 +241,29 @@ async def test_redis_outage_is_a_503_page(
         assert response.status == 503, path
         assert response.headers["Retry-After"] == "1"
         assert f'href="{SITE}/"' in await response.text()
+
+
+async def test_a_cached_link_answers_as_the_first_click_did_and_every_click_counts(
+    client: TestClient,
+) -> None:
+    """The first click reads Redis on its route; the next ones are answered from the
+    process's cache before routing (finews/core/hot.py): the same answer, each counted."""
+    code = (await create(client))["code"]
+    before = await scrape(client)
+    forms = [f"/s/{code}", f"/S/{code}", f"/html_News/NewsShare.html?infoCode={code}&from=x"]
+    answers = []
+    for path in forms * 2:
+        response = await client.get(path, allow_redirects=False, headers={"User-Agent": CHROME_UA})
+        kept = {k: v for k, v in response.headers.items() if k not in ("Date", "Server")}
+        answers.append((response.status, kept, await response.read()))
+    assert answers[:3] == answers[3:]
+    assert answers[0][0] == 302 and answers[0][1]["Location"] == ARTICLE
+    assert (await client.post(f"/s/{code}", allow_redirects=False)).status == 405
+    await service(client).writer.flush()
+    totals = (await (await client.get(f"/api/links/{code}/stats", headers=AUTH)).json())["totals"]
+    assert totals["clicks"] == 6
+    after = await scrape(client)
+    for route in ("/s/{code}", "/S/{code}", "/html_News/NewsShare.html"):
+        labels = {"route": route, "method": "GET", "status": "302"}
+        got = value(after, "finews_http_requests_total", **labels)
+        assert got - value(before, "finews_http_requests_total", **labels) == 2, route
