@@ -13,7 +13,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import feeds
-from feeds.polling import POLLS
 from feeds.posts import load_posts
 from feeds.routes import MEMO
 from finews.app import create_app
@@ -86,8 +85,7 @@ async def test_a_new_edition_is_never_answered_from_the_old_memo(
 
 
 async def test_remembered_answers_are_counted_under_their_route(client: TestClient) -> None:
-    """Answered before routing (finews/core/hot.py), still counted as the route's requests
-    and in the feed's polling statistics."""
+    """Answered before routing (finews/core/hot.py), still counted as the route's requests."""
     before = await scrape(client)
     for _ in range(3):
         assert (await client.get(PATH)).status == 200
@@ -96,5 +94,3 @@ async def test_remembered_answers_are_counted_under_their_route(client: TestClie
     labels = {"route": "/feeds/{name}", "method": "GET", "status": "200"}
     requests = "finews_http_requests_total"
     assert value(after, requests, **labels) - value(before, requests, **labels) == 3
-    tallies = client.app[POLLS].tallies
-    assert sum(t.requests for (path, _), t in tallies.items() if path == PATH) == 3
