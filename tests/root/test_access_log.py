@@ -13,10 +13,13 @@ from collections.abc import Callable
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from finews.app import create_app
 from finews.config import load
-from finews.core.logs import AccessLogger, AccessSink, truncate
+from finews.core.logs import AccessLogger, AccessSink, milliseconds, truncate
 from finews.core.settings import Settings, SettingsError
 from tests.envs import clean_env
 from tests.root.test_workers import ROOT, SAMPLE_POSTS, free_port, get, until
@@ -133,3 +136,27 @@ def test_access_remote_accepts_only_its_three_words() -> None:
     assert load(env={"FINEWS_LOG__ACCESS_REMOTE": "none"}).log.access_remote == "none"
     with pytest.raises(SettingsError, match=r"log\.access_remote: expected full, truncated"):
         load(env={"FINEWS_LOG__ACCESS_REMOTE": "partial"})
+
+
+@hypothesis_settings(derandomize=True, max_examples=500, deadline=None)
+@given(st.floats(min_value=0, max_value=1e6, allow_nan=False))
+def test_milliseconds_are_cut_to_one_decimal(seconds: float) -> None:
+    assert milliseconds(seconds) == f"{int(seconds * 10_000) / 10:.1f}"
+
+
+def test_repeated_lines_differ_only_where_their_requests_did() -> None:
+    """Each distinct line's text is made once (access_parts): a repeat must still carry
+    its own time, and a different agent its own text."""
+    stream = io.StringIO()
+    sink = AccessSink(stream)
+    base = ("GET", '/s/A"B', 302, 0, 0.0123, "203.0.113.9", "truncated", 'x"y', 1.0)
+    sink.add(base)
+    sink.add((*base[:4], 0.5, *base[5:]))
+    sink.add((*base[:7], "other", 1.0))
+    sink._write()
+    lines = [line.split(" finews.access ")[1] for line in stream.getvalue().splitlines()]
+    assert lines == [
+        'method=GET path="/s/A%22B" status=302 bytes=0 ms=12.3 remote=203.0.113.0/24 ua="x\'y"',
+        'method=GET path="/s/A%22B" status=302 bytes=0 ms=500.0 remote=203.0.113.0/24 ua="x\'y"',
+        'method=GET path="/s/A%22B" status=302 bytes=0 ms=12.3 remote=203.0.113.0/24 ua="other"',
+    ]
