@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from cachetools import LRUCache
 from multidict import CIMultiDict
 from redis.exceptions import RedisError
@@ -238,8 +238,8 @@ class Redirector:
                     entry.code,
                     now,
                     address,
-                    headers.get("User-Agent", ""),
-                    headers.get("Referer", ""),
+                    headers.get(hdrs.USER_AGENT, ""),
+                    headers.get(hdrs.REFERER, ""),
                     query,
                     qr,
                 )

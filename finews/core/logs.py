@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Literal, TextIO
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.abc import AbstractAccessLogger
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -130,7 +130,7 @@ class AccessLogger(AbstractAccessLogger):
             seconds,
             request.remote,
             self.remote,
-            request.headers.get("User-Agent"),
+            request.headers.get(hdrs.USER_AGENT),
             time.time(),
         )
         if isinstance(self.logger, AccessSink):
