@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         small=small,
         large=large,
         wrk_seconds=3 if a.quick else 5,
-        rounds=3,
+        rounds=5,
         cache=CACHE,
         work=CACHE / "run",
     )

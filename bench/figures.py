@@ -390,6 +390,29 @@ def load_rows(label: str, runs: Runs | str, aim: str, notes: list[str]) -> list[
             higher_is_better=False,
             base_name="bare",
         ),
+        *cpu_rows(label, runs),
+    ]
+
+
+def cpu_rows(label: str, runs: Runs) -> list[Row]:
+    """Server side CPU per request (bench/wrk.py), as bare/ours: the figure that moves least
+    with the neighbours. Ours includes its Redis: counting a visit is part of a redirect."""
+    pairs = [
+        (o.cpu_us, b.cpu_us)
+        for o, b in zip(runs.ours, runs.base, strict=True)
+        if o.cpu_us and b.cpu_us and o.cpu_us > 0 and b.cpu_us > 0
+    ]
+    if not pairs:
+        return []
+    ratios = [b / o for o, b in pairs]
+    return [
+        Row(
+            f"{label}: CPU per request",
+            f"{median([o for o, _ in pairs]):.0f} µs",
+            f"{median([b for _, b in pairs]):.0f} µs",
+            f"{median(ratios):.2f} bare/ours (median of {len(ratios)} rounds, spread "
+            f"{min(ratios):.2f}-{max(ratios):.2f}), higher is better",
+        )
     ]
 
 

@@ -1,8 +1,18 @@
-"""HTTP load with wrk: one bounded run, its requests/s and 99th-percentile latency."""
+"""HTTP load with wrk: one bounded run, its requests/s, 99th-percentile latency, and the
+server side's CPU time per request.
+
+Throughput on a shared machine follows the neighbours; CPU time per request moves much
+less. It is the machine's busy time over the run (/proc/stat: user, nice, system, irq,
+softirq; not idle, iowait or steal) less wrk's own (its rusage): the server's processes,
+its Redis and whatever else ran meanwhile, which on an otherwise idle machine is little.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
+import resource
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +35,7 @@ class WrkResult:
     p99_ms: float
     requests: int
     errors: int  # non-2xx/3xx responses plus socket errors
+    cpu_us: float | None = None  # server side CPU µs per request; None without /proc/stat
 
 
 def parse(text: str) -> WrkResult:
@@ -66,6 +77,7 @@ def run(
     ]
     for name, value in (headers or {}).items():
         cmd += ["-H", f"{name}: {value}"]
+    busy, children = busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 30)
     except subprocess.TimeoutExpired as exc:
@@ -73,8 +85,25 @@ def run(
     if out.returncode != 0:
         raise WrkError(f"wrk exited {out.returncode}: {(out.stderr or out.stdout).strip()[-200:]}")
     result = parse(out.stdout)
+    after, done = busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    if busy is not None and after is not None and result.requests:
+        wrk_cpu = (done.ru_utime + done.ru_stime) - (children.ru_utime + children.ru_stime)
+        cpu_us = (after - busy - wrk_cpu) / result.requests * 1e6
+        result = dataclasses.replace(result, cpu_us=cpu_us)
     if result.errors > result.requests // 100:
         raise WrkError(
             f"{result.errors} of {result.requests} requests failed (status >= 400 or socket errors)"
         )
     return result
+
+
+def busy_seconds() -> float | None:
+    """The machine's CPU seconds spent working so far (all CPUs), from /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    # cpu user nice system idle iowait irq softirq steal ...
+    user, nice, system, _, _, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from bench.wrk import WrkError, parse
+from bench.figures import Runs, cpu_rows
+from bench.wrk import WrkError, WrkResult, busy_seconds, parse
 
 CAPTURED = """\
 Running 3s test @ http://127.0.0.1:18555/s/NW1
@@ -57,3 +60,27 @@ def test_units_and_errors() -> None:
 def test_output_without_latency_distribution_is_an_error() -> None:
     with pytest.raises(WrkError, match="unexpected wrk output"):
         parse(CAPTURED.replace("     99%    3.93ms\n", ""))
+
+
+def test_busy_seconds_grow_with_work_done() -> None:
+    before = busy_seconds()
+    assert before is not None
+    end = time.process_time() + 0.3
+    while time.process_time() < end:  # 0.3 s of this process's CPU
+        pass
+    after = busy_seconds()
+    assert after is not None and after - before >= 0.25
+
+
+def test_cpu_per_request_is_reported_as_bare_over_ours() -> None:
+    def result(cpu_us: float | None) -> WrkResult:
+        return WrkResult(1000.0, 1.0, 5000, 0, cpu_us)
+
+    runs = Runs(
+        ours=[result(100.0), result(200.0), result(125.0)],
+        base=[result(50.0), result(80.0), result(100.0)],
+    )
+    (row,) = cpu_rows("c. redirect", runs)
+    assert (row.ours, row.baseline) == ("125 µs", "80 µs")
+    assert row.ratio.startswith("0.50 bare/ours (median of 3 rounds, spread 0.40-0.80)")
+    assert cpu_rows("c. redirect", Runs([result(None)], [result(50.0)])) == []
