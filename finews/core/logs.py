@@ -23,6 +23,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Literal, TextIO
 
 from aiohttp import hdrs, web
@@ -112,9 +113,19 @@ class AccessLogger(AbstractAccessLogger):
     `self.logger` is the AccessSink when serving: it gets the raw fields, formatted later
     in its writer thread. Any other logger (a logging.Logger, as aiohttp's test server
     passes) gets the finished line through `.info(line)`.
+
+    aiohttp makes one per connection, so the client's address is read once per connection
+    (about 1.5 µs a request otherwise), and not at all when `log.access_remote` is none.
     """
 
     remote: Remote = "truncated"
+
+    def __init__(self, logger: logging.Logger | AccessSink, log_format: str) -> None:
+        super().__init__(logger, log_format)  # type: ignore[arg-type]  # a sink, duck-typed
+        self.add: Callable[[Record], None] = (
+            logger.add if isinstance(logger, AccessSink) else self._line
+        )
+        self.address: str | None = None  # this connection's client, once read
 
     @classmethod
     def keeping(cls, remote: Remote) -> type[AccessLogger]:
@@ -122,21 +133,25 @@ class AccessLogger(AbstractAccessLogger):
         return type(cls.__name__, (cls,), {"remote": remote})
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, seconds: float) -> None:
-        record: Record = (
-            request.method,
-            request.raw_path,
-            response.status,
-            response.body_length,
-            seconds,
-            request.remote,
-            self.remote,
-            request.headers.get(hdrs.USER_AGENT),
-            time.time(),
+        address = self.address
+        if address is None and self.remote != "none":
+            address = self.address = request.remote
+        self.add(
+            (
+                request.method,
+                request.raw_path,
+                response.status,
+                response.body_length,
+                seconds,
+                address,
+                self.remote,
+                request.headers.get(hdrs.USER_AGENT),
+                time.time(),
+            )
         )
-        if isinstance(self.logger, AccessSink):
-            self.logger.add(record)
-        else:
-            self.logger.info(access_line(record))
+
+    def _line(self, record: Record) -> None:
+        self.logger.info(access_line(record))
 
 
 class AccessSink:
