@@ -1,8 +1,9 @@
 """How each feed is polled: requests per hour, the share answered 304, and which readers ask.
 
 An operator sees which aggregators poll well (conditional GETs answered 304) and which
-fetch the whole feed every time. Each feed request adds to a plain in-process dict keyed
-(path, hour); every `feeds.poll_stats_interval` seconds, and at shutdown, one pipeline of
+fetch the whole feed every time. Each feed request adds one to a plain in-process dict
+keyed (path, hour, 304 or not, user agent), folded into one tally per (path, hour) before
+a flush (PollCounter); every `feeds.poll_stats_interval` seconds, and at shutdown, one pipeline of
 HINCRBY adds those counts to one Redis hash per feed and hour (feeds/keys.py), kept
 `feeds.poll_stats_days` days. Each worker adds its own counts, so the hashes hold the sum.
 
@@ -42,6 +43,7 @@ HOUR = 3600
 NAME_MAX = 40  # characters of a reader name kept
 OTHER = "other"  # readers past the cap
 UNKNOWN = "unknown"  # no user agent, or none a name can be read from
+RAW_MAX = 4096  # distinct (path, hour, status, agent) counted before they are folded
 REQUESTS, NOT_MODIFIED, READER = "requests", "not_modified", "reader:"  # hash fields
 
 # `Mozilla/5.0 (compatible; Inoreader/1.0; ...)`: the fetcher names itself inside.
@@ -85,29 +87,45 @@ class Tally:
 
 
 class PollCounter:
-    """Feed requests counted in memory, added to Redis in one pipeline per flush."""
+    """Feed requests counted in memory, added to Redis in one pipeline per flush.
+
+    A request only adds one to a plain dict keyed by what it was (path, hour, 304 or not,
+    user agent): naming the reader and the cap on names are done once per distinct key,
+    when the counts are folded into the tallies (at a flush, or when RAW_MAX distinct keys
+    have gathered), not on the request's path."""
 
     def __init__(self, clock: Clock, readers_max: int) -> None:
         self.clock = clock
         self.readers_max = readers_max
         self.tallies: dict[tuple[str, int], Tally] = {}
+        self.raw: dict[tuple[str, int, bool, str | None], int] = {}
 
     def count(self, path: str, status: int, agent: str | None) -> None:
         """One request for the feed document at `path`, answered `status`."""
-        hour = int(self.clock.time()) // HOUR
-        tally = self.tallies.get((path, hour))
-        if tally is None:
-            tally = self.tallies[(path, hour)] = Tally()
-        tally.requests += 1
-        if status == 304:
-            tally.not_modified += 1
-        name = reader_name(agent or "")
-        if name not in tally.admitted:
-            if len(tally.admitted) >= self.readers_max:
-                name = OTHER
-            else:
-                tally.admitted.add(name)
-        tally.readers[name] += 1
+        key = (path, int(self.clock.time()) // HOUR, status == 304, agent)
+        raw = self.raw
+        raw[key] = raw.get(key, 0) + 1
+        if len(raw) >= RAW_MAX:
+            self.fold()
+
+    def fold(self) -> None:
+        """Add the raw counts to the tallies, naming each distinct agent once, in the
+        order the agents first came (the first `readers_max` names of an hour are kept)."""
+        raw, self.raw = self.raw, {}
+        for (path, hour, not_modified, agent), n in raw.items():
+            tally = self.tallies.get((path, hour))
+            if tally is None:
+                tally = self.tallies[(path, hour)] = Tally()
+            tally.requests += n
+            if not_modified:
+                tally.not_modified += n
+            name = reader_name(agent or "")
+            if name not in tally.admitted:
+                if len(tally.admitted) >= self.readers_max:
+                    name = OTHER
+                else:
+                    tally.admitted.add(name)
+            tally.readers[name] += n
 
     async def flush(self, redis: AnyRedis, ttl: int) -> int:
         """Add the counts so far to Redis in one pipeline; returns the requests written.
@@ -115,6 +133,7 @@ class PollCounter:
         Each hash (and the hour's index of paths) gets a TTL of `ttl` seconds from now.
         When Redis cannot be reached (or a cluster is failing over) the counts stay here
         for the next flush."""
+        self.fold()
         pending = {where: tally.fields() for where, tally in self.tallies.items()}
         pending = {where: counts for where, counts in pending.items() if counts}
         current = int(self.clock.time()) // HOUR

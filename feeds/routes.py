@@ -199,7 +199,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
 
 def _counted(polls: polling.PollCounter, request: web.Request, answer: Prepared) -> web.Response:
     """The answer to a feed request, counted in the feed's polling statistics."""
-    polls.count(request.path, answer.status, request.headers.get("User-Agent"))
+    polls.count(request.path, answer.status, request.headers.get(hdrs.USER_AGENT))
     return answer.response()
 
 

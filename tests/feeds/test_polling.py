@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from feeds import keys
 from feeds.inventory import inventory
-from feeds.polling import HOUR, NAME_MAX, POLLS, PollCounter, reader_name, report
+from feeds.polling import HOUR, NAME_MAX, POLLS, RAW_MAX, PollCounter, reader_name, report
 from feeds.routes import MEMO
 from finews.app import create_app
 from finews.core.appkeys import REDIS, SETTINGS
@@ -297,3 +297,28 @@ async def test_counts_a_flush_could_not_write_are_written_by_the_next(redis_url:
     finally:
         await down.aclose()
         await up.aclose()
+
+
+async def test_a_flood_of_distinct_agents_is_folded_and_capped_with_exact_totals(
+    redis_url: str,
+) -> None:
+    """More distinct user agents than the raw counts hold (RAW_MAX) are folded into the
+    tallies as they come: memory stays bounded, the first names are kept, the rest are
+    `other`, and every request is counted."""
+    clock = before_an_hour_ends(600)
+    counter = PollCounter(clock, readers_max=5)
+    flood = RAW_MAX + 500
+    counter.count(FEED, 304, FEEDLY)
+    for n in range(flood):
+        counter.count(FEED, 200, f"Scraper{n}/1.0")
+        assert len(counter.raw) < RAW_MAX
+    redis = await connect(redis_url)
+    try:
+        assert await counter.flush(redis, 3600) == flood + 1
+        [feed] = await report(redis, clock.time(), hours=1)
+    finally:
+        await redis.aclose()
+    assert (feed.requests, feed.not_modified) == (flood + 1, 1)
+    readers = dict(feed.readers)
+    assert readers["Feedly"] == 1 and readers["other"] == flood - 4
+    assert set(readers) == {"Feedly", "Scraper0", "Scraper1", "Scraper2", "Scraper3", "other"}
