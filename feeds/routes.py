@@ -181,10 +181,9 @@ async def feed(request: web.Request) -> web.StreamResponse:
         answer = prepare(
             request, doc, max_age=settings.feeds.max_age, vary="Accept, Accept-Encoding"
         )
-        route = request.match_info.route.resource
-        request.app[MEMO].put(
-            edition, Memo.key(request), answer, route.canonical if route else request.path
-        )
+        resource = request.match_info.route.resource
+        assert resource is not None  # `feed` is only ever a resource's route
+        request.app[MEMO].put(edition, Memo.key(request), answer, resource.canonical)
         return _counted(request.app[POLLS], request, answer)
     if target.number > 1:
         try:
