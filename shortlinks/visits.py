@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
-import user_agents
 from crawlerdetect import CrawlerDetect
 from multidict import istr
 
@@ -171,6 +170,10 @@ def bot_name(agent: str) -> str | None:
 @functools.lru_cache(maxsize=4096)
 def agent(text: str) -> Agent:
     """Device class, browser and OS family of a user agent, by ua-parser."""
+    # imported on first use: loading its regexes takes a quarter of a second, and every
+    # `finews` command imports this module, most of them never classifying a visit
+    import user_agents
+
     parsed = user_agents.parse(text)
     if bot_name(text) is not None or parsed.is_bot:
         device = "bot"

@@ -6,6 +6,7 @@ manages users and API keys.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -20,8 +21,14 @@ ROLES = ("viewer", "editor", "admin")
 NAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 PASSWORD_MIN = 8
 HASHER = PasswordHasher()
-# Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY = HASHER.hash("no such user")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Verified against when the name is unknown, so a wrong name costs as long as a wrong
+    password. Made on the first sign-in, not at import: a hash takes 0.2 s, and every
+    `finews` command imports this module."""
+    return HASHER.hash("no such user")
 
 
 class UserError(ValueError):
@@ -81,7 +88,7 @@ async def remove(redis: Any, name: str) -> bool:
 async def verify(redis: Any, name: str, password: str) -> User | None:
     """The user when the password is theirs, else None (the same work either way)."""
     text = await redis.hget(keys.USERS, name) if NAME_RE.fullmatch(name) else None
-    record = json.loads(text) if text else {"hash": _DUMMY, "role": ""}
+    record = json.loads(text) if text else {"hash": dummy_hash(), "role": ""}
     try:
         HASHER.verify(record["hash"], password)
     except (VerificationError, InvalidHashError):
