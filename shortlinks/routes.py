@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from finews.core import hot
 from finews.core.appkeys import CLOCK, REDIS, SETTINGS
-from finews.core.hot import HotRoutes
+from finews.core.hot import Answer, HotRoutes
 from shortlinks import api, pages, paths, preview, qr
 from shortlinks.redirect import Redirector
 from shortlinks.service import SERVICE, Service
@@ -99,25 +99,26 @@ async def qr_code(request: web.Request) -> web.Response:
 def hot_routes(answers: HotRoutes, redirector: Redirector) -> None:
     """A code whose link is fresh in this process's cache redirects without routing
     (finews/core/hot.py); any other request for these paths takes its route below."""
-    short_route, scanned_route = paths.SHORT + "{code}", paths.SCANNED + "{code}"
 
-    def short(request: web.Request) -> tuple[web.StreamResponse, str] | None:
-        answer = redirector.hot(request, request.path[len(paths.SHORT) :], qr=False)
-        return None if answer is None else (answer, short_route)
+    def coded(prefix: str, qr: bool) -> Answer:
+        """`/s/CODE` or `/S/CODE`: the code is the rest of the path."""
+        route = prefix + "{code}"
 
-    def scanned(request: web.Request) -> tuple[web.StreamResponse, str] | None:
-        answer = redirector.hot(request, request.path[len(paths.SCANNED) :], qr=True)
-        return None if answer is None else (answer, scanned_route)
+        def answer(request: web.Request) -> tuple[web.StreamResponse, str] | None:
+            response = redirector.hot(request, request.path[len(prefix) :], qr=qr)
+            return None if response is None else (response, route)
+
+        return answer
 
     def legacy(request: web.Request) -> tuple[web.StreamResponse, str] | None:
         if request.path != paths.LEGACY:
             return None
         raw = request.query.get(paths.LEGACY_PARAMETER, "")
-        answer = redirector.hot(request, raw, qr=False)
-        return None if answer is None else (answer, paths.LEGACY)
+        response = redirector.hot(request, raw, qr=False)
+        return None if response is None else (response, paths.LEGACY)
 
-    answers.add(paths.SHORT, short)
-    answers.add(paths.SCANNED, scanned)
+    answers.add(paths.SHORT, coded(paths.SHORT, qr=False))
+    answers.add(paths.SCANNED, coded(paths.SCANNED, qr=True))
     answers.add(paths.LEGACY[: paths.LEGACY.index("/", 1) + 1], legacy)
 
 
