@@ -2,7 +2,9 @@
 
 The server is the embedded Valkey (started here, on a unix socket in a temp dir) unless
 FINEWS_TEST_REDIS_URL names another one. Each test starts from an empty database, so
-that server must be a scratch server: the tests flush it.
+that server must be a scratch server: the tests flush it. `make test` runs the suite in
+parallel processes (pytest-xdist): each starts its own Valkey, or takes its own database
+of the named server.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -29,7 +32,7 @@ SAMPLE_POSTS = Path(__file__).resolve().parent.parent / "content" / "posts"
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("FINEWS_TEST_REDIS_URL")
     if url:
-        yield url
+        yield worker_database(url)
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
     server.start()
@@ -39,13 +42,27 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+def worker_database(url: str) -> str:
+    """`url` with the database of this pytest-xdist worker (gw0 -> 0, gw1 -> 1, ...), so
+    that parallel workers sharing one server never flush each other's keys."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    number = int(worker.removeprefix("gw"))
+    base, _, query = url.partition("?")
+    if base.startswith("unix:"):  # the path is the socket's: the database goes in the query
+        pairs = [(k, v) for k, v in parse_qsl(query) if k != "db"] + [("db", str(number))]
+        return f"{base}?{urlencode(pairs)}"
+    return urlunsplit(urlsplit(url)._replace(path=f"/{number}"))
+
+
 @pytest.fixture(autouse=True)
 def clean_redis(request: pytest.FixtureRequest) -> None:
     """Flush the shared server, and every master of the shared cluster, before each test
     that uses them."""
     if "redis_url" in request.fixturenames:
         client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-        client.flushall()
+        client.flushdb()
         client.close()
     if "cluster_url" in request.fixturenames:
         cluster = RedisCluster.from_url(request.getfixturevalue("cluster_url"))
