@@ -135,13 +135,16 @@ return 1
 """
 # The site-wide share of batch ARGV[1], applied at most once, in the site's hash tag.
 # KEYS: the writer's last applied batch, the event stream, the all-time clicks index (only
-# codes already in it, i.e. listed, are bumped), then per hour its leaderboard,
-# its sources, its count of host-named sources and its `other` leaderboard, then the
-# per-source leaderboards. ARGV: batch number, its marker's TTL, leaderboard TTL, sources
-# cap, events_max, events_days in seconds, JSON {hours: [{k: index of the hour's first
-# key, top: {code: n}, src: [[name, code, n, key index, capped 0|1]]}]}, then per event
-# its 8 values (t, code, source, campaign, device, browser, os, bot), flat: no JSON to
-# decode per event, which was most of a batch's time in Redis.
+# codes already in it, i.e. listed, are bumped), the count of events in the stream, then
+# per hour its leaderboard, its sources, its count of host-named sources and its `other`
+# leaderboard, then the per-source leaderboards. ARGV: batch number, its marker's TTL,
+# leaderboard TTL, sources cap, events_max, events_days in seconds, JSON {hours: [{k: index
+# of the hour's first key, top: {code: n}, src: [[name, code, n, key index, capped 0|1]]}]},
+# then per link its code, its number of events and their JSON rows: one stream entry per
+# link and batch, not one per visit, which was most of a batch's time in Redis.
+# The stream is trimmed by events: whole entries from the oldest while it holds more than
+# events_max or they are older than events_days. An entry without `n` (written by an
+# earlier release) is one event; a stream without its count is counted so once.
 APPLY_SITE = """
 if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -169,16 +172,36 @@ for _, hour in ipairs(batch.hours) do
     redis.call('EXPIRE', board, ttl)
   end
 end
-for i = 8, #ARGV, 8 do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 't', ARGV[i], 'code', ARGV[i + 1],
-    'source', ARGV[i + 2], 'campaign', ARGV[i + 3], 'device', ARGV[i + 4],
-    'browser', ARGV[i + 5], 'os', ARGV[i + 6], 'bot', ARGV[i + 7])
+if #ARGV < 8 then return 1 end
+local held = tonumber(redis.call('GET', KEYS[4]) or redis.call('XLEN', KEYS[2]))
+for i = 8, #ARGV, 3 do
+  redis.call('XADD', KEYS[2], '*', 'code', ARGV[i], 'n', ARGV[i + 1], 'v', ARGV[i + 2])
+  held = held + tonumber(ARGV[i + 1])
 end
-if #ARGV >= 8 then
-  local now = redis.call('TIME')
-  local oldest = string.format('%d', (tonumber(now[1]) - tonumber(ARGV[6])) * 1000)
-  redis.call('XTRIM', KEYS[2], 'MINID', '~', oldest)
+local oldest = (tonumber(redis.call('TIME')[1]) - tonumber(ARGV[6])) * 1000
+local most, start, keep, size = tonumber(ARGV[5]), '-', nil, 1
+repeat
+  local page = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', size)
+  for _, entry in ipairs(page) do
+    if held <= most and tonumber(string.match(entry[1], '^%d+')) >= oldest then
+      keep = entry[1]
+      break
+    end
+    local n, fields = 1, entry[2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'n' then n = tonumber(fields[j + 1]) end
+    end
+    held = held - n
+  end
+  if #page > 0 then start = '(' .. page[#page][1] end
+  size = 32
+until keep or #page == 0
+if keep then
+  redis.call('XTRIM', KEYS[2], 'MINID', keep)
+else
+  redis.call('DEL', KEYS[2])
 end
+redis.call('SET', KEYS[4], held)
 return 1
 """
 SCRIPTS = {hashlib.sha1(text.encode()).hexdigest(): text for text in (APPLY_VISITS, APPLY_SITE)}
@@ -288,7 +311,7 @@ class Site:
 
     top: dict[str, Counter[str]] = field(default_factory=dict)
     sources: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
-    events: list[str] = field(default_factory=list)  # 8 values per visit (APPLY_SITE)
+    events: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # code -> rows
 
     def add(self, hour: str, code: str, name: str, n: int = 1) -> None:
         self.top.setdefault(hour, Counter())[code] += n
@@ -296,7 +319,7 @@ class Site:
 
     def call(self, writer: str, number: int, conf: Keep) -> tuple[list[str], list[Any]]:
         """The keys and arguments of APPLY_SITE."""
-        names = [keys.site_done(writer), keys.EVENTS, keys.CLICKS]
+        names = [keys.site_done(writer), keys.EVENTS, keys.CLICKS, keys.EVENTS_HELD]
         hours: list[dict[str, Any]] = []
         for hour in self.top.keys() | self.sources.keys():
             first = len(names) + 1
@@ -315,6 +338,9 @@ class Site:
                 capped = int(name not in KNOWN_SOURCES)
                 hours[-1]["src"].append([name, code, n, boards[name], capped])
         payload = {"hours": hours}
+        events: list[Any] = []
+        for code, rows in self.events.items():
+            events += (code, len(rows), json.dumps(rows, ensure_ascii=False, separators=(",", ":")))
         return names, [
             number,
             REPLAY_TTL,
@@ -323,7 +349,7 @@ class Site:
             conf.events_max,
             conf.events_days * 86400,
             json.dumps(payload, separators=(",", ":")),
-            *self.events,
+            *events,
         ]
 
 
@@ -467,7 +493,8 @@ class VisitWriter:
                 stamp = stamps[second] = self._stamp(second)
             kind = classify(visit, self.site_host)
             groups[visit.code, day, hour, kind] += 1
-            site.events += (stamp, visit.code, *event_fields(kind))
+            rows = site.events.get(visit.code) or site.events.setdefault(visit.code, [])
+            rows.append((stamp, *event_fields(kind)))
             if kind.bot is not None:
                 continue
             if day not in salts:

@@ -1,36 +1,95 @@
 """Reading the visit event stream (`finews:shortlinks:{site}:visits`) page by page.
 
-The visit writer appends one entry per counted visit, in the same script and batch as the
-counts (so a retried batch adds its events once): time, code, source, campaign, device
-class, browser and OS family, bot flag; never an address or a user agent. The stream is
-capped by `shortlinks.events_max` entries and `shortlinks.events_days` days. A cursor is
-an entry id: reading from it returns the entries after it.
+The visit writer appends, in the same script and batch as the counts (so a retried batch
+adds its events once), one entry per link per batch: `code`, `n` (how many events) and
+`v`, the events as JSON rows of time, source, campaign, device class, browser and OS
+family, bot flag ("1" or "0"); never an address or a user agent. One entry per visit cost
+Redis most of a batch's time. Entries written by releases before that hold one event as
+fields (`t`, `code`, `source`, ...). The stream is capped by `shortlinks.events_max`
+events and `shortlinks.events_days` days.
+
+An event's id is its entry's id and its place in the entry (`1716552000000-0-3`); an
+event of an older entry has the entry's id alone. A cursor is an event id: reading from
+it returns the events after it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from shortlinks import keys
 
-CURSOR_RE = re.compile(r"\d{1,20}-\d{1,20}")
-FORGET_PAGE = 1000
+CURSOR_RE = re.compile(r"(\d{1,20}-\d{1,20})(?:-(\d{1,6}))?")
+ROW = ("t", "source", "campaign", "device", "browser", "os", "bot")
+PAGE = 32  # entries per XRANGE: one may hold a whole batch (visit_batch events)
+FORGET_PAGE = 100
+# Delete the entries named in ARGV and take their events off the stream's count, in one
+# step, so that the writer's trim never sees a count that disagrees with the stream (an
+# entry trimmed meanwhile is not counted twice).
+FORGET = """
+local gone = 0
+for i = 1, #ARGV do
+  local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if #found == 1 then
+    local n, fields = 1, found[1][2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'n' then n = tonumber(fields[j + 1]) end
+    end
+    redis.call('XDEL', KEYS[1], ARGV[i])
+    gone = gone + n
+  end
+end
+if gone > 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECRBY', KEYS[2], gone) end
+return gone
+"""
 
 
 def cursor_problem(text: str) -> str | None:
     """Why `text` is no cursor, or None ("" or "0" start at the oldest event)."""
     if text in ("", "0") or CURSOR_RE.fullmatch(text):
         return None
-    return "since must be a cursor from an earlier answer's next (e.g. 1716552000000-0), or 0"
+    return "since must be a cursor from an earlier answer's next (e.g. 1716552000000-0-3), or 0"
+
+
+def unpack(ident: str, fields: dict[str, str]) -> list[dict[str, Any]]:
+    """The events of one stream entry, each with its id."""
+    if "v" not in fields:  # an entry of an earlier release: one event
+        return [{**fields, "id": ident, "bot": fields.get("bot") == "1"}]
+    code = fields["code"]
+    events = []
+    for place, row in enumerate(json.loads(fields["v"])):
+        event = dict(zip(ROW, row, strict=True))
+        event.update(id=f"{ident}-{place}", code=code, bot=row[-1] == "1")
+        events.append(event)
+    return events
 
 
 async def read(redis: Any, since: str, limit: int) -> tuple[list[dict[str, Any]], str]:
     """Up to `limit` events after cursor `since`, and the cursor after the last one."""
-    start = f"({since}" if since not in ("", "0") else "-"
-    entries = await redis.xrange(keys.EVENTS, min=start, max="+", count=limit)
-    visits = [{**fields, "id": ident, "bot": fields.get("bot") == "1"} for ident, fields in entries]
-    return visits, (entries[-1][0] if entries else since or "0")
+    found = CURSOR_RE.fullmatch(since)
+    entry, place = (found.group(1), found.group(2)) if found else (None, None)
+    if entry is None:
+        start = "-"
+    elif place is None:
+        start = f"({entry}"
+    else:
+        start = entry  # that entry again, from the event after `place`
+    events: list[dict[str, Any]] = []
+    while len(events) < limit:
+        entries = await redis.xrange(keys.EVENTS, min=start, max="+", count=PAGE)
+        for ident, fields in entries:
+            unpacked = unpack(ident, fields)
+            if ident == entry and place is not None:
+                unpacked = unpacked[int(place) + 1 :]
+            events += unpacked[: limit - len(events)]
+            if len(events) == limit:
+                break
+        if len(entries) < PAGE:
+            break
+        start = f"({entries[-1][0]}"
+    return events, (events[-1]["id"] if events else since or "0")
 
 
 async def forget(redis: Any, code: str) -> int:
@@ -40,6 +99,6 @@ async def forget(redis: Any, code: str) -> int:
     while entries := await redis.xrange(keys.EVENTS, min=start, max="+", count=FORGET_PAGE):
         named = [ident for ident, fields in entries if fields.get("code") == code]
         if named:
-            deleted += await redis.xdel(keys.EVENTS, *named)
+            deleted += await redis.eval(FORGET, 2, keys.EVENTS, keys.EVENTS_HELD, *named)
         start = f"({entries[-1][0]}"
     return deleted

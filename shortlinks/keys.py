@@ -24,7 +24,8 @@ legal, and links spread evenly over the slots.
 | `finews:shortlinks:{site}:srcn:YYYYMMDDHH` | string, TTL 7 days | host-named sources that hour has its own member (at most `sources_max`) |
 | `finews:shortlinks:{site}:done:W` | string, TTL 1 day | the last visit batch of writer W applied to the site-wide keys |
 | `finews:shortlinks:{site}:clicks` | sorted set | every listed (not deleted) code -> its all-time clicks `h`: `GET /api/links?sort=clicks` pages it |
-| `finews:shortlinks:{site}:visits` | stream | visit events (`events_max`, `events_days`): time, code, source, campaign, device, browser, OS, bot flag |
+| `finews:shortlinks:{site}:visits` | stream | visit events (`events_max`, `events_days`): one entry per link per visit batch, `code`, `n` events and `v`, their JSON rows of time, source, campaign, device, browser, OS, bot flag |
+| `finews:shortlinks:{site}:visits:n` | string | how many events the stream holds (what `events_max` trims by) |
 | `finews:shortlinks:url:{H}` | string | the code issued for a canonical URL (`H` = first 32 hex of its SHA-256): idempotency |
 | `finews:shortlinks:codes` | sorted set | every code, score 0, read in code order (`ZRANGE BYLEX`) for cursor paging and export |
 | `finews:shortlinks:created` | sorted set | every listed code -> its creation time (epoch seconds): `sort=created` pages it |
@@ -120,6 +121,7 @@ def of_link(code: str) -> str:
 # that update and union them stay legal.
 SITE = f"{PREFIX}:{{site}}"
 EVENTS = f"{SITE}:visits"
+EVENTS_HELD = f"{EVENTS}:n"  # how many events (not entries) the stream holds
 CLICKS = f"{SITE}:clicks"  # in the site's tag: the visit writer's APPLY_SITE bumps it
 CREATED = f"{PREFIX}:created"
 SEARCH = f"{PREFIX}:search"

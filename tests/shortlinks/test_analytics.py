@@ -234,7 +234,10 @@ async def test_visit_events_page_by_cursor_and_hold_no_address_or_agent(
     redis = service(client).store.redis  # a consumer group, as README shows
     await redis.xgroup_create(keys.EVENTS, "warehouse", id="0")
     read = await redis.xreadgroup("warehouse", "loader-1", {keys.EVENTS: ">"}, count=10)
-    assert len(read[0][1]) == 4
+    [(ident, entry)] = read[0][1]  # one entry per link and batch
+    assert entry["code"] == code and entry["n"] == "4"
+    assert [row[3] for row in json.loads(entry["v"])] == ["mobile", "desktop", "tablet", "bot"]
+    assert first["visits"][0]["id"] == f"{ident}-0"
 
     out = tmp_path / "visits.jsonl"
     result = await asyncio.to_thread(
@@ -259,7 +262,7 @@ async def test_a_replayed_batch_adds_its_events_and_leaderboard_once(client: Tes
     for _ in range(2):  # the same batch number twice: an unanswered write sent again
         await writer._write(7, batch)
     redis = service(client).store.redis
-    assert await redis.xlen(keys.EVENTS) == 1
+    assert await redis.xlen(keys.EVENTS) == 1 and await redis.get(keys.EVENTS_HELD) == "1"
     assert ((await get(client, "/api/top?window=1h"))["links"][0]["clicks"]) == 1
 
 
