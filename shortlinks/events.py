@@ -23,7 +23,6 @@ from shortlinks import keys
 
 CURSOR_RE = re.compile(r"(\d{1,20}-\d{1,20})(?:-(\d{1,6}))?")
 ROW = ("t", "source", "campaign", "device", "browser", "os", "bot")
-PAGE = 32  # entries per XRANGE: one may hold a whole batch (visit_batch events)
 FORGET_PAGE = 100
 # Delete the entries named in ARGV and take their events off the stream's count, in one
 # step, so that the writer's trim never sees a count that disagrees with the stream (an
@@ -67,7 +66,11 @@ def unpack(ident: str, fields: dict[str, str]) -> list[dict[str, Any]]:
 
 
 async def read(redis: Any, since: str, limit: int) -> tuple[list[dict[str, Any]], str]:
-    """Up to `limit` events after cursor `since`, and the cursor after the last one."""
+    """Up to `limit` events after cursor `since`, and the cursor after the last one.
+
+    An entry holds one event or a whole batch, so the first XRANGE asks for one entry and
+    each next one for as many as the events still wanted need at the sizes seen so far:
+    a page of batches is a round trip or two, not tens of thousands of events decoded."""
     found = CURSOR_RE.fullmatch(since)
     entry, place = (found.group(1), found.group(2)) if found else (None, None)
     if entry is None:
@@ -77,18 +80,22 @@ async def read(redis: Any, since: str, limit: int) -> tuple[list[dict[str, Any]]
     else:
         start = entry  # that entry again, from the event after `place`
     events: list[dict[str, Any]] = []
+    size, read_entries, read_events = 1, 0, 0
     while len(events) < limit:
-        entries = await redis.xrange(keys.EVENTS, min=start, max="+", count=PAGE)
+        entries = await redis.xrange(keys.EVENTS, min=start, max="+", count=size)
         for ident, fields in entries:
             unpacked = unpack(ident, fields)
+            read_entries, read_events = read_entries + 1, read_events + len(unpacked)
             if ident == entry and place is not None:
                 unpacked = unpacked[int(place) + 1 :]
             events += unpacked[: limit - len(events)]
             if len(events) == limit:
                 break
-        if len(entries) < PAGE:
+        if len(entries) < size:
             break
         start = f"({entries[-1][0]}"
+        # as many entries as the events still wanted need, at the sizes seen so far
+        size = min(limit, (limit - len(events)) * read_entries // max(read_events, 1) + 1)
     return events, (events[-1]["id"] if events else since or "0")
 
 
