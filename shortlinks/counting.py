@@ -340,7 +340,7 @@ class Site:
         payload = {"hours": hours}
         events: list[Any] = []
         for code, rows in self.events.items():
-            events += (code, len(rows), json.dumps(rows, ensure_ascii=False, separators=(",", ":")))
+            events += (code, len(rows), json.dumps(rows, separators=(",", ":")))
         return names, [
             number,
             REPLAY_TTL,

@@ -45,9 +45,15 @@ return gone
 """
 
 
+ID_MAX = 2**64 - 1  # each part of a stream id is an unsigned 64-bit number
+
+
 def cursor_problem(text: str) -> str | None:
     """Why `text` is no cursor, or None ("" or "0" start at the oldest event)."""
-    if text in ("", "0") or CURSOR_RE.fullmatch(text):
+    if text in ("", "0"):
+        return None
+    found = CURSOR_RE.fullmatch(text)
+    if found and all(int(part) <= ID_MAX for part in found.group(1).split("-")):
         return None
     return "since must be a cursor from an earlier answer's next (e.g. 1716552000000-0-3), or 0"
 
@@ -76,6 +82,8 @@ async def read(redis: Any, since: str, limit: int) -> tuple[list[dict[str, Any]]
     if entry is None:
         start = "-"
     elif place is None:
+        if entry == f"{ID_MAX}-{ID_MAX}":  # the last id there can be: nothing comes after
+            return [], since
         start = f"({entry}"
     else:
         start = entry  # that entry again, from the event after `place`

@@ -230,6 +230,9 @@ async def test_visit_events_page_by_cursor_and_hold_no_address_or_agent(
     raw = json.dumps(first) + json.dumps(rest)
     assert "127.0.0.1" not in raw and "Mozilla" not in raw
     await get(client, "/api/visits?since=yesterday", status=400)
+    await get(client, "/api/visits?since=99999999999999999999-0", status=400)  # past 64 bits
+    last = await get(client, "/api/visits?since=18446744073709551615-18446744073709551615")
+    assert last["visits"] == []
 
     redis = service(client).store.redis  # a consumer group, as README shows
     await redis.xgroup_create(keys.EVENTS, "warehouse", id="0")

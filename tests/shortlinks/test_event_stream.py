@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finews.core.redis_client import connect
@@ -152,5 +152,36 @@ def test_entries_of_an_earlier_release_read_trim_and_purge_alongside(redis_url: 
         assert await events.forget(redis, CODES[1]) == 2
         assert [e["code"] for e in await read_all(redis, [1000])] == [CODES[2], CODES[0]]
         assert int(await redis.get(keys.EVENTS_HELD)) == 2
+
+    on_redis(redis_url, scenario)
+
+
+PART = st.one_of(
+    st.integers(min_value=0, max_value=2**64 + 5),
+    st.sampled_from([0, 1, 2**64 - 1, 2**64, 10**20 - 1]),
+).map(str)
+
+
+@settings(
+    derandomize=True, max_examples=150, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)  # fmt: skip
+@given(
+    since=st.one_of(
+        st.text(max_size=50),
+        st.builds(lambda ms, seq: f"{ms}-{seq}", PART, PART),
+        st.builds(lambda ms, seq, place: f"{ms}-{seq}-{place}", PART, PART, PART),
+    )
+)
+def test_any_cursor_a_client_sends_is_refused_or_read(redis_url: str, since: str) -> None:
+    """A cursor either has a problem the API answers 400 with, or reads without an error
+    from Redis (whose stream ids are two unsigned 64-bit numbers)."""
+
+    async def scenario(redis: Any) -> None:
+        if events.cursor_problem(since) is None:
+            for _ in range(2):  # on an empty stream, then on one entry
+                found, after = await events.read(redis, since, 10)
+                assert after == (found[-1]["id"] if found else since or "0")
+                await write(redis, [CODES[:1]])
 
     on_redis(redis_url, scenario)
