@@ -81,7 +81,8 @@ class Mirror:
         self.counts = MmapedDict(os.path.join(directory, f"counter_http_{pid}.db"))
         self.latency = MmapedDict(os.path.join(directory, f"histogram_http_{pid}.db"))
         self.keys: dict[tuple[str, ...], str] = {}
-        self.written: dict[tuple[str | int, ...], float] = {}  # series -> value in the files
+        # series -> what the files hold: a count, or a histogram's buckets and sum
+        self.written: dict[tuple[str | int, ...], float | tuple[float, ...]] = {}
 
     def key(
         self, metric: str, name: str, labels: tuple[str, ...], values: tuple[str, ...], help_: str
@@ -106,9 +107,10 @@ class Mirror:
                 )  # fmt: skip
                 self.counts.write_value(key, count, 0.0)
         for (route, method), hist in list(stats.latency.items()):
-            if written.get(("latency", route, method)) == hist[-1]:
+            state = tuple(hist)
+            if written.get(("latency", route, method)) == state:
                 continue
-            written["latency", route, method] = hist[-1]
+            written["latency", route, method] = state
             name, labels = LATENCY_NAME + "_bucket", ("route", "method", "le")
             for le, n in zip(LE, hist, strict=False):
                 key = self.key(LATENCY_NAME, name, labels, (route, method, le), LATENCY_HELP)
