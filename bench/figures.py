@@ -17,9 +17,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from bench import corpus as corpora
 from bench import sites, tools, wrk
@@ -427,7 +428,32 @@ def feed_items(server: Server) -> list[dict]:
     return items
 
 
-def share_code(server: Server, env: Mapping[str, str]) -> tuple[str, str, str]:
+class Share(NamedTuple):
+    code: str
+    location: str
+    how: str  # where the code came from
+    headers: dict[str, str]  # what our redirect sent, for the baseline to send too
+
+
+# What aiohttp adds to every answer by itself, to the baseline's as to ours.
+AIOHTTP_ADDS = frozenset({"date", "server", "content-length", "transfer-encoding", "connection"})
+
+
+def sent_headers(resp: Response) -> dict[str, str]:
+    """The headers a handler of ours set on this answer: the baseline sends the same, so
+    that both answers are the same bytes and a ratio measures only the work per request."""
+    return {k: v for k, v in resp.headers.items() if k not in AIOHTTP_ADDS}
+
+
+def baseline_headers(work: Path, answers: Mapping[str, dict[str, str]]) -> str:
+    """A `--headers` file for the baseline: each answer's headers by its name ("redirect",
+    "feed", "not-modified"; an answer left out keeps the baseline's own)."""
+    path = work / "baseline-headers.json"
+    path.write_text(json.dumps(answers), encoding="utf-8")
+    return str(path)
+
+
+def share_code(server: Server, env: Mapping[str, str]) -> Share:
     """A working share code for a post: from `finews shorten`, else from a feed item."""
     items = feed_items(server)
     url = items[0]["url"]
@@ -451,7 +477,7 @@ def share_code(server: Server, env: Mapping[str, str]) -> tuple[str, str, str]:
     resp = http_get(f"{server.base}/s/{code}")
     if resp.status not in (301, 302, 303, 307, 308):
         raise RuntimeError(f"/s/{code} answered {resp.status}, not a redirect")
-    return code, resp.headers.get("location", ""), how
+    return Share(code, resp.headers.get("location", ""), how, sent_headers(resp))
 
 
 def redirect(cfg: Config) -> list[Row]:
@@ -463,7 +489,7 @@ def redirect(cfg: Config) -> list[Row]:
     rows: list[Row] = []
     with contextlib.ExitStack() as stack:
         redis_url = attempt(stack.enter_context, own_redis(work / "redis"))
-        code: tuple[str, str, str] | str = "n/a (no Redis)"
+        code: Share | str = "n/a (no Redis)"
         for access, workers in (("on", 1), ("off", 1), ("on", 2)):
             label = f"c. redirect /s/CODE, {n:,} posts, {ACCESS[access]}"
             if workers > 1:
@@ -486,22 +512,23 @@ def redirect(cfg: Config) -> list[Row]:
                     settled(server)
                     if isinstance(code, str):
                         code = share_code(server, env)
-                    return f"{server.base}/s/{code[0]}"
+                    return f"{server.base}/s/{code.code}"
 
                 ours_url = attempt(start_ours)
-                location = code[1] if not isinstance(code, str) else "http://127.0.0.1/"
+                same = ["--location", "http://127.0.0.1/"]  # ours did not answer: a plain 302
+                if not isinstance(code, str):
+                    same = ["--headers", baseline_headers(work, {"redirect": code.headers})]
                 base = attempt(
                     inner.enter_context,
-                    baseline_serving(
-                        work / "baseline.log", "--location", location, processes=workers
-                    ),
+                    baseline_serving(work / "baseline.log", *same, processes=workers),
                 )
                 base_url = base if isinstance(base, str) else f"{base.base}/s/NW202205242389705455"
                 runs = attempt(load_runs, cfg, ours_url, base_url, {})
             aim = ">= 0.8" if workers > 1 else ">= 0.75" if access == "on" else ""
             notes = []
             if not rows and not isinstance(code, str):
-                notes.append(f"code {code[0]} from {code[2]}, redirecting to {code[1]}")
+                notes.append(f"code {code.code} from {code.how}, redirecting to {code.location}")
+                notes.append("the baseline sends the headers our 302 sent")
             rows += load_rows(label, runs, aim, notes)
     shutil.rmtree(work, ignore_errors=True)
     return rows
@@ -519,6 +546,7 @@ class FeedProbe:
     url_304: str  # the URL to load, or n/a when ours does not answer 304
     url_gz: str  # the URL to load, or n/a when ours does not gzip
     notes: tuple[str, ...]
+    sent: dict[str, dict[str, str]] = field(default_factory=dict)  # the baseline's --headers
 
 
 def probe_feed(server: Server, path: str) -> FeedProbe:
@@ -535,12 +563,16 @@ def probe_feed(server: Server, path: str) -> FeedProbe:
     gzipped = zipped.status == 200 and zipped.headers.get("content-encoding") == "gzip"
     url_gz = url if gzipped else na(f"Accept-Encoding: gzip answered {zipped.status} without gzip")
     gz_body = zipped.body if gzipped else gzip.compress(plain.body)
+    sent = {"not-modified": sent_headers(cond)} if cond.status == 304 else {}
+    if gzipped:
+        sent["feed"] = sent_headers(zipped)
     return FeedProbe(
         etag,
         gz_body,
         url_304,
         url_gz,
         (f"feed {len(plain.body):,} bytes, gzip {len(gz_body):,} bytes",),
+        sent,
     )
 
 
@@ -551,7 +583,9 @@ def feed(cfg: Config) -> list[Row]:
     work = cfg.scratch("feed")
     corpus = cfg.corpus(n)
     path = f"/feeds/category/{biggest_category(corpus)}.rss"
-    first_notes = [f"{path}, the biggest category; the baseline returns the bytes our server sent"]
+    first_notes = [
+        f"{path}, the biggest category; the baseline returns the bytes and headers our server sent"
+    ]
     rows: list[Row] = []
     for access in ("on", "off"):
         with contextlib.ExitStack() as stack:
@@ -574,7 +608,9 @@ def feed(cfg: Config) -> list[Row]:
             base = attempt(
                 stack.enter_context,
                 baseline_serving(
-                    work / "baseline.log", "--body", str(work / "feed.gz"), "--etag", probe.etag
+                    work / "baseline.log",
+                    *("--body", str(work / "feed.gz"), "--etag", probe.etag),
+                    *("--headers", baseline_headers(work, probe.sent)),
                 ),
             )
             base_304 = base if isinstance(base, str) else base.base + "/not-modified"
