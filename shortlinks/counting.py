@@ -187,11 +187,8 @@ repeat
       keep = entry[1]
       break
     end
-    local n, fields = 1, entry[2]
-    for j = 1, #fields, 2 do
-      if fields[j] == 'n' then n = tonumber(fields[j + 1]) end
-    end
-    held = held - n
+    local fields = entry[2]  -- code, n, v; an earlier release's entry: t, code, ...
+    held = held - (fields[3] == 'n' and tonumber(fields[4]) or 1)
   end
   if #page > 0 then start = '(' .. page[#page][1] end
   size = 32

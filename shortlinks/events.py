@@ -32,12 +32,9 @@ local gone = 0
 for i = 1, #ARGV do
   local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
   if #found == 1 then
-    local n, fields = 1, found[1][2]
-    for j = 1, #fields, 2 do
-      if fields[j] == 'n' then n = tonumber(fields[j + 1]) end
-    end
+    local fields = found[1][2]  -- code, n, v; an earlier release's entry: t, code, ...
     redis.call('XDEL', KEYS[1], ARGV[i])
-    gone = gone + n
+    gone = gone + (fields[3] == 'n' and tonumber(fields[4]) or 1)
   end
 end
 if gone > 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECRBY', KEYS[2], gone) end

@@ -150,17 +150,13 @@ class HttpStats:
         hist[bucket] += 1
         hist[-1] += seconds
 
-    def mirrored(self) -> Mirror:
-        """This worker's mirror files, opened on first use (under workers only)."""
-        if self.mirror is None:
-            assert self.directory is not None
-            self.mirror = Mirror(self.directory)
-        return self.mirror
-
     def mirror_now(self) -> None:
-        """Bring this worker's mirror files up to date (under workers only)."""
+        """Bring this worker's mirror files up to date, opening them on first use (under
+        workers only)."""
         if self.directory is not None:
-            self.mirrored().write(self)
+            if self.mirror is None:
+                self.mirror = Mirror(self.directory)
+            self.mirror.write(self)
 
 
 class HttpCollector(Collector):
