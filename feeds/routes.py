@@ -30,6 +30,7 @@ from feeds.serve import Prepared, prepare, respond, wants_html
 from feeds.store import Document
 from finews.core import hot
 from finews.core.appkeys import SETTINGS
+from finews.core.canned import Canned
 from finews.core.errors import problem
 
 PUBLISHER = web.AppKey("feeds_publisher", Publisher)
@@ -46,7 +47,7 @@ class Memo:
 
     def __init__(self) -> None:
         self.edition: Edition | None = None
-        self.answers: dict[tuple[str | None, ...], tuple[Prepared, str]] = {}
+        self.answers: dict[tuple[str | None, ...], tuple[Canned, str]] = {}
 
     @staticmethod
     def key(request: web.Request) -> tuple[str | None, ...]:
@@ -63,19 +64,19 @@ class Memo:
 
     def get(
         self, edition: Edition | None, key: tuple[str | None, ...]
-    ) -> tuple[Prepared, str] | None:
+    ) -> tuple[Canned, str] | None:
         if edition is not self.edition:
             self.edition, self.answers = edition, {}
             return None
         return self.answers.get(key)
 
-    def put(
-        self, edition: Edition, key: tuple[str | None, ...], answer: Prepared, route: str
-    ) -> None:
+    def put(self, edition: Edition, request: web.Request, answer: Prepared, route: str) -> None:
+        """Remember the answer to `request`, serialised (finews/core/canned.py)."""
         if edition is self.edition:
             if len(self.answers) >= MEMO_SIZE:
                 self.answers = {}
-            self.answers[key] = (answer, route)
+            canned = Canned(answer.status, answer.headers, answer.body, request.method)
+            self.answers[self.key(request)] = (canned, route)
 
     def hot(
         self, publisher: Publisher, polls: polling.PollCounter
@@ -87,7 +88,9 @@ class Memo:
             if got is None:
                 return None
             FEED_CACHE_HITS.inc()
-            return _counted(polls, request, got[0]), got[1]
+            canned, route = got
+            _count(polls, request, canned.status)
+            return canned.response(request), route
 
         return answer
 
@@ -183,8 +186,9 @@ async def feed(request: web.Request) -> web.StreamResponse:
         )
         resource = request.match_info.route.resource
         assert resource is not None  # `feed` is only ever a resource's route
-        request.app[MEMO].put(edition, Memo.key(request), answer, resource.canonical)
-        return _counted(request.app[POLLS], request, answer)
+        request.app[MEMO].put(edition, request, answer, resource.canonical)
+        _count(request.app[POLLS], request, answer.status)
+        return answer.response()
     if target.number > 1:
         try:
             doc = await _archive_document(edition, target, view)
@@ -193,13 +197,13 @@ async def feed(request: web.Request) -> web.StreamResponse:
     if doc is None:
         return _not_found(request, _missing(edition, target))
     answer = prepare(request, doc, max_age=settings.feeds.max_age, vary="Accept, Accept-Encoding")
-    return _counted(request.app[POLLS], request, answer)
-
-
-def _counted(polls: polling.PollCounter, request: web.Request, answer: Prepared) -> web.Response:
-    """The answer to a feed request, counted in the feed's polling statistics."""
-    polls.count(request.path, answer.status, request.headers.get(hdrs.USER_AGENT))
+    _count(request.app[POLLS], request, answer.status)
     return answer.response()
+
+
+def _count(polls: polling.PollCounter, request: web.Request, status: int) -> None:
+    """Count the answer to a feed request in the feed's polling statistics."""
+    polls.count(request.path, status, request.headers.get(hdrs.USER_AGENT))
 
 
 async def _archive_document(edition: Edition, target: Target, view: str) -> Document | None:

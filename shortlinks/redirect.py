@@ -32,6 +32,7 @@ from multidict import CIMultiDict
 from redis.exceptions import RedisError
 
 from finews.core.breaker import BreakerOpen
+from finews.core.canned import Canned
 from finews.core.metrics import REDIS_ERRORS
 from finews.core.redis_client import UNREACHABLE
 from shortlinks import codes, pages, targets
@@ -93,6 +94,8 @@ class Redirector:
         # code -> (monotonic time read, entry): fresh for cache_ttl, kept (LRU) beyond it
         # so that a known link still redirects while Redis is unreachable.
         self.cache: LRUCache[str, tuple[float, Entry]] = LRUCache(conf.cache_size)
+        # (raw code, method) -> the entry and its redirect, serialised (finews/core/canned.py)
+        self.canned: LRUCache[tuple[str, str], tuple[Entry, Canned]] = LRUCache(conf.cache_size)
         self.ttl = conf.cache_ttl
         self.status = conf.redirect_status
         self.counted = REDIRECTS.labels(str(self.status))
@@ -216,13 +219,13 @@ class Redirector:
             return await self.miss(request, 404, "unknown_code", codes.unknown_message(raw))
         return self.answer(request, raw, entry, qr)
 
-    def hot(self, request: web.Request, raw: str, qr: bool) -> web.Response | None:
+    def hot(self, request: web.Request, raw: str, qr: bool) -> web.StreamResponse | None:
         """The answer for a code whose link is fresh in the cache, or None (finews/core/hot.py):
         with no coroutine, no routing and no Redis."""
         entry = self.fresh(raw)
         return None if entry is None else self.answer(request, raw, entry, qr)
 
-    def answer(self, request: web.Request, raw: str, entry: Entry, qr: bool) -> web.Response:
+    def answer(self, request: web.Request, raw: str, entry: Entry, qr: bool) -> web.StreamResponse:
         """The redirect (or 410) for a known link; a GET is counted."""
         if entry.disabled or entry.location is None:
             return self.error(request, 410, "gone", f"share link {raw} is disabled")
@@ -245,11 +248,22 @@ class Redirector:
                 )
             )
         self.counted.inc()
-        response = web.Response(status=self.status, headers=self.headers)
-        response.headers["Location"] = (
-            forward(entry.location, query) if entry.forward_query else entry.location
-        )
-        return response
+        location = forward(entry.location, query) if entry.forward_query else entry.location
+        if location != entry.location:  # the click's own query: this redirect only
+            response = web.Response(status=self.status, headers=self.headers)
+            response.headers["Location"] = location
+            return response
+        return self.redirect(raw, entry, location, request.method).response(request)
+
+    def redirect(self, raw: str, entry: Entry, location: str, method: str) -> Canned:
+        """The redirect to the entry's own location, made once per entry and method."""
+        key = (raw, method)
+        got = self.canned.get(key)
+        if got is None or got[0] is not entry:
+            headers = CIMultiDict(self.headers)
+            headers["Location"] = location
+            got = self.canned[key] = (entry, Canned(self.status, headers, None, method))
+        return got[1]
 
     async def miss(
         self, request: web.Request, status: int, kind: str, message: str
