@@ -93,7 +93,7 @@ def test_a_stalled_stream_drops_lines_past_the_buffer_instead_of_growing() -> No
     sink = AccessSink(io.StringIO(), capacity=3)
     for n in range(5):
         sink.add(("GET", f"/n{n}", 200, 2, 0.001, "127.0.0.1", "full", f"ua/{n}", time.time()))
-    assert len(sink.records) == 3 and sink.dropped == 2
+    assert len(sink.lines) == 3 and sink.dropped == 2
     sink.close()
     assert [line.rsplit(" ", 1)[1] for line in sink.stream.getvalue().splitlines()] == [
         'ua="ua/0"',
