@@ -54,6 +54,7 @@ async def exchange(port: int, raw: bytes, method: str, follow: bytes | None) -> 
             answers.append(await asyncio.wait_for(reader.read(), 5))  # closed: nothing more
     finally:
         writer.close()
+        await writer.wait_closed()
     return answers
 
 
