@@ -365,8 +365,15 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def load_rows(label: str, runs: Runs | str, aim: str, notes: list[str]) -> list[Row]:
-    """Throughput as the median ratio of the rounds and their spread; p99 as the median."""
+def load_rows(
+    label: str,
+    runs: Runs | str,
+    aim: str,
+    notes: list[str],
+    names: tuple[str, str] = ("ours", "bare"),
+) -> list[Row]:
+    """Throughput as the median ratio of the rounds and their spread; p99 as the median.
+    `names` are what the runs' two sides are called in the ratios."""
     if isinstance(runs, str):
         return [Row(f"{label}: throughput", runs, "-", "n/a", list(notes))]
     ratios = runs.ratios()
@@ -377,7 +384,8 @@ def load_rows(label: str, runs: Runs | str, aim: str, notes: list[str]) -> list[
         f"{label}: throughput",
         f"{median(ours):,.0f} req/s",
         f"{median(base):,.0f} req/s",
-        f"{median(ratios):.2f} ours/bare (median of {len(ratios)} rounds, spread {spread}), "
+        f"{median(ratios):.2f} {names[0]}/{names[1]} (median of {len(ratios)} rounds, "
+        f"spread {spread}), "
         f"higher is better" + (f"; aim {aim}" if aim else ""),
         list(notes),
     )
@@ -389,13 +397,13 @@ def load_rows(label: str, runs: Runs | str, aim: str, notes: list[str]) -> list[
             median([r.p99_ms for r in runs.base]),
             "ms",
             higher_is_better=False,
-            base_name="bare",
+            base_name=names[1],
         ),
-        *cpu_rows(label, runs),
+        *cpu_rows(label, runs, names),
     ]
 
 
-def cpu_rows(label: str, runs: Runs) -> list[Row]:
+def cpu_rows(label: str, runs: Runs, names: tuple[str, str] = ("ours", "bare")) -> list[Row]:
     """Server side CPU per request (bench/wrk.py), as bare/ours: the figure that moves least
     with the neighbours. Ours includes its Redis: counting a visit is part of a redirect."""
     pairs = [
@@ -411,7 +419,7 @@ def cpu_rows(label: str, runs: Runs) -> list[Row]:
             f"{label}: CPU per request",
             f"{median([o for o, _ in pairs]):.0f} µs",
             f"{median([b for _, b in pairs]):.0f} µs",
-            f"{median(ratios):.2f} bare/ours (median of {len(ratios)} rounds, spread "
+            f"{median(ratios):.2f} {names[1]}/{names[0]} (median of {len(ratios)} rounds, spread "
             f"{min(ratios):.2f}-{max(ratios):.2f}), higher is better",
         )
     ]
@@ -688,11 +696,58 @@ def live(cfg: Config) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------- f. access log
+
+
+def access_log(cfg: Config) -> list[Row]:
+    """f. What the access log costs, measured directly: the cheapest request (a feed 304)
+    on two finews servers started side by side, one on its defaults (log on) and one with
+    `log.access = false`, loaded in alternating rounds. Figures c and d show the same
+    rows, but loaded minutes apart, and on a shared machine that gap is noise of its own."""
+    n = cfg.small
+    work = cfg.scratch("access")
+    corpus = cfg.corpus(n)
+    path = f"/feeds/category/{biggest_category(corpus)}.rss"
+    with contextlib.ExitStack() as stack:
+
+        def start(access: str) -> FeedProbe:
+            env = finews_env(
+                corpus / corpora.POSTS,
+                work / f"data-{access}",
+                log__access="true" if access == "on" else "false",
+            )
+            server = stack.enter_context(finews_serving(env, work / f"finews-{access}.log"))
+            server.wait_for("/feeds/all.json", START_TIMEOUT, has_items)
+            settled(server)
+            return probe_feed(server, path)
+
+        on, off = attempt(start, "on"), attempt(start, "off")
+        runs: Runs | str
+        if isinstance(on, str):
+            runs = on
+        elif isinstance(off, str):
+            runs = off
+        elif on.etag != off.etag:
+            runs = na(f"the two servers sent different feeds ({on.etag}, {off.etag})")
+        else:
+            headers = {"If-None-Match": on.etag}
+            runs = attempt(load_runs, cfg, on.url_304, off.url_304, headers)
+    shutil.rmtree(work, ignore_errors=True)
+    label = f"f. access log, feed 304, {n:,} posts"
+    return load_rows(label, runs, ">= 0.9", [f"{path}, log on and off"], ("on", "off"))
+
+
 FIGURES: dict[str, Callable[[Config], list[Row]]] = {
     "build": build,
     "restart": restart,
     "redirect": redirect,
     "feed": feed,
     "live": live,
+    "access": access_log,
 }
-TOOLS_NEEDED = {"build": ("hugo", "jekyll"), "redirect": ("wrk",), "feed": ("wrk",)}
+TOOLS_NEEDED = {
+    "build": ("hugo", "jekyll"),
+    "redirect": ("wrk",),
+    "feed": ("wrk",),
+    "access": ("wrk",),
+}

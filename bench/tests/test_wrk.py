@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bench.figures import Runs, cpu_rows
+from bench.figures import Runs, cpu_rows, load_rows
 from bench.wrk import WrkError, WrkResult, busy_seconds, parse
 
 CAPTURED = """\
@@ -84,3 +84,8 @@ def test_cpu_per_request_is_reported_as_bare_over_ours() -> None:
     assert (row.ours, row.baseline) == ("125 µs", "80 µs")
     assert row.ratio.startswith("0.50 bare/ours (median of 3 rounds, spread 0.40-0.80)")
     assert cpu_rows("c. redirect", Runs([result(None)], [result(50.0)])) == []
+    (row,) = cpu_rows("f. access log", runs, ("on", "off"))  # two finews servers
+    assert row.ratio.startswith("0.50 off/on (median of 3 rounds")
+    throughput = load_rows("f. access log", runs, ">= 0.9", [], ("on", "off"))[0]
+    assert throughput.ratio.startswith("1.00 on/off (median of 3 rounds")
+    assert throughput.ratio.endswith("; aim >= 0.9")
