@@ -23,6 +23,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from finews.core.logs import AccessSink
+
 log = logging.getLogger("finews.server")
 
 
@@ -110,6 +112,9 @@ async def _serve(
     handler_args: dict[str, Any],
 ) -> None:
     loop = asyncio.get_running_loop()
+    access_log = handler_args.get("access_log")
+    if isinstance(access_log, AccessSink):
+        access_log.start()  # its batches are written by this loop
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

@@ -51,8 +51,6 @@ def serve(
     Slow or idle clients are closed after server.header_timeout / keepalive_timeout."""
     conf = settings.log
     sink = logs.AccessSink(capacity=conf.access_buffer) if conf.access else None
-    if sink is not None:
-        sink.start()
     try:
         server.run(
             app,

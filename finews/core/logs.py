@@ -7,25 +7,22 @@ The access log does not go through `logging` when serving: a formatted timestamp
 flush per request cost about half of a redirect's throughput. Its line is made on the
 request path from parts made once (`access_parts`: under load most lines repeat all but
 their time, so each distinct text is quoted once; the timestamp once a second), about 1.5 µs,
-and queued; one writer thread takes what gathered every `interval` seconds and writes it
-in one write, so a request never waits for the stream, and `close()` writes the rest, so a
+and queued; the event loop writes what gathered every `interval` seconds in one batch,
+never waiting for a stalled reader (`AccessSink`), and `close()` writes the rest, so a
 clean shutdown loses no line. Each line is stamped with the second its request was
 answered, not when it was written.
-
-Until 2026-12-02 the writer thread also formatted the lines, from tuples of raw fields.
-Measured against the log switched off (a feed 304, server and wrk each pinned to one
-core, 10 alternating rounds, three runs): that cost 7-12% of the throughput, this 5-11%.
-README "Serving with the defaults on" has bench figure f and what is left.
 """
 
 from __future__ import annotations
 
-import collections
+import asyncio
 import functools
 import ipaddress
 import logging
+import os
+import select
+import stat
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Literal, TextIO
@@ -159,11 +156,25 @@ class AccessLogger(AbstractAccessLogger):
 
 
 class AccessSink:
-    """Access lines in a deque, written to `stream` in batches by one thread.
+    """Access lines gathered on the event loop and written to `stream` every `interval`
+    seconds, with no thread.
 
-    A request only formats and appends; it never waits for the stream. Beyond `capacity` unwritten
-    lines (the stream stalls) new lines are dropped and counted, and the count is logged
-    once the stream takes writes again, rather than memory growing without bound.
+    A request only formats and appends its line. The batch goes
+    - to a pipe, socket or terminal when the event loop says it takes bytes, a whole
+      number of lines of at most PIPE_BUF bytes at a time: a write that size to a writable
+      pipe does not block, and lines of other writers of the same stderr never land inside
+      one of ours;
+    - to a regular file, or a stream with no file descriptor (a test's StringIO), at once
+      through the stream: that does not wait for long.
+    So a request never waits for the stream. Beyond `capacity` unwritten lines (the
+    reader stalls) new lines are dropped and counted, and the count is logged, rather
+    than memory growing without bound. `close()` writes the rest, blocking, once the
+    server has finished its requests.
+
+    Why no thread: with a writer thread beside the event loop, even one with nothing to
+    write, a feed 304 lost 8-21% of its throughput against the log switched off; with
+    none, 0-14% (bench figure f, README "Serving with the defaults on"). Why the thread
+    costs that much was not found; a thread waking less often cost less.
     """
 
     def __init__(
@@ -172,19 +183,22 @@ class AccessSink:
         self.stream = stream or sys.stderr
         self.interval = interval
         self.capacity = capacity
-        self.lines: collections.deque[str] = collections.deque()
+        self.lines: list[str] = []  # made since the last batch
+        self.pending = bytearray()  # batches the pipe has not taken yet
+        self.held = 0  # lines in `pending`
         self.dropped = 0
         self.stamp_second = -1
         self.stamp = ""
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.fd = _pollable(self.stream)
 
     def __bool__(self) -> bool:  # aiohttp logs only when its access_log is truthy
         return True
 
     def add(self, record: Record) -> None:
-        """Queue one request's line (deque.append is atomic: no lock on the request path)."""
-        if len(self.lines) >= self.capacity:
+        """Queue one request's line."""
+        if len(self.lines) + self.held >= self.capacity:
             self.dropped += 1
             return
         method, target, status, length, seconds, address, remote, agent, when = record
@@ -192,18 +206,75 @@ class AccessSink:
         self.lines.append(f"{self._prefix(when)}{head}{milliseconds(seconds)}{tail}\n")
 
     def start(self) -> None:
-        self.thread.start()
+        """Write a batch every `interval` seconds from now on; call on the serving loop."""
+        self.loop = asyncio.get_running_loop()
+        self.timer = self.loop.call_later(self.interval, self._batch)
 
     def close(self) -> None:
-        """Write every line still queued; call after the server finished its requests."""
-        self.stop.set()
-        if self.thread.is_alive():
-            self.thread.join()
-        self._write()
+        """Write every line still queued, waiting for the stream; call after the server
+        finished its requests (its event loop may be closed by then)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        loop, self.loop = self.loop, None
+        if self.fd is not None and self.pending and loop is not None and not loop.is_closed():
+            loop.remove_writer(self.fd)
+        self._report_dropped()
+        text, self.lines = "".join(self.lines), []
+        try:
+            if self.fd is None:
+                self._write_stream(text)
+                return
+            data = bytes(self.pending) + text.encode("utf-8", "backslashreplace")
+            self.pending.clear()
+            self.held = 0
+            while data:
+                data = data[os.write(self.fd, data) :]
+        except (OSError, ValueError) as exc:  # a closed stderr must not kill the server
+            log.error("event=access_log_failed reason=%s", exc)
 
-    def _run(self) -> None:
-        while not self.stop.wait(self.interval):
-            self._write()
+    def _batch(self) -> None:
+        assert self.loop is not None
+        self.timer = self.loop.call_later(self.interval, self._batch)
+        self._report_dropped()
+        if not self.lines:
+            return
+        text, count, self.lines = "".join(self.lines), len(self.lines), []
+        if self.fd is None:
+            try:
+                self._write_stream(text)
+            except (OSError, ValueError) as exc:
+                log.error("event=access_log_failed reason=%s", exc)
+            return
+        if not self.pending:
+            self.loop.add_writer(self.fd, self._drain)
+        self.pending += text.encode("utf-8", "backslashreplace")
+        self.held += count
+
+    def _drain(self) -> None:
+        """The pipe takes bytes: give it whole lines, at most PIPE_BUF of them."""
+        assert self.loop is not None and self.fd is not None
+        chunk = self.pending[: select.PIPE_BUF]
+        end = chunk.rfind(b"\n") + 1 or len(chunk)  # one line longer than PIPE_BUF: cut it
+        try:
+            written = os.write(self.fd, chunk[:end])
+        except OSError as exc:
+            log.error("event=access_log_failed reason=%s lines=%d", exc, self.held)
+            written = len(self.pending)
+        self.held -= self.pending.count(b"\n", 0, written)
+        del self.pending[:written]
+        if not self.pending:
+            self.loop.remove_writer(self.fd)
+
+    def _write_stream(self, text: str) -> None:
+        if text:
+            self.stream.write(text)
+            self.stream.flush()
+
+    def _report_dropped(self) -> None:
+        if self.dropped:
+            dropped, self.dropped = self.dropped, 0
+            log.warning("event=access_log_dropped lines=%d", dropped)
 
     def _prefix(self, when: float) -> str:
         """The line's start as `logging` would format it; the timestamp made once a second."""
@@ -213,19 +284,13 @@ class AccessSink:
             self.stamp = time.strftime(DATEFMT, time.localtime(second)) + f" INFO {ACCESS} "
         return self.stamp
 
-    def _write(self) -> None:
-        lines, popleft = [], self.lines.popleft
-        try:
-            while True:
-                lines.append(popleft())
-        except IndexError:
-            pass
-        if self.dropped:
-            dropped, self.dropped = self.dropped, 0
-            log.warning("event=access_log_dropped lines=%d", dropped)
-        if lines:
-            try:
-                self.stream.write("".join(lines))
-                self.stream.flush()
-            except (OSError, ValueError) as exc:  # a closed stderr must not kill the server
-                log.error("event=access_log_failed reason=%s", exc)
+
+def _pollable(stream: TextIO) -> int | None:
+    """The stream's file descriptor when the event loop can wait for it to take bytes (a
+    pipe, socket or terminal), else None: a regular file, or no descriptor at all."""
+    try:
+        fd = stream.fileno()
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
+    return None if regular else fd
