@@ -58,6 +58,8 @@ def truncate(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
+CLOSE_WAIT = 5.0  # seconds close() waits for a stalled reader before it gives the lines up
+
 # What a request's line is made from: method, target (path and query as sent), status, body bytes,
 # seconds taken, client address (None: none known), `log.access_remote`, User-Agent, and
 # the wall time it was answered.
@@ -192,6 +194,7 @@ class AccessSink:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.fd = _pollable(self.stream)
+        self.owned = self.fd is not None and self.fd != self.stream.fileno()
 
     def __bool__(self) -> bool:  # aiohttp logs only when its access_log is truthy
         return True
@@ -228,10 +231,28 @@ class AccessSink:
             data = bytes(self.pending) + text.encode("utf-8", "backslashreplace")
             self.pending.clear()
             self.held = 0
-            while data:
-                data = data[os.write(self.fd, data) :]
+            self._write_all(data)
         except (OSError, ValueError) as exc:  # a closed stderr must not kill the server
             log.error("event=access_log_failed reason=%s", exc)
+        finally:
+            if self.fd is not None and self.owned:
+                os.close(self.fd)  # the sink's own description of the pipe or terminal
+            self.fd = None
+
+    def _write_all(self, data: bytes) -> None:
+        """Write `data`, waiting for a slow reader up to CLOSE_WAIT seconds in all."""
+        assert self.fd is not None
+        deadline = time.monotonic() + CLOSE_WAIT
+        while data:
+            try:
+                data = data[os.write(self.fd, data) :]
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    lines = data.count(b"\n")
+                    log.error("event=access_log_failed reason=stalled lines=%d", lines)
+                    return
+                select.select([], [self.fd], [], left)
 
     def _batch(self) -> None:
         assert self.loop is not None
@@ -258,6 +279,8 @@ class AccessSink:
         end = chunk.rfind(b"\n") + 1 or len(chunk)  # one line longer than PIPE_BUF: cut it
         try:
             written = os.write(self.fd, chunk[:end])
+        except BlockingIOError:
+            return  # the reader fell behind again: the loop calls back when it can take more
         except OSError as exc:
             log.error("event=access_log_failed reason=%s lines=%d", exc, self.held)
             written = len(self.pending)
@@ -286,11 +309,23 @@ class AccessSink:
 
 
 def _pollable(stream: TextIO) -> int | None:
-    """The stream's file descriptor when the event loop can wait for it to take bytes (a
-    pipe, socket or terminal), else None: a regular file, or no descriptor at all."""
+    """A descriptor of the stream the event loop can wait on (a pipe, socket or terminal),
+    else None: a regular file, or no descriptor at all.
+
+    A pipe or terminal is opened again, non-blocking: an open file description of the
+    sink's own, so that a full pipe or a stopped terminal answers EAGAIN rather than
+    holding the loop, while the descriptor the process shares (with `logging`, with the
+    other workers) keeps its flags. A socket cannot be opened again; it is written as it
+    is, PIPE_BUF bytes at most when the loop says it takes bytes."""
     try:
         fd = stream.fileno()
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        mode = os.fstat(fd).st_mode
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
         return None
-    return None if regular else fd
+    if stat.S_ISREG(mode):
+        return None
+    try:
+        path = os.ttyname(fd) if os.isatty(fd) else f"/proc/self/fd/{fd}"
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return fd
