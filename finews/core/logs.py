@@ -113,9 +113,9 @@ def access_parts(
 class AccessLogger(AbstractAccessLogger):
     """One line per request with the fields an operator filters on.
 
-    `self.logger` is the AccessSink when serving: it gets the raw fields, formatted later
-    in its writer thread. Any other logger (a logging.Logger, as aiohttp's test server
-    passes) gets the finished line through `.info(line)`.
+    `self.logger` is the AccessSink when serving: it gets the raw fields, makes the line
+    and queues it for the event loop to write. Any other logger (a logging.Logger, as
+    aiohttp's test server passes) gets the finished line through `.info(line)`.
 
     aiohttp makes one per connection, so the client's address is read once per connection
     (about 1.5 µs a request otherwise), and not at all when `log.access_remote` is none.
